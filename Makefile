@@ -1,0 +1,55 @@
+# taiji: the two commands a new machine needs are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin
+TAIJI   := $(BIN)/taiji
+ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
+# Tools the tests use as oracles and to build targets.
+TOOLS   := gdb eu-stack gcc objcopy readelf addr2line
+
+.PHONY: all build demo test deps vet unit fuzz-smoke bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(TAIJI) ./cmd/taiji
+
+$(BIN)/demo-go: examples/demo/main.go
+	$(GO) build -o $@ ./examples/demo
+
+$(BIN)/demo-native: examples/native/demo.c
+	@mkdir -p $(BIN)
+	gcc -O2 -g -pthread $< -o $@
+
+# make demo: taiji starts each bundled example, prints every thread's stack
+# (kernel frames above user frames), then ends it.
+demo: build $(BIN)/demo-go $(BIN)/demo-native
+	@echo "== taiji stack on a native C program (signal frame, inline frames, deep recursion)"
+	$(TAIJI) stack --after 500ms -- $(BIN)/demo-native
+	@echo
+	@echo "== taiji stack on a Go program"
+	$(TAIJI) stack --after 500ms -- $(BIN)/demo-go
+
+# deps installs what the tests need (Debian packages), once.
+deps:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test tools (missing:$$missing)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gdb elfutils gcc binutils >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	@for a in $(ARCHES); do echo "go vet GOARCH=$$a"; GOARCH=$$a $(GO) vet ./... || exit 1; done
+
+unit:
+	$(GO) test -count=1 ./...
+
+test: deps vet unit
+
+bench: build
+	scripts/bench-stack
+
+clean:
+	rm -rf $(BIN)

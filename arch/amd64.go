@@ -1,0 +1,33 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// AMD64 follows the System V x86-64 psABI's DWARF numbering (figure 3.36).
+var AMD64 = register(&Arch{
+	Name:      "amd64",
+	PtrSize:   8,
+	ByteOrder: binary.LittleEndian,
+	Machine:   elf.EM_X86_64,
+	SP:        7,
+	FP:        6,
+	LR:        -1,
+	RegNames: map[int]string{
+		0: "rax", 1: "rdx", 2: "rcx", 3: "rbx", 4: "rsi", 5: "rdi", 6: "rbp", 7: "rsp",
+		8: "r8", 9: "r9", 10: "r10", 11: "r11", 12: "r12", 13: "r13", 14: "r14", 15: "r15",
+		16: "rip",
+	},
+	GoUsesLR: false,
+	GoG:      14, // R14 under ABIInternal
+	SigFrame: SigFrame{
+		// mov $15,%rax (rt_sigreturn); syscall
+		Trampoline: []byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05},
+		// The handler's RET pops pretcode, leaving SP at rt_sigframe.uc;
+		// uc_mcontext.gregs follows uc_flags, uc_link and uc_stack (8+8+24).
+		Regs: 40,
+		// gregs order: R8..R15, RDI, RSI, RBP, RBX, RDX, RAX, RCX, RSP, RIP.
+		Slots: []int{8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, SlotPC},
+	},
+})

@@ -1,0 +1,185 @@
+// Package arch describes each CPU architecture taiji supports as plain data:
+// DWARF register numbering, the registers an unwinder cares about, the Go
+// runtime's frame conventions and the kernel's signal-frame layout.
+//
+// Nothing here depends on the host: any host can analyse any architecture's
+// binary. Code elsewhere asks an *Arch value instead of switching on GOARCH,
+// so adding an architecture means adding one file to this package (and one
+// register-conversion file under proc/ for live processes).
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sort"
+)
+
+// MaxRegs bounds the DWARF register numbers an unwinder tracks. Callee-saved
+// registers of every supported ABI (including arm64's d8-d15 at 72-79) fit;
+// rules for higher-numbered registers are ignored, as they never hold a
+// value the unwinder needs to continue.
+const MaxRegs = 128
+
+// Arch is one architecture, described as data.
+type Arch struct {
+	Name      string // GOARCH spelling: "amd64", "arm64", "mips64le", ...
+	PtrSize   int
+	ByteOrder binary.ByteOrder
+	Machine   elf.Machine
+
+	// DWARF register numbers. LR is -1 where calls push the return address.
+	SP, FP, LR int
+	// RegNames maps DWARF register numbers to assembler names (for display).
+	RegNames map[int]string
+
+	// GoUsesLR is true where Go's calling convention keeps the return address
+	// in a link register; Go then saves it at 0(SP) of a non-leaf frame.
+	// Where false, the CALL instruction pushes it just below the caller's SP.
+	GoUsesLR bool
+	// GoG is the DWARF number of the register holding the current g under
+	// ABIInternal, or -1 where the arch has no dedicated g register.
+	GoG int
+
+	// SigFrame describes how the kernel lays out the interrupted context for
+	// a signal handler, as seen from the signal trampoline's frame.
+	SigFrame SigFrame
+}
+
+// SigFrame describes the saved register block the kernel pushes before
+// calling a signal handler. When the unwinder reaches the trampoline the
+// handler returns to, it reads the interrupted thread's registers from here.
+type SigFrame struct {
+	// Trampoline is the instruction sequence of the sigreturn trampoline
+	// (glibc's __restore_rt, the vDSO's __kernel_rt_sigreturn, Go's
+	// runtime.sigreturn__sigaction); the unwinder recognises a signal frame by
+	// these bytes at the frame's PC, as gdb does, so stripped libcs work.
+	Trampoline []byte
+	// Regs is the offset from the trampoline frame's SP to the saved
+	// general-purpose register array (inside ucontext.uc_mcontext).
+	Regs int64
+	// Slots maps each 8-byte slot of that array to a DWARF register number,
+	// SlotPC for the program counter, or SlotSkip.
+	Slots []int
+}
+
+// Special values in SigFrame.Slots.
+const (
+	SlotPC   = -1
+	SlotSkip = -2
+)
+
+// Regs is a register set indexed by DWARF register number, plus the PC,
+// which not every arch numbers in DWARF. Known records which values are
+// valid: a register whose caller-frame value CFI leaves undefined is not.
+type Regs struct {
+	PC    uint64
+	R     [MaxRegs]uint64
+	Known [MaxRegs / 64]uint64
+}
+
+// Set stores v in DWARF register n and marks it known.
+func (r *Regs) Set(n int, v uint64) {
+	if n < 0 || n >= MaxRegs {
+		return
+	}
+	r.R[n] = v
+	r.Known[n/64] |= 1 << (n % 64)
+}
+
+// Get returns register n and whether its value is known.
+func (r *Regs) Get(n int) (uint64, bool) {
+	if n < 0 || n >= MaxRegs {
+		return 0, false
+	}
+	return r.R[n], r.Known[n/64]&(1<<(n%64)) != 0
+}
+
+// Forget marks register n unknown.
+func (r *Regs) Forget(n int) {
+	if n < 0 || n >= MaxRegs {
+		return
+	}
+	r.R[n] = 0
+	r.Known[n/64] &^= 1 << (n % 64)
+}
+
+// RegName returns the register's assembler name, or "rN".
+func (a *Arch) RegName(n int) string {
+	if s, ok := a.RegNames[n]; ok {
+		return s
+	}
+	return fmt.Sprintf("r%d", n)
+}
+
+// RegNumber returns the DWARF number of the named register.
+func (a *Arch) RegNumber(name string) (int, bool) {
+	for n, s := range a.RegNames {
+		if s == name {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+var all = map[string]*Arch{}
+
+func register(a *Arch) *Arch {
+	all[a.Name] = a
+	return a
+}
+
+// ByName returns the architecture with the given GOARCH name.
+func ByName(goarch string) (*Arch, error) {
+	if a, ok := all[goarch]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("arch: unsupported architecture %q (supported: %v)", goarch, Names())
+}
+
+// ForELF returns the architecture of an ELF file's machine, class and byte order.
+func ForELF(f *elf.File) (*Arch, error) {
+	for _, a := range all {
+		if a.Machine == f.Machine && a.ByteOrder == f.ByteOrder && (a.PtrSize == 8) == (f.Class == elf.ELFCLASS64) {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("arch: unsupported ELF machine %v (%v, %v)", f.Machine, f.Class, f.Data)
+}
+
+// Host is the architecture taiji was built for.
+func Host() *Arch {
+	a, err := ByName(runtime.GOARCH)
+	if err != nil {
+		panic(err) // a port without an arch file must not build silently
+	}
+	return a
+}
+
+// Names lists the supported architectures.
+func Names() []string {
+	var s []string
+	for n := range all {
+		s = append(s, n)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// seqNames returns names prefix0..prefix(n-1) for DWARF numbers base..base+n-1.
+func seqNames(m map[int]string, base, n int, prefix string) map[int]string {
+	for i := 0; i < n; i++ {
+		m[base+i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return m
+}
+
+// seqSlots returns the identity slot map 0..n-1 (register i saved in slot i).
+func seqSlots(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}

@@ -1,0 +1,29 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// LOONG64: DWARF 0-31 are r0-r31 (ra=r1, sp=r3, fp=r22), 32-63 f0-f31.
+var LOONG64 = register(&Arch{
+	Name:      "loong64",
+	PtrSize:   8,
+	ByteOrder: binary.LittleEndian,
+	Machine:   elf.EM_LOONGARCH,
+	SP:        3,
+	FP:        22,
+	LR:        1,
+	RegNames:  seqNames(map[int]string{}, 0, 32, "r"),
+	GoUsesLR:  true,
+	GoG:       22, // Go uses R22 for g on loong64
+	SigFrame: SigFrame{
+		// li.w a7, 139 (ori $a7,$zero,0x8b); syscall 0
+		Trampoline: []byte{0x0b, 0x2c, 0x82, 0x03, 0x00, 0x00, 0x2b, 0x00},
+		// rt_sigframe: siginfo (128), ucontext: uc_flags, uc_link,
+		// uc_stack (24), uc_sigmask (8), __unused[120] -> uc_mcontext at 176
+		// (16-aligned); sigcontext: sc_pc, then sc_regs[32].
+		Regs:  128 + 176,
+		Slots: append([]int{SlotPC}, seqSlots(32)...),
+	},
+})

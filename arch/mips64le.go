@@ -1,0 +1,41 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// MIPS64LE uses the n64 ABI: DWARF 0-31 are the GPRs ($sp 29, $fp 30,
+// $ra 31), 32-63 the FPRs. The PC has no DWARF number.
+var MIPS64LE = register(&Arch{
+	Name:      "mips64le",
+	PtrSize:   8,
+	ByteOrder: binary.LittleEndian,
+	Machine:   elf.EM_MIPS,
+	SP:        29,
+	FP:        30,
+	LR:        31,
+	RegNames: map[int]string{
+		0: "zero", 1: "at", 2: "v0", 3: "v1", 4: "a0", 5: "a1", 6: "a2", 7: "a3",
+		8: "a4", 9: "a5", 10: "a6", 11: "a7", 12: "t0", 13: "t1", 14: "t2", 15: "t3",
+		16: "s0", 17: "s1", 18: "s2", 19: "s3", 20: "s4", 21: "s5", 22: "s6", 23: "s7",
+		24: "t8", 25: "t9", 26: "k0", 27: "k1", 28: "gp", 29: "sp", 30: "fp", 31: "ra",
+	},
+	GoUsesLR: true,
+	GoG:      30, // Go reserves R30 for g on mips (and uses no frame pointer)
+	SigFrame: SigFrame{
+		// li v0, 5211 (n64 rt_sigreturn); syscall
+		Trampoline: []byte{0x5b, 0x14, 0x02, 0x24, 0x0c, 0x00, 0x00, 0x00},
+		// rt_sigframe: rs_ass[4]+rs_pad[2] (24), siginfo (128), then
+		// ucontext whose uc_mcontext (sc_regs[32] first) is at 40.
+		Regs: 24 + 128 + 40,
+		// sc_regs[0..31], sc_fpregs[32], mdhi, hi1-3, mdlo, lo1-3, sc_pc.
+		Slots: func() []int {
+			s := seqSlots(32)
+			for i := 0; i < 32+8; i++ {
+				s = append(s, SlotSkip)
+			}
+			return append(s, SlotPC)
+		}(),
+	},
+})

@@ -1,0 +1,33 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// PPC64LE (ELFv2): DWARF 0-31 are r0-r31 (sp=r1), 65 is LR.
+var PPC64LE = register(&Arch{
+	Name:      "ppc64le",
+	PtrSize:   8,
+	ByteOrder: binary.LittleEndian,
+	Machine:   elf.EM_PPC64,
+	SP:        1,
+	FP:        31,
+	LR:        65,
+	RegNames: func() map[int]string {
+		m := seqNames(map[int]string{}, 0, 32, "r")
+		m[65] = "lr"
+		return m
+	}(),
+	GoUsesLR: true,
+	GoG:      30, // R30
+	SigFrame: SigFrame{
+		// li r0, 172 (rt_sigreturn); sc
+		Trampoline: []byte{0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},
+		// rt_sigframe: gap of __SIGNAL_FRAMESIZE (128), then ucontext; its
+		// uc_mcontext (sigcontext) is at 168 and gp_regs at sigcontext+ 56.
+		Regs: 128 + 168 + 56,
+		// gp_regs: r0..r31, nip (pc), msr, orig_r3, ctr, link.
+		Slots: append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, SlotSkip, 65),
+	},
+})

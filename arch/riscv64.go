@@ -1,0 +1,35 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// RISCV64: DWARF 0-31 are x0-x31 (ra=x1, sp=x2, s0/fp=x8), 32-63 f0-f31.
+var RISCV64 = register(&Arch{
+	Name:      "riscv64",
+	PtrSize:   8,
+	ByteOrder: binary.LittleEndian,
+	Machine:   elf.EM_RISCV,
+	SP:        2,
+	FP:        8,
+	LR:        1,
+	RegNames:  seqNames(map[int]string{}, 0, 32, "x"),
+	GoUsesLR:  true,
+	GoG:       27, // X27
+	SigFrame: SigFrame{
+		// li a7, 139 (rt_sigreturn); ecall
+		Trampoline: []byte{0x93, 0x08, 0xb0, 0x08, 0x73, 0x00, 0x00, 0x00},
+		// rt_sigframe: siginfo (128), ucontext: uc_flags, uc_link,
+		// uc_stack (24), uc_sigmask (8), __unused[120] -> uc_mcontext at 176;
+		// sc_regs starts with pc, then x1..x31.
+		Regs: 128 + 176,
+		Slots: func() []int {
+			s := []int{SlotPC}
+			for i := 1; i < 32; i++ {
+				s = append(s, i)
+			}
+			return s
+		}(),
+	},
+})

@@ -1,0 +1,29 @@
+package arch
+
+import (
+	"debug/elf"
+	"encoding/binary"
+)
+
+// S390X: DWARF 0-15 are r0-r15 (sp=r15, return address r14), big-endian.
+var S390X = register(&Arch{
+	Name:      "s390x",
+	PtrSize:   8,
+	ByteOrder: binary.BigEndian,
+	Machine:   elf.EM_S390,
+	SP:        15,
+	FP:        11,
+	LR:        14,
+	RegNames:  seqNames(map[int]string{}, 0, 16, "r"),
+	GoUsesLR:  true,
+	GoG:       13, // R13
+	SigFrame: SigFrame{
+		// svc 173 (rt_sigreturn)
+		Trampoline: []byte{0x0a, 0xad},
+		// rt_sigframe: callee save area (160), gprs_high (64), siginfo
+		// (128), then ucontext: uc_flags, uc_link, uc_stack (24); its
+		// mcontext starts with the PSW (mask, addr) then gprs[16].
+		Regs:  160 + 64 + 128 + 40,
+		Slots: append([]int{SlotSkip, SlotPC}, seqSlots(16)...),
+	},
+})

@@ -1,0 +1,32 @@
+// Command taiji shows both halves of a Linux process: its user-space code
+// (Go and native) and the kernel under it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taijidbg/taiji/proc"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "taiji",
+		Short:         "See both halves of a Linux process: user space (Go and native) and the kernel under it",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(stackCmd())
+	if err := root.Execute(); err != nil {
+		// One line that says what is wrong and what to do; the packages
+		// below write their errors that way.
+		fmt.Fprintln(os.Stderr, "taiji:", err)
+		if errors.Is(err, proc.ErrInterrupted) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,515 @@
+package module
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Location is one source-level frame at an address.
+type Location struct {
+	Function string // demangled, with parameters for C++
+	File     string // "" if unknown
+	Line     int    // 0 if unknown
+	Inline   bool   // an inlined call, not a real (physical) frame
+}
+
+// attrMIPSLinkageName is DW_AT_MIPS_linkage_name, which older GCCs emit
+// instead of DW_AT_linkage_name.
+const attrMIPSLinkageName dwarf.Attr = 0x2007
+
+// dwarfIndex is the lazily built view of one file's DWARF: the compile
+// units and their PC ranges, read from the unit DIEs alone. Everything
+// below a unit is loaded on first use of that unit.
+type dwarfIndex struct {
+	d      *dwarf.Data
+	file   string // the file the DWARF came from, for messages
+	units  []*cuInfo
+	ranges []pcRange // unit ranges, sorted by lo
+
+	// Raw sections for re-reading line table file names.
+	lineSec, lineStrSec, strSec []byte
+	order                       binary.ByteOrder
+
+	nameMu sync.Mutex
+	names  map[dwarf.Offset]string
+}
+
+// pcRange maps [lo, hi) to an index (of a unit or of a function node).
+type pcRange struct {
+	lo, hi uint64
+	idx    int
+}
+
+// cuInfo is one compile unit and what has been loaded of it.
+type cuInfo struct {
+	entry *dwarf.Entry
+
+	lineOnce sync.Once
+	lines    []lineRow
+	files    []string // line-table file names by file index
+
+	treeOnce sync.Once
+	nodes    []fnNode
+	funcs    []pcRange // physical functions (subprogram nodes), sorted by lo
+}
+
+// lineRow is one row of a line table.
+type lineRow struct {
+	addr uint64
+	file int32
+	line int32
+	end  bool // end_sequence: no code from here
+}
+
+// fnNode is a DW_TAG_subprogram or DW_TAG_inlined_subroutine with code.
+type fnNode struct {
+	off      dwarf.Offset // the DIE, for its name
+	ranges   [][2]uint64
+	callFile int // inlined subroutines: where the call was
+	callLine int
+	children []int32 // inlined subroutines directly within this node
+}
+
+func (n *fnNode) contains(pc uint64) bool {
+	for _, r := range n.ranges {
+		if pc >= r[0] && pc < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// DWARF returns the module's DWARF data: the debug file's if it has any,
+// else the binary's.
+func (m *Module) DWARF() (*dwarf.Data, error) {
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return nil, m.dwErr
+	}
+	return ix.d, nil
+}
+
+func (m *Module) dwarfIndex() *dwarfIndex {
+	m.dwarfOnce.Do(func() {
+		m.dw, m.dwErr = m.loadDWARF()
+		if m.dwErr != nil {
+			m.dw = nil
+		}
+	})
+	return m.dw
+}
+
+// newDWARF builds f's dwarf.Data from only the sections symbolization and
+// type decoding need. elf.File.DWARF would decompress every .debug_*
+// section, and location lists alone are often the largest: skipping them
+// halves the cold cost of a distribution's compressed debug file.
+// Relocatable objects, which need relocations applied, still go through
+// elf.File.DWARF.
+func newDWARF(f *elf.File, get func(name string) []byte) (*dwarf.Data, error) {
+	if f.Type == elf.ET_REL {
+		return f.DWARF()
+	}
+	d, err := dwarf.New(get("abbrev"), nil, nil, get("info"), get("line"), nil, get("ranges"), get("str"))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"addr", "line_str", "str_offsets", "rnglists"} {
+		if b := get(name); b != nil {
+			if err := d.AddSection(".debug_"+name, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if b := get("types"); b != nil {
+		if err := d.AddTypes(".debug_types", b); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func hasDWARF(f *elf.File) bool {
+	if f == nil {
+		return false
+	}
+	for _, name := range []string{".debug_info", ".zdebug_info"} {
+		if s := f.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
+	f, path := m.Debug, m.DebugPath
+	if !hasDWARF(f) {
+		f, path = m.File, m.Path
+	}
+	if !hasDWARF(f) {
+		return nil, fmt.Errorf("module: %s: no DWARF debug information", m.Path)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			ix, err = nil, &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
+			m.warnf("%v", err)
+		}
+	}()
+	// Sections come from the one file the DWARF is in, never mixed.
+	got := map[string][]byte{}
+	get := func(name string) []byte {
+		if d, ok := got[name]; ok {
+			return d
+		}
+		d, _, _, err := sectionData1(f, ".debug_"+name)
+		got[name] = d
+		if err != nil {
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Off: -1, Msg: err.Error()})
+		}
+		return d
+	}
+	d, err := newDWARF(f, get)
+	if err != nil {
+		err = &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()}
+		m.warnf("%v", err)
+		return nil, err
+	}
+	ix = &dwarfIndex{d: d, file: path, names: make(map[dwarf.Offset]string), order: f.ByteOrder}
+	ix.lineSec, ix.lineStrSec, ix.strSec = get("line"), get("line_str"), get("str")
+	r := d.Reader()
+	var next dwarf.Offset
+	for {
+		e, err := r.Next()
+		if err != nil {
+			// Keep the units read so far: a corrupt unit late in
+			// the file should not hide the good ones before it.
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()})
+			break
+		}
+		if e == nil {
+			break
+		}
+		// Offsets only grow in well-formed DWARF; a DW_AT_sibling
+		// pointing backwards would otherwise loop for ever.
+		if e.Offset < next && e.Tag != 0 {
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: int64(e.Offset), Msg: "DIE offsets go backwards (bad DW_AT_sibling?)"})
+			break
+		}
+		next = e.Offset + 1
+		if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
+			rs, err := d.Ranges(e)
+			if err == nil && len(rs) > 0 {
+				idx := len(ix.units)
+				ix.units = append(ix.units, &cuInfo{entry: e})
+				for _, r := range rs {
+					if r[1] > r[0] {
+						ix.ranges = append(ix.ranges, pcRange{r[0], r[1], idx})
+					}
+				}
+			}
+		}
+		r.SkipChildren()
+	}
+	sortRanges(ix.ranges)
+	return ix, nil
+}
+
+func sortRanges(rs []pcRange) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].lo != rs[j].lo {
+			return rs[i].lo < rs[j].lo
+		}
+		return rs[i].hi < rs[j].hi
+	})
+}
+
+// lookupRange returns the index of the range containing pc. Ranges rarely
+// nest or overlap; a short walk back from the nearest start handles those
+// that do, preferring the innermost (latest-starting) range.
+func lookupRange(rs []pcRange, pc uint64) (int, bool) {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].lo > pc }) - 1
+	for j := i; j >= 0 && j > i-16; j-- {
+		if pc < rs[j].hi {
+			return rs[j].idx, true
+		}
+	}
+	return 0, false
+}
+
+// Frames returns the source-level frames at the link-time address addr,
+// innermost first: inlined calls (Inline true), then the function they were
+// inlined into. The innermost frame's file:line is the line-table row for
+// addr; each outer frame's is the call site of the inlined call it contains,
+// as gdb and addr2line -i show. Without DWARF it returns one frame holding
+// the symbol name, or nil if there is none. noSource skips the line table
+// (names only), which is much faster on first use of a compile unit.
+func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.warnf("%v", &FormatError{File: m.Path, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF at address %#x (%v)", addr, p)})
+			locs = m.symbolFrame(addr)
+		}
+	}()
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return m.symbolFrame(addr)
+	}
+	ci, ok := lookupRange(ix.ranges, addr)
+	if !ok {
+		return m.symbolFrame(addr)
+	}
+	cu := ix.units[ci]
+	cu.treeOnce.Do(func() { ix.loadTree(cu) })
+	if !noSource {
+		cu.lineOnce.Do(func() { ix.loadLines(cu) })
+	}
+
+	// The chain of nodes containing addr, outermost first.
+	var chain []*fnNode
+	if fi, ok := lookupRange(cu.funcs, addr); ok {
+		n := &cu.nodes[fi]
+		chain = append(chain, n)
+	descend:
+		for len(chain) < 256 { // bounds a corrupt, cyclic tree
+			for _, c := range n.children {
+				if cn := &cu.nodes[c]; cn.contains(addr) {
+					n = cn
+					chain = append(chain, n)
+					continue descend
+				}
+			}
+			break
+		}
+	}
+
+	file, line := "", 0
+	if !noSource {
+		file, line = cu.lineFor(addr)
+	}
+	if len(chain) == 0 {
+		name, _, ok := m.Symbol(addr)
+		if !ok && file == "" {
+			return nil
+		}
+		return []Location{{Function: name, File: file, Line: line}}
+	}
+	locs = make([]Location, 0, len(chain))
+	for i := len(chain) - 1; i >= 0; i-- {
+		n := chain[i]
+		locs = append(locs, Location{Function: ix.name(n.off), File: file, Line: line, Inline: i > 0})
+		if !noSource {
+			file, line = cu.fileName(n.callFile), n.callLine
+		}
+	}
+	if locs[len(locs)-1].Function == "" {
+		locs[len(locs)-1].Function, _, _ = m.Symbol(addr)
+	}
+	return locs
+}
+
+func (m *Module) symbolFrame(addr uint64) []Location {
+	name, _, ok := m.Symbol(addr)
+	if !ok {
+		return nil
+	}
+	return []Location{{Function: name}}
+}
+
+func (cu *cuInfo) fileName(i int) string {
+	if i < 0 || i >= len(cu.files) {
+		return ""
+	}
+	return cu.files[i]
+}
+
+// lineFor returns the file and line of the line-table row covering pc. As
+// binutils does, of several rows at one address the last one wins.
+func (cu *cuInfo) lineFor(pc uint64) (string, int) {
+	rs := cu.lines
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].addr > pc }) - 1
+	if i < 0 || rs[i].end {
+		return "", 0
+	}
+	return cu.fileName(int(rs[i].file)), int(rs[i].line)
+}
+
+// loadLines reads the unit's line table into an address-sorted slice.
+func (ix *dwarfIndex) loadLines(cu *cuInfo) {
+	defer func() {
+		if recover() != nil {
+			cu.lines = nil // a corrupt table: no lines rather than a crash
+		}
+	}()
+	lr, err := ix.d.LineReader(cu.entry)
+	if err != nil || lr == nil {
+		return
+	}
+	lf := lr.Files()
+	fileIdx := make(map[*dwarf.LineFile]int32, len(lf))
+	cu.files = make([]string, len(lf))
+	for i, f := range lf {
+		if f != nil {
+			cu.files[i] = f.Name
+			if _, ok := fileIdx[f]; !ok {
+				fileIdx[f] = int32(i)
+			}
+		}
+	}
+	// Prefer binutils' spelling of the file names (see linefiles.go).
+	if off, ok := cu.entry.Val(dwarf.AttrStmtList).(int64); ok && ix.lineSec != nil {
+		compDir, _ := cu.entry.Val(dwarf.AttrCompDir).(string)
+		if names, err := lineFileNames(ix.lineSec, off, ix.order, compDir, ix.lineStrSec, ix.strSec); err == nil && len(names) == len(cu.files) {
+			copy(cu.files, names)
+		}
+	}
+	var rows []lineRow
+	var le dwarf.LineEntry
+	for {
+		if err := lr.Next(&le); err != nil {
+			break
+		}
+		fi, ok := fileIdx[le.File]
+		if !ok && le.File != nil {
+			// A file defined by DW_LNE_define_file, after Files().
+			fi = int32(len(cu.files))
+			cu.files = append(cu.files, le.File.Name)
+			fileIdx[le.File] = fi
+		}
+		rows = append(rows, lineRow{addr: le.Address, file: fi, line: int32(le.Line), end: le.EndSequence})
+	}
+	// Sequences may come in any order. Within one address, an end of
+	// sequence sorts first so that a sequence starting where another ends
+	// wins; otherwise the rows keep their table order and the last wins.
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].addr != rows[j].addr {
+			return rows[i].addr < rows[j].addr
+		}
+		return rows[i].end && !rows[j].end
+	})
+	cu.lines = rows
+}
+
+// loadTree reads the unit's functions and their inlined calls. DIEs that
+// cannot contain code (types, declarations, abstract instances) are
+// skipped without decoding their children.
+func (ix *dwarfIndex) loadTree(cu *cuInfo) {
+	defer func() {
+		if recover() != nil {
+			cu.nodes, cu.funcs = nil, nil
+		}
+	}()
+	d := ix.d
+	r := d.Reader()
+	r.Seek(cu.entry.Offset)
+	if e, err := r.Next(); err != nil || e == nil || !e.Children {
+		return
+	}
+	// stack holds, per open DIE with children, the innermost enclosing
+	// function node (-1 for none).
+	stack := []int32{-1}
+	next := cu.entry.Offset + 1
+	for len(stack) > 0 {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == 0 { // (null entries carry no offset)
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if e.Offset < next {
+			break // corrupt: offsets never go backwards
+		}
+		next = e.Offset + 1
+		parent := stack[len(stack)-1]
+		cur := parent
+		switch e.Tag {
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
+			rs, _ := d.Ranges(e)
+			if len(rs) == 0 || (e.Tag == dwarf.TagInlinedSubroutine && parent < 0) {
+				r.SkipChildren()
+				continue
+			}
+			idx := int32(len(cu.nodes))
+			n := fnNode{off: e.Offset, ranges: rs}
+			if e.Tag == dwarf.TagInlinedSubroutine {
+				if v, ok := e.Val(dwarf.AttrCallFile).(int64); ok {
+					n.callFile = int(v)
+				}
+				if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
+					n.callLine = int(v)
+				}
+				cu.nodes[parent].children = append(cu.nodes[parent].children, idx)
+			} else {
+				for _, r := range rs {
+					if r[1] > r[0] {
+						cu.funcs = append(cu.funcs, pcRange{r[0], r[1], int(idx)})
+					}
+				}
+			}
+			cu.nodes = append(cu.nodes, n)
+			cur = idx
+		case dwarf.TagLexDwarfBlock, dwarf.TagNamespace, dwarf.TagModule,
+			dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+			// May hold code-bearing DIEs.
+		default:
+			r.SkipChildren()
+			continue
+		}
+		if e.Children {
+			stack = append(stack, cur)
+		}
+	}
+	sortRanges(cu.funcs)
+}
+
+// name returns the display name of the function DIE at off: its linkage
+// name demangled if it (or the DIE it refers to by DW_AT_abstract_origin
+// or DW_AT_specification) has one, else its DW_AT_name.
+func (ix *dwarfIndex) name(off dwarf.Offset) string {
+	ix.nameMu.Lock()
+	s, ok := ix.names[off]
+	ix.nameMu.Unlock()
+	if ok {
+		return s
+	}
+	s = ix.resolveName(off)
+	ix.nameMu.Lock()
+	ix.names[off] = s
+	ix.nameMu.Unlock()
+	return s
+}
+
+func (ix *dwarfIndex) resolveName(off dwarf.Offset) string {
+	r := ix.d.Reader()
+	plain := ""
+	seen := 0
+	for seen < 8 { // bounds a reference cycle in corrupt DWARF
+		seen++
+		r.Seek(off)
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		for _, a := range []dwarf.Attr{dwarf.AttrLinkageName, attrMIPSLinkageName} {
+			if ln, ok := e.Val(a).(string); ok && ln != "" {
+				return demangleName(ln)
+			}
+		}
+		if n, ok := e.Val(dwarf.AttrName).(string); ok && plain == "" {
+			plain = n
+		}
+		next, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		if !ok {
+			next, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+		}
+		if !ok {
+			break
+		}
+		off = next
+	}
+	return plain
+}

@@ -1,0 +1,65 @@
+package module
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const tinyProg = `static inline __attribute__((always_inline)) int sq(int x) { return x * x; }
+__attribute__((noinline)) int f(int x) { return sq(x) + 1; }
+void _start(void) {
+	volatile int r = f(3);
+	(void)r;
+	for (;;) __builtin_trap();
+}
+`
+
+// FuzzFromBytes feeds arbitrary bytes to FromBytes and every query. It
+// must never panic, whatever the input.
+func FuzzFromBytes(f *testing.F) {
+	dir := f.TempDir()
+	bin := build(f, dir, "tiny", ".c", tinyProg, "-nostdlib", "-static", "-fno-asynchronous-unwind-tables")
+	good, err := os.ReadFile(bin)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	// Corrupt variants: truncated, and with the section header table
+	// and the DWARF bytes scrambled.
+	f.Add(good[:len(good)/2])
+	bad := append([]byte(nil), good...)
+	for i := len(bad) / 3; i < len(bad); i += 97 {
+		bad[i] ^= 0x5a
+	}
+	f.Add(bad)
+	split := filepath.Join(dir, "tiny.debug")
+	run(f, "objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", bin, split)
+	if d, err := os.ReadFile(split); err == nil {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := FromBytes("fuzz", data, Options{DebugDirs: []string{}})
+		if err != nil {
+			return
+		}
+		defer m.Close()
+		addrs := []uint64{m.File.Entry, m.File.Entry + 3, 0}
+		for _, p := range m.File.Progs {
+			addrs = append(addrs, p.Vaddr, p.Vaddr+p.Filesz/2)
+		}
+		for _, a := range addrs {
+			m.Symbol(a)
+			m.Frames(a, false)
+			m.Frames(a, true)
+			m.Code(a, 16)
+		}
+		m.SymbolByName("f")
+		for _, s := range []string{".eh_frame", ".eh_frame_hdr", ".debug_info", ".debug_frame", ".gopclntab"} {
+			m.Section(s)
+		}
+		m.Bias(0x555555554000, 0)
+		m.Bias(0x555555555000, 0x1000)
+		m.DWARF()
+	})
+}

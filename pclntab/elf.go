@@ -1,0 +1,265 @@
+package pclntab
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+)
+
+// Open reads the pclntab of an ELF Go binary: plain, PIE, externally linked
+// (cgo) and stripped ones. It determines the text start and, where possible,
+// the module's go:func data so Inline works. It returns ErrNotGo for
+// binaries without a Go pclntab.
+func Open(f *elf.File) (t *Table, err error) {
+	defer func() {
+		// debug/elf can panic on some malformed files; report, don't crash.
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("pclntab: reading ELF: %v", r)
+		}
+	}()
+	data, addr, err := findPclntab(f)
+	if err != nil {
+		return nil, err
+	}
+	ptrSize := 8
+	if f.Class == elf.ELFCLASS32 {
+		ptrSize = 4
+	}
+	syms, _ := f.Symbols() // absent in stripped binaries; that is fine
+
+	// Parse once without a text start to learn the format; entry offsets
+	// are only interpreted on lookups, so fixing textStart afterwards is safe.
+	t, err = Parse(data, 0, ptrSize, f.ByteOrder)
+	if err != nil {
+		return nil, err
+	}
+	var md *moduledata
+	if t.ver >= ver118 {
+		md = findModuledata(f, t, addr, syms)
+	}
+	if t.ver >= ver118 {
+		switch {
+		case md != nil && md.text != 0:
+			t.textStart = md.text
+		case symValue(syms, "runtime.text") != 0:
+			t.textStart = symValue(syms, "runtime.text")
+		case t.textStart != 0:
+			// go1.18-go1.22 non-PIE headers carry it.
+		default:
+			if s := f.Section(".text"); s != nil {
+				t.textStart = s.Addr
+			}
+		}
+	}
+
+	// go:func.* holds FUNCDATA; the symbol is named go.func.* before go1.20.
+	gofunc := symValue(syms, "go:func.*")
+	if gofunc == 0 {
+		gofunc = symValue(syms, "go.func.*")
+	}
+	if gofunc == 0 && md != nil {
+		gofunc = md.gofunc
+	}
+	if gofunc != 0 {
+		if b := sectionBytesAt(f, gofunc); b != nil {
+			t.SetGoFunc(b)
+		}
+	}
+	return t, nil
+}
+
+// findPclntab returns the pclntab bytes and their link-time address.
+func findPclntab(f *elf.File) ([]byte, uint64, error) {
+	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
+		if s := f.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
+			b, err := s.Data()
+			if err != nil {
+				return nil, 0, fmt.Errorf("pclntab: reading %s: %w", name, err)
+			}
+			return b, s.Addr, nil
+		}
+	}
+	// Some linkers merge the table into another section; the symbol (in
+	// unstripped binaries) still marks it.
+	syms, _ := f.Symbols()
+	if v := symValue(syms, "runtime.pclntab"); v != 0 {
+		if b := sectionBytesAt(f, v); b != nil {
+			return b, v, nil
+		}
+	}
+	return nil, 0, ErrNotGo
+}
+
+// symValue returns the value of the named symbol, or 0.
+func symValue(syms []elf.Symbol, name string) uint64 {
+	for i := range syms {
+		if syms[i].Name == name {
+			return syms[i].Value
+		}
+	}
+	return 0
+}
+
+// sectionBytesAt returns the contents of the allocated section holding
+// addr, from addr to the section's end.
+func sectionBytesAt(f *elf.File, addr uint64) []byte {
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_ALLOC == 0 || s.Type == elf.SHT_NOBITS || addr < s.Addr || addr-s.Addr >= s.Size {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil || addr-s.Addr >= uint64(len(b)) {
+			return nil
+		}
+		return b[addr-s.Addr:]
+	}
+	return nil
+}
+
+// moduledata holds the runtime.moduledata fields Open uses.
+type moduledata struct {
+	text, gofunc uint64
+}
+
+// Word indexes in runtime.moduledata (go1.16+): pcHeader, then five
+// slices (funcnametab, cutab, filetab, pctab, pclntable) and ftab, each
+// three words, then findfunctab, minpc, maxpc, text, etext, ...
+const (
+	mdPCHeader    = 0
+	mdFuncnametab = 1
+	mdText        = 22
+	// gofunc follows rodata; go1.20 added covctrs/ecovctrs before it.
+	mdGofunc118 = 38
+	mdGofunc120 = 40
+)
+
+// findModuledata locates runtime.firstmoduledata: from its symbol, or by
+// scanning the data sections for a pointer to the pclntab header whose next
+// word points at the function name table.
+func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *moduledata {
+	ps := uint64(t.ptrSize)
+	gofuncIdx := uint64(mdGofunc120)
+	if t.ver == ver118 {
+		gofuncIdx = mdGofunc118
+	}
+	size := (gofuncIdx + 1) * ps
+	nameOff := pclnAddr + uint64(len(t.data)-len(t.funcnametab))
+	var relocs map[uint64]uint64
+	if f.Type == elf.ET_DYN {
+		relocs = relativeRelocs(f, t.order, ps)
+	}
+
+	// word reads a pointer from section data, applying a relative dynamic
+	// relocation when the linker left the slot zero (PIE).
+	word := func(b []byte, addr uint64) uint64 {
+		v := t.uintptr(b)
+		if v == 0 && relocs != nil {
+			v = relocs[addr]
+		}
+		return v
+	}
+	try := func(s *elf.Section, b []byte, off uint64) *moduledata {
+		if off+size > uint64(len(b)) {
+			return nil
+		}
+		at := s.Addr + off
+		if word(b[off+mdPCHeader*ps:], at) != pclnAddr ||
+			word(b[off+mdFuncnametab*ps:], at+mdFuncnametab*ps) != nameOff {
+			return nil
+		}
+		return &moduledata{
+			text:   word(b[off+mdText*ps:], at+mdText*ps),
+			gofunc: word(b[off+gofuncIdx*ps:], at+gofuncIdx*ps),
+		}
+	}
+
+	if v := symValue(syms, "runtime.firstmoduledata"); v != 0 {
+		for _, s := range f.Sections {
+			if s.Type == elf.SHT_NOBITS || v < s.Addr || v-s.Addr >= s.Size {
+				continue
+			}
+			if b, err := s.Data(); err == nil {
+				if md := try(s, b, v-s.Addr); md != nil {
+					return md
+				}
+			}
+		}
+	}
+	// go1.26 puts moduledata in its own section; older linkers in one of
+	// the data sections.
+	for _, name := range []string{".go.module", ".noptrdata", ".data", ".data.rel.ro"} {
+		s := f.Section(name)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil {
+			continue
+		}
+		var key [8]byte
+		if ps == 4 {
+			t.order.PutUint32(key[:], uint32(pclnAddr))
+		} else {
+			t.order.PutUint64(key[:], pclnAddr)
+		}
+		// Fast path: the pointer is stored in place.
+		for i := 0; ; {
+			j := bytes.Index(b[i:], key[:ps])
+			if j < 0 {
+				break
+			}
+			off := uint64(i + j)
+			if off%ps == 0 {
+				if md := try(s, b, off); md != nil {
+					return md
+				}
+			}
+			i += j + 1
+		}
+		// PIE linked with a linker that leaves relocated slots zero.
+		for addr, v := range relocs {
+			if v == pclnAddr && addr >= s.Addr && addr-s.Addr < uint64(len(b)) {
+				if md := try(s, b, addr-s.Addr); md != nil {
+					return md
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// relativeRelocs returns the addends of the file's relative dynamic
+// relocations (symbol 0: "base + addend"), keyed by the slot they patch.
+// Only RELA sections carry addends; with REL the value is stored in place.
+func relativeRelocs(f *elf.File, order binary.ByteOrder, ps uint64) map[uint64]uint64 {
+	var m map[uint64]uint64
+	for _, s := range f.Sections {
+		if s.Type != elf.SHT_RELA || s.Flags&elf.SHF_ALLOC == 0 {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil {
+			continue
+		}
+		entSize := 3 * ps
+		for off := uint64(0); off+entSize <= uint64(len(b)); off += entSize {
+			var addr, info, addend uint64
+			if ps == 8 {
+				addr, info, addend = order.Uint64(b[off:]), order.Uint64(b[off+8:]), order.Uint64(b[off+16:])
+				info >>= 32 // symbol index
+			} else {
+				addr, info, addend = uint64(order.Uint32(b[off:])), uint64(order.Uint32(b[off+4:])), uint64(order.Uint32(b[off+8:]))
+				info >>= 8
+			}
+			if info != 0 {
+				continue
+			}
+			if m == nil {
+				m = make(map[uint64]uint64)
+			}
+			m[addr] = addend
+		}
+	}
+	return m
+}

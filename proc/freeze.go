@@ -1,0 +1,602 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/taijidbg/taiji/arch"
+	"golang.org/x/sys/unix"
+)
+
+// FreezeOptions says what Freeze copies.
+type FreezeOptions struct {
+	// TIDs limits the snapshot to these threads; nil means every thread,
+	// including those created while Freeze attaches.
+	TIDs []int
+	// StackBytes is how many bytes above SP to copy per thread, capped at
+	// the end of the mapping that contains SP. 0 means 1 MiB.
+	StackBytes int
+	// Kernel reads each thread's kernel stack before stopping it: once
+	// stopped, the kernel stack only shows the ptrace stop itself.
+	Kernel bool
+	// Timeout bounds the wait for threads to stop (a thread in
+	// uninterruptible sleep stops only when the sleep ends). Threads still
+	// running then get an Err. 0 means 5 seconds.
+	Timeout time.Duration
+}
+
+// Snapshot is what Freeze copied from a process.
+type Snapshot struct {
+	Pid      int
+	Exe      string     // as Exe returns it
+	Arch     *arch.Arch // the host's: a process traced by ptrace runs on it
+	Maps     []Mapping
+	Threads  []*Thread // the leader first, then by TID
+	VDSO     []byte    // the [vdso] image, copied (nil if the process has none)
+	VDSOAddr uint64
+	Warnings []string // things the user should know, one sentence each
+
+	memTID int // the thread through which to read memory
+}
+
+// Thread is one thread's state at the moment it was stopped.
+type Thread struct {
+	TID       int
+	Info      TaskInfo // read before stopping it
+	Kernel    []KernelFrame
+	KernelErr error
+	Regs      arch.Regs // DWARF numbering, PC separate
+	TLS       uint64    // thread pointer (FS base on amd64), 0 if unknown
+	Stack     Segment   // the bytes from SP upward, copied while stopped
+	Frozen    time.Duration
+	// Signal is a signal that arrived while Freeze was stopping the
+	// thread. The kernel handed it to the tracer; Freeze passed it back
+	// on detach, so the thread still receives it.
+	Signal syscall.Signal
+	// Err is set if the thread's registers could not be read (it exited
+	// during the snapshot, or never stopped); the other fields may be
+	// partially filled.
+	Err error
+}
+
+// Memory returns a reader of the process's memory that serves the copied
+// stacks and vDSO from the snapshot and reads other addresses live.
+func (s *Snapshot) Memory() io.ReaderAt {
+	segs := make([]Segment, 0, len(s.Threads)+1)
+	for _, t := range s.Threads {
+		segs = append(segs, t.Stack)
+	}
+	if s.VDSO != nil {
+		segs = append(segs, Segment{Addr: s.VDSOAddr, Data: s.VDSO})
+	}
+	tid := s.memTID
+	if tid == 0 {
+		tid = s.Pid
+	}
+	return newSegmentReader(segs, NewMemory(tid))
+}
+
+// testHookStopped, if set, runs on the tracer thread while every thread is
+// stopped. Tests use it to kill the tracer or the target at that moment.
+var testHookStopped func(pid int)
+
+// Freeze stops every thread of pid (or opts.TIDs), copies each one's
+// registers and stack, and resumes them. It returns an error wrapping
+// ErrNoProcess, ErrPermission, ErrTraced, ErrExited or ErrInterrupted
+// (SIGINT or SIGTERM arrived: the threads were resumed first). A thread
+// that vanishes during the snapshot does not fail it: its Thread.Err says
+// so.
+func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
+	if pid <= 0 {
+		return nil, noProcess(pid)
+	}
+	if pid == os.Getpid() {
+		// The kernel refuses to trace one's own thread group.
+		return nil, &Error{Msg: fmt.Sprintf("PID %d is taiji itself: it cannot freeze itself", pid), Err: ErrPermission}
+	}
+	if opts.StackBytes <= 0 {
+		opts.StackBytes = 1 << 20
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	// Catch Ctrl-C and SIGTERM for the duration: dying now would leave
+	// signals taken from the target undelivered.
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+
+	t := NewTracer()
+	// Close ends the tracer thread: anything still attached (a thread that
+	// never stopped) is detached by the kernel.
+	defer t.Close()
+	var (
+		snap *Snapshot
+		err  error
+	)
+	t.Do(func() {
+		f := &freezer{t: t, pid: pid, opts: opts, sigc: sigc, seen: map[int]*tstate{}}
+		defer f.detachAll() // on every path, panics included
+		snap, err = f.run()
+	})
+	return snap, err
+}
+
+// tstate is a thread's progress through the freeze.
+type tstate struct {
+	th      *Thread
+	seized  bool // attached (by PTRACE_SEIZE or auto-attached on clone)
+	stopped bool // in a ptrace stop, must be detached
+	done    bool // nothing more to do: detached, exited, or never attached
+	stopAt  time.Time
+	sig     syscall.Signal // to re-inject on detach
+	foreign bool           // a clone outside the thread group
+}
+
+type freezer struct {
+	t      *Tracer
+	pid    int
+	opts   FreezeOptions
+	sigc   chan os.Signal
+	caught os.Signal
+	seen   map[int]*tstate
+	// Threads found in a group stop before, or while, attaching: the
+	// kernel keeps them stopped after detach, as it should.
+	wasStopped, groupStops int
+	order                  []*tstate
+	warnings               []string
+}
+
+func (f *freezer) warnf(format string, args ...any) {
+	f.warnings = append(f.warnings, fmt.Sprintf(format, args...))
+}
+
+func (f *freezer) interrupted() bool {
+	if f.caught != nil {
+		return true
+	}
+	select {
+	case s := <-f.sigc:
+		f.caught = s
+		return true
+	default:
+		return false
+	}
+}
+
+func (f *freezer) interruptErr() error {
+	return &Error{Msg: fmt.Sprintf("interrupted by %v while freezing PID %d; all threads were resumed", f.caught, f.pid), Err: ErrInterrupted}
+}
+
+func (f *freezer) run() (*Snapshot, error) {
+	pid := f.pid
+	tids := f.opts.TIDs
+	if tids == nil {
+		var err error
+		if tids, err = Tasks(pid); err != nil {
+			return nil, err
+		}
+	}
+	snap := &Snapshot{Pid: pid, Arch: arch.Host()}
+	var err error
+	// From here on the process existed: if it vanishes, it exited during
+	// the snapshot.
+	if snap.Exe, err = f.exe(tids); err != nil && !errors.Is(err, ErrPermission) {
+		return nil, f.gone(err)
+	}
+	if snap.Maps, err = f.maps(tids); err != nil {
+		if errors.Is(err, ErrPermission) {
+			// Reading maps needs the same right as attaching.
+			return nil, permission(pid)
+		}
+		return nil, f.gone(err)
+	}
+
+	// Everything that can be read without stopping the threads is read
+	// first, to keep the stop short.
+	for _, tid := range tids {
+		f.add(tid, false)
+	}
+	for _, ts := range f.order {
+		f.prepare(ts)
+	}
+
+	// Attach, stop, and repeat for threads that appeared meanwhile.
+	deadline := time.Now().Add(f.opts.Timeout)
+	batch := f.order
+	for len(batch) > 0 {
+		for _, ts := range batch {
+			if err := f.attach(ts); err != nil {
+				f.settle()
+				return nil, err
+			}
+			if f.interrupted() {
+				f.settle()
+				return nil, f.interruptErr()
+			}
+		}
+		f.waitStops(deadline, true)
+		if f.interrupted() {
+			f.settle()
+			return nil, f.interruptErr()
+		}
+		batch = nil
+		if f.opts.TIDs != nil {
+			break
+		}
+		now, err := Tasks(pid)
+		if err != nil {
+			break // the process is gone; the threads say so
+		}
+		for _, tid := range now {
+			if f.seen[tid] == nil {
+				ts := f.add(tid, false)
+				f.prepare(ts)
+				batch = append(batch, ts)
+			}
+		}
+		// Threads auto-attached on clone were added to f.order, and
+		// waited for, by waitStops itself.
+	}
+
+	// Every thread is stopped: copy registers and stacks.
+	remapped := false
+	for _, ts := range f.order {
+		if !ts.stopped {
+			continue
+		}
+		th := ts.th
+		var r unix.PtraceRegs
+		if err := getRegs(th.TID, &r); err != nil {
+			th.Err = f.threadErr(th.TID, "reading registers", err)
+			continue
+		}
+		th.Regs = regsToArch(&r)
+		th.TLS = threadPointer(&r)
+		sp, _ := th.Regs.Get(snap.Arch.SP)
+		m := Find(snap.Maps, sp)
+		if m == nil && !remapped {
+			// A stack created or grown after we read the maps.
+			remapped = true
+			if maps, err := f.maps([]int{th.TID}); err == nil {
+				snap.Maps = maps
+				m = Find(snap.Maps, sp)
+			}
+		}
+		if m == nil {
+			f.warnf("thread %d: SP %#x is in no mapping; its stack was not copied", th.TID, sp)
+			continue
+		}
+		end := m.End
+		if sp+uint64(f.opts.StackBytes) < end {
+			end = sp + uint64(f.opts.StackBytes)
+		}
+		buf := make([]byte, end-sp)
+		n, err := readRemote(th.TID, buf, sp)
+		th.Stack = Segment{Addr: sp, Data: buf[:n]}
+		if err != nil && n == 0 {
+			f.warnf("thread %d: copying its stack at %#x: %v", th.TID, sp, err)
+		}
+	}
+	if testHookStopped != nil {
+		testHookStopped(pid)
+	}
+	f.detachAll()
+
+	// Memory is read through a thread that was alive: a leader that
+	// called pthread_exit has no memory of its own any more.
+	snap.memTID = pid
+	for _, ts := range f.order {
+		if ts.th.Err == nil && !ts.foreign {
+			snap.memTID = ts.th.TID
+			break
+		}
+	}
+	// The vDSO never changes: copy it after the threads run again.
+	for _, m := range snap.Maps {
+		if m.Path == "[vdso]" {
+			buf := make([]byte, m.End-m.Start)
+			if n, err := readRemote(snap.memTID, buf, m.Start); err == nil && n == len(buf) {
+				snap.VDSO, snap.VDSOAddr = buf, m.Start
+			}
+		}
+	}
+
+	live := 0
+	for _, ts := range f.order {
+		if ts.foreign {
+			continue
+		}
+		snap.Threads = append(snap.Threads, ts.th)
+		if ts.th.Err == nil {
+			live++
+		}
+	}
+	if f.wasStopped > 0 {
+		f.warnf("%d threads were stopped (state T) before taiji attached; they are left stopped", f.wasStopped)
+	}
+	if f.groupStops > 0 {
+		f.warnf("%d threads entered a group stop (SIGSTOP) while taiji attached; they are left stopped", f.groupStops)
+	}
+	snap.Warnings = f.warnings
+	if f.interrupted() {
+		return nil, f.interruptErr()
+	}
+	if live == 0 {
+		if _, err := os.Stat(procPath(pid, "task")); err != nil || allGone(snap.Threads) {
+			return nil, exited(pid)
+		}
+	}
+	return snap, nil
+}
+
+// exe is Exe, but asks the other threads if the leader has exited (its
+// exe link is gone then).
+func (f *freezer) exe(tids []int) (string, error) {
+	s, err := Exe(f.pid)
+	for _, tid := range tids {
+		if err == nil {
+			break
+		}
+		if tid != f.pid {
+			s, err = os.Readlink(taskPath(f.pid, tid, "exe"))
+		}
+	}
+	if err != nil {
+		return "", fileError(f.pid, err)
+	}
+	return s, nil
+}
+
+// maps is Maps, but read through another thread if the leader has
+// exited: its own maps file is empty then.
+func (f *freezer) maps(tids []int) ([]Mapping, error) {
+	maps, err := Maps(f.pid)
+	for _, tid := range tids {
+		if err != nil || len(maps) > 0 {
+			break
+		}
+		if tid != f.pid {
+			name := taskPath(f.pid, tid, "maps")
+			if b, rerr := os.ReadFile(name); rerr == nil {
+				maps, err = ParseMaps(name, b)
+			}
+		}
+	}
+	return maps, err
+}
+
+// gone turns ErrNoProcess into ErrExited for a process seen alive.
+func (f *freezer) gone(err error) error {
+	if errors.Is(err, ErrNoProcess) {
+		return exited(f.pid)
+	}
+	return err
+}
+
+func allGone(ths []*Thread) bool {
+	for _, th := range ths {
+		if !errors.Is(th.Err, ErrExited) && !errors.Is(th.Err, ErrNoProcess) {
+			return false
+		}
+	}
+	return true
+}
+
+// settle briefly collects the stops of threads already asked to stop, so
+// that an early return detaches them itself, re-injecting any signal they
+// took, rather than leaving them to the tracer thread's exit.
+func (f *freezer) settle() {
+	f.waitStops(time.Now().Add(100*time.Millisecond), false)
+}
+
+// add records a thread to freeze. seized marks one the kernel attached for
+// us when a traced thread cloned it.
+func (f *freezer) add(tid int, seized bool) *tstate {
+	ts := &tstate{th: &Thread{TID: tid}, seized: seized}
+	f.seen[tid] = ts
+	f.order = append(f.order, ts)
+	return ts
+}
+
+// prepare reads what /proc says about a thread while it still runs.
+func (f *freezer) prepare(ts *tstate) {
+	th := ts.th
+	info, err := Task(f.pid, th.TID)
+	if err != nil {
+		if !ts.seized {
+			th.Err = threadExited(th.TID)
+			if f.opts.TIDs != nil {
+				th.Err = err // perhaps never a thread of pid
+			}
+			ts.done = true
+		}
+		return
+	}
+	th.Info = info
+	if info.State == "T" {
+		f.wasStopped++
+	}
+	if f.opts.Kernel {
+		th.Kernel, th.KernelErr = KernelStack(f.pid, th.TID)
+	}
+}
+
+// attach seizes a thread and asks it to stop. It returns an error only
+// when the whole freeze must fail (no permission, another tracer).
+func (f *freezer) attach(ts *tstate) error {
+	if ts.done || ts.seized {
+		return nil
+	}
+	tid := ts.th.TID
+	err := ptrace(unix.PTRACE_SEIZE, tid, 0, unix.PTRACE_O_TRACECLONE)
+	switch {
+	case err == nil:
+		ts.seized = true
+	case errors.Is(err, unix.ESRCH):
+		ts.th.Err, ts.done = threadExited(tid), true
+		return nil
+	case errors.Is(err, unix.EPERM):
+		switch tracer := tracerOf(f.pid, tid); {
+		case tracer == f.t.tid:
+			// Auto-attached when a thread we traced cloned it.
+			ts.seized = true
+			return nil
+		case tracer != 0:
+			return traced(f.pid, tracer)
+		}
+		// The kernel refuses to attach to a zombie, such as a leader
+		// that called pthread_exit while other threads run.
+		if info, err := Task(f.pid, tid); err != nil || info.State == "Z" || info.State == "X" {
+			ts.th.Err, ts.done = threadExited(tid), true
+			return nil
+		}
+		return permission(f.pid)
+	default:
+		return fmt.Errorf("proc: attaching to thread %d of PID %d: %w", tid, f.pid, err)
+	}
+	if err := ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("proc: stopping thread %d of PID %d: %w", tid, f.pid, err)
+	}
+	return nil
+}
+
+// waitStops waits until every attached thread is stopped or gone, the
+// deadline passes, or a signal arrives. It polls with WNOHANG instead of
+// blocking in wait4, so that neither a thread stuck in uninterruptible
+// sleep nor a Ctrl-C can hang it; and it waits for each TID by name, never
+// for "any child", so it cannot reap the caller's own children.
+func (f *freezer) waitStops(deadline time.Time, interruptible bool) {
+	sleep := time.Duration(0)
+	for {
+		pending := 0
+		progress := false
+		for i := 0; i < len(f.order); i++ { // f.order grows on clone events
+			ts := f.order[i]
+			if !ts.seized || ts.stopped || ts.done {
+				continue
+			}
+			if f.poll(ts) {
+				progress = true
+			}
+			if !ts.stopped && !ts.done {
+				pending++
+			}
+		}
+		if pending == 0 || (interruptible && f.interrupted()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, ts := range f.order {
+				if ts.seized && !ts.stopped && !ts.done {
+					ts.th.Err = fmt.Errorf("proc: thread %d did not stop within %v (uninterruptible sleep?)", ts.th.TID, f.opts.Timeout)
+					ts.done = true // the tracer thread's exit detaches it
+				}
+			}
+			return
+		}
+		if progress {
+			sleep = 0
+			continue
+		}
+		// Stops normally arrive within microseconds: yield first, then
+		// back off up to a millisecond.
+		if sleep == 0 {
+			sleep = time.Microsecond
+			unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			continue
+		}
+		// nanosleep on this thread rather than time.Sleep, whose wake-up
+		// through the scheduler takes about a millisecond here.
+		ts := unix.NsecToTimespec(int64(sleep))
+		unix.Nanosleep(&ts, nil)
+		if sleep < time.Millisecond {
+			sleep *= 2
+		}
+	}
+}
+
+// poll collects one wait status of ts, if there is one, and reports
+// whether there was.
+func (f *freezer) poll(ts *tstate) bool {
+	tid := ts.th.TID
+	var ws unix.WaitStatus
+	wpid, err := unix.Wait4(tid, &ws, unix.WALL|unix.WNOHANG, nil)
+	for errors.Is(err, unix.EINTR) {
+		wpid, err = unix.Wait4(tid, &ws, unix.WALL|unix.WNOHANG, nil)
+	}
+	if err != nil {
+		// ECHILD: not (or no longer) our tracee, so it is gone.
+		ts.th.Err, ts.done = threadExited(tid), true
+		return true
+	}
+	if wpid == 0 {
+		return false
+	}
+	switch {
+	case ws.Exited() || ws.Signaled():
+		ts.th.Err, ts.done = threadExited(tid), true
+	case ws.Stopped():
+		ts.stopped = true
+		ts.stopAt = time.Now()
+		sig := ws.StopSignal()
+		switch event := int(uint32(ws) >> 16); event {
+		case unix.PTRACE_EVENT_STOP:
+			// The interrupt (or the initial stop of an auto-attached
+			// clone) stops with SIGTRAP; any other signal means a group
+			// stop, which the kernel restores on detach.
+			if sig != syscall.SIGTRAP && ts.th.Info.State != "T" {
+				f.groupStops++
+			}
+		case unix.PTRACE_EVENT_CLONE:
+			// Stopped at clone: the child is already ours.
+			if msg, err := eventMsg(tid); err == nil && f.seen[int(msg)] == nil {
+				child := f.add(int(msg), true)
+				if _, err := os.Stat(taskPath(f.pid, int(msg), "stat")); err != nil {
+					child.foreign = true // a new process, not a thread
+				} else {
+					f.prepare(child)
+				}
+			}
+		case 0:
+			// A signal raced the interrupt: it was taken from the thread
+			// and must be given back on detach.
+			ts.sig = sig
+			ts.th.Signal = sig
+		}
+	}
+	return true
+}
+
+// detachAll resumes every stopped thread, re-injecting signals.
+func (f *freezer) detachAll() {
+	for _, ts := range f.order {
+		if !ts.stopped {
+			continue
+		}
+		err := ptrace(unix.PTRACE_DETACH, ts.th.TID, 0, uintptr(ts.sig))
+		ts.th.Frozen = time.Since(ts.stopAt)
+		ts.stopped, ts.done = false, true
+		if err != nil {
+			// Killed while stopped: reap its exit so it does not linger
+			// as a zombie of ours.
+			var ws unix.WaitStatus
+			unix.Wait4(ts.th.TID, &ws, unix.WALL|unix.WNOHANG, nil)
+			if ts.th.Err == nil {
+				ts.th.Err = threadExited(ts.th.TID)
+			}
+		}
+	}
+}
+
+func (f *freezer) threadErr(tid int, what string, err error) error {
+	if errors.Is(err, unix.ESRCH) {
+		return threadExited(tid)
+	}
+	return fmt.Errorf("proc: thread %d: %s: %w", tid, what, err)
+}

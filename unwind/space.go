@@ -1,0 +1,141 @@
+package unwind
+
+import (
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/cfi"
+	"github.com/taijidbg/taiji/module"
+	"github.com/taijidbg/taiji/pclntab"
+	"github.com/taijidbg/taiji/proc"
+)
+
+// image is one module with its unwind tables, loaded once per Unwinder and
+// shared by every thread and every mapping of it.
+type image struct {
+	mod      *module.Module
+	err      error
+	reported bool
+
+	once sync.Once
+	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
+	dbg  *cfi.Table // from .debug_frame
+	pcln *pclntab.Table
+}
+
+// tables parses the unwind tables on first use: a module whose frames are
+// never walked costs nothing beyond opening its ELF headers.
+func (im *image) tables() {
+	im.once.Do(func() {
+		m := im.mod
+		if data, addr, ok := m.Section(".eh_frame"); ok {
+			hdr, hdrAddr, _ := m.Section(".eh_frame_hdr")
+			im.eh, _ = cfi.ParseEHFrame(data, addr, hdr, hdrAddr, m.Arch)
+		}
+		if data, _, ok := m.Section(".debug_frame"); ok {
+			im.dbg, _ = cfi.ParseDebugFrame(data, m.Arch)
+		}
+		im.pcln, _ = pclntab.Open(m.File)
+	})
+}
+
+// region is one executable mapping and the image behind it.
+type region struct {
+	start, end uint64
+	bias       uint64
+	path       string
+	img        *image
+}
+
+// space is a process's executable mappings, sorted by address.
+type space struct {
+	regions []region
+}
+
+func (s *space) find(pc uint64) *region {
+	i := sort.Search(len(s.regions), func(i int) bool { return s.regions[i].end > pc })
+	if i < len(s.regions) && s.regions[i].start <= pc {
+		return &s.regions[i]
+	}
+	return nil
+}
+
+// Unwinder unwinds the threads of snapshots, caching modules by path.
+type Unwinder struct {
+	Arch    *arch.Arch
+	Options module.Options
+
+	mu     sync.Mutex
+	images map[string]*image
+}
+
+// New returns an Unwinder for processes of the given architecture.
+func New(a *arch.Arch, opts module.Options) *Unwinder {
+	return &Unwinder{Arch: a, Options: opts, images: map[string]*image{}}
+}
+
+// Close releases every module.
+func (u *Unwinder) Close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, im := range u.images {
+		if im.mod != nil {
+			im.mod.Close()
+		}
+	}
+	u.images = map[string]*image{}
+}
+
+func (u *Unwinder) image(path string, open func() (*module.Module, error)) *image {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if im, ok := u.images[path]; ok {
+		return im
+	}
+	im := &image{}
+	im.mod, im.err = open()
+	u.images[path] = im
+	return im
+}
+
+const vdsoName = "[vdso]"
+
+// space builds the address space of a snapshot: every executable mapping of
+// a file (or the vDSO, whose image the snapshot copied) with its load bias.
+func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
+	var sp space
+	var notes []string
+	for _, m := range s.Maps {
+		if !strings.Contains(m.Perm, "x") {
+			continue
+		}
+		r := region{start: m.Start, end: m.End, path: m.Path}
+		switch {
+		case m.Path == vdsoName && len(s.VDSO) > 0:
+			r.img = u.image(vdsoName+"@"+s.Exe, func() (*module.Module, error) {
+				return module.FromBytes(vdsoName, s.VDSO, u.Options)
+			})
+		case strings.HasPrefix(m.Path, "/"):
+			path := m.Path
+			r.img = u.image(path, func() (*module.Module, error) { return module.Open(path, u.Options) })
+		}
+		if r.img != nil && r.img.err != nil && !r.img.reported {
+			notes = append(notes, r.img.err.Error())
+			r.img.reported = true // say it once per Unwinder, not per frame
+		}
+		if r.img != nil && r.img.mod != nil {
+			off := m.Offset
+			if m.Path == vdsoName {
+				off = 0
+			}
+			if b, ok := r.img.mod.Bias(m.Start, off); ok {
+				r.bias = b
+			}
+		}
+		sp.regions = append(sp.regions, r)
+	}
+	sort.Slice(sp.regions, func(i, j int) bool { return sp.regions[i].start < sp.regions[j].start })
+	return &sp, notes
+}

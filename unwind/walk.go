@@ -1,0 +1,215 @@
+package unwind
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/cfi"
+)
+
+// phys is one physical user frame found by the walk.
+type phys struct {
+	pc     uint64
+	regs   arch.Regs
+	region *region
+	// exact is true when pc itself, not pc-1, is the address to look up:
+	// the innermost frame, and the frame a signal interrupted (its PC is
+	// where it stopped, not a return address after a call).
+	exact  bool
+	signal bool
+	method string
+}
+
+// lookupPC is the address inside the instruction that made the call.
+func (f *phys) lookupPC() uint64 {
+	if f.exact || f.pc == 0 {
+		return f.pc
+	}
+	return f.pc - 1
+}
+
+// walkLimit bounds a walk even when --max-frames is 0: every step must
+// raise SP, so the stack's size bounds it too, but corrupt memory can mimic
+// a very deep stack.
+const walkLimit = 1 << 20
+
+// errLoop ends a walk whose frames stop making progress.
+var errLoop = errors.New("the stack pointer stopped advancing (a loop in the frame chain): walk ended")
+
+// walk finds the physical frames of one thread, innermost first. The note
+// says why the walk ended if it did not reach a true outermost frame.
+func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (frames []phys, note string) {
+	a := u.Arch
+	cur := phys{pc: regs.PC, regs: regs, exact: true}
+	sameSP := 0
+	for len(frames) < limit {
+		cur.region = sp.find(cur.pc)
+		if cur.region == nil && len(frames) > 0 {
+			// No code lives there: the return address is garbage (a
+			// stale stack slot, a corrupt frame). Printing it as a frame
+			// is what gdb and eu-stack do; saying so is more useful.
+			return frames, fmt.Sprintf("return address 0x%x is not in any executable mapping: walk ended", cur.pc)
+		}
+		caller, method, err := u.step(&cur, mem)
+		cur.method = method
+		frames = append(frames, cur)
+		if err != nil {
+			if !errors.Is(err, cfi.ErrEndOfStack) && !errors.Is(err, errTopFrame) {
+				note = err.Error()
+			}
+			return frames, note
+		}
+		if caller.pc == 0 {
+			return frames, ""
+		}
+		// A caller's SP is above its callee's: stacks grow down. Signal
+		// frames may switch to another stack (sigaltstack), so they are
+		// exempt; a frame without its own stack space (a leaf on an LR
+		// arch) keeps SP once, never twice in a row.
+		oldSP, _ := cur.regs.Get(a.SP)
+		newSP, _ := caller.regs.Get(a.SP)
+		if !cur.signal {
+			switch {
+			case newSP < oldSP:
+				return frames, fmt.Sprintf("the stack pointer went backwards at 0x%x (corrupt stack?): walk ended", caller.pc)
+			case newSP == oldSP:
+				if sameSP++; sameSP > 1 {
+					return frames, errLoop.Error()
+				}
+			default:
+				sameSP = 0
+			}
+		}
+		cur = caller
+	}
+	return frames, ""
+}
+
+var errTopFrame = errors.New("outermost Go frame")
+
+// step computes the caller of f.
+func (u *Unwinder) step(f *phys, mem io.ReaderAt) (caller phys, method string, err error) {
+	r := f.region
+	if r == nil {
+		return caller, "", fmt.Errorf("pc 0x%x is not in any executable mapping: walk ended", f.pc)
+	}
+	if u.isSigtramp(f) {
+		f.signal = true
+		c, err := u.sigreturn(f, mem)
+		return c, "signal", err
+	}
+	if r.img != nil && r.img.mod != nil {
+		r.img.tables()
+		pc := f.lookupPC() - r.bias
+		if t := r.img.pcln; t != nil {
+			if fn, ok := t.Lookup(pc); ok {
+				c, err := u.goStep(f, fn, mem)
+				return c, "go", err
+			}
+		}
+		for _, t := range []*cfi.Table{r.img.eh, r.img.dbg} {
+			if t == nil {
+				continue
+			}
+			row, err := t.Lookup(pc)
+			if errors.Is(err, cfi.ErrNoFDE) {
+				continue
+			}
+			if err != nil {
+				return caller, "", fmt.Errorf("%s: %v", r.path, err)
+			}
+			regs, _, err := row.Step(&f.regs, mem, u.Arch)
+			if err != nil {
+				return caller, "cfi", err
+			}
+			// An FDE with the "S" augmentation is a signal trampoline the
+			// byte patterns did not know: its caller was interrupted, not
+			// calling, so its PC is looked up as is.
+			if row.SignalFrame {
+				f.signal = true
+			}
+			return phys{pc: regs.PC, regs: regs, exact: row.SignalFrame}, "cfi", nil
+		}
+	}
+	c, err := u.fpStep(f, mem)
+	return c, "fp", err
+}
+
+// isSigtramp recognises the sigreturn trampoline by its instruction bytes,
+// as gdb does: it works for glibc's __restore_rt, the vDSO's trampoline and
+// Go's runtime.sigreturn, with or without symbols or CFI.
+func (u *Unwinder) isSigtramp(f *phys) bool {
+	code := u.Arch.SigFrame.Trampoline
+	r := f.region
+	if len(code) == 0 || r == nil || r.img == nil || r.img.mod == nil {
+		return false
+	}
+	b, err := r.img.mod.Code(f.pc-r.bias, len(code))
+	return err == nil && bytes.Equal(b, code)
+}
+
+// sigreturn restores the interrupted context the kernel saved for the
+// handler, from the layout arch.SigFrame describes.
+func (u *Unwinder) sigreturn(f *phys, mem io.ReaderAt) (phys, error) {
+	a := u.Arch
+	sf := a.SigFrame
+	sp, _ := f.regs.Get(a.SP)
+	buf := make([]byte, len(sf.Slots)*8)
+	if _, err := mem.ReadAt(buf, int64(sp)+sf.Regs); err != nil {
+		return phys{}, fmt.Errorf("cannot read the signal frame at 0x%x: %v", sp+uint64(sf.Regs), err)
+	}
+	var regs arch.Regs
+	for i, slot := range sf.Slots {
+		v := a.ByteOrder.Uint64(buf[i*8:])
+		switch slot {
+		case arch.SlotPC:
+			regs.PC = v
+		case arch.SlotSkip:
+		default:
+			regs.Set(slot, v)
+		}
+	}
+	return phys{pc: regs.PC, regs: regs, exact: true}, nil
+}
+
+// readPtr reads one pointer-sized word.
+func (u *Unwinder) readPtr(mem io.ReaderAt, addr uint64) (uint64, error) {
+	a := u.Arch
+	var b [8]byte
+	if _, err := mem.ReadAt(b[:a.PtrSize], int64(addr)); err != nil {
+		return 0, fmt.Errorf("cannot read memory at 0x%x: %v", addr, err)
+	}
+	if a.PtrSize == 4 {
+		return uint64(a.ByteOrder.Uint32(b[:])), nil
+	}
+	return a.ByteOrder.Uint64(b[:]), nil
+}
+
+// fpStep follows the frame-pointer chain: the last resort for code with
+// neither CFI nor pclntab (JIT code, hand-written assembly). The frame
+// record is {saved FP, return address} at FP on every arch Go supports
+// with frame pointers.
+func (u *Unwinder) fpStep(f *phys, mem io.ReaderAt) (phys, error) {
+	a := u.Arch
+	fp, ok := f.regs.Get(a.FP)
+	sp, _ := f.regs.Get(a.SP)
+	if !ok || fp == 0 || fp < sp {
+		return phys{}, fmt.Errorf("no unwind information for pc 0x%x and no frame pointer: walk ended", f.pc)
+	}
+	savedFP, err := u.readPtr(mem, fp)
+	if err != nil {
+		return phys{}, err
+	}
+	ra, err := u.readPtr(mem, fp+uint64(a.PtrSize))
+	if err != nil {
+		return phys{}, err
+	}
+	regs := f.regs
+	regs.PC = ra
+	regs.Set(a.FP, savedFP)
+	regs.Set(a.SP, fp+2*uint64(a.PtrSize))
+	return phys{pc: ra, regs: regs}, nil
+}
