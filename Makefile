@@ -6,7 +6,7 @@ ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # Tools the tests use as oracles and to build targets.
 TOOLS   := gdb eu-stack gcc objcopy readelf addr2line
 
-.PHONY: all build demo test deps vet unit fuzz-smoke bench clean
+.PHONY: all build demo test deps vet unit xarch bench clean
 
 all: build
 
@@ -46,7 +46,13 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
-test: deps vet unit
+# xarch: the tests that must hold on other architectures, run on real
+# Debian kernels under qemu (scripts/xarch-test; docs/xarch.md).
+xarch:
+	scripts/xarch-test arm64
+	scripts/xarch-test mips64le
+
+test: deps vet unit xarch
 
 bench: build
 	scripts/bench-stack

@@ -21,6 +21,7 @@ var AMD64 = register(&Arch{
 	},
 	GoUsesLR: false,
 	GoG:      14, // R14 under ABIInternal
+	GoCgoCall: &GoCgoCall{G: 8}, // asm_amd64.s: MOVQ DI, 8(SP) // save g
 	SigFrame: SigFrame{
 		// mov $15,%rax (rt_sigreturn); syscall
 		Trampoline: []byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05},

@@ -42,9 +42,22 @@ type Arch struct {
 	// ABIInternal, or -1 where the arch has no dedicated g register.
 	GoG int
 
+	// GoCgoCall, where known, says how runtime.asmcgocall left the
+	// goroutine's stack to run C code on the system stack, so the unwinder
+	// can return to the goroutine's frames; nil: stacks end there.
+	GoCgoCall *GoCgoCall
+
 	// SigFrame describes how the kernel lays out the interrupted context for
 	// a signal handler, as seen from the signal trampoline's frame.
 	SigFrame SigFrame
+}
+
+// GoCgoCall describes runtime.asmcgocall's frame on the system stack, where
+// the C code it runs returns to. Before switching stacks asmcgocall saves
+// the goroutine's resume point in g.sched (as systemstack does) and the g
+// itself in this frame, so an unwinder can continue on the goroutine stack.
+type GoCgoCall struct {
+	G int64 // offset of the saved g from the frame's SP (0 there: no goroutine)
 }
 
 // SigFrame describes the saved register block the kernel pushes before

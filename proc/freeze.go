@@ -19,7 +19,7 @@ type FreezeOptions struct {
 	// including those created while Freeze attaches.
 	TIDs []int
 	// StackBytes is how many bytes above SP to copy per thread, capped at
-	// the end of the mapping that contains SP. 0 means 1 MiB.
+	// the end of the mapping that contains SP. 0 means DefaultStackBytes.
 	StackBytes int
 	// Kernel reads each thread's kernel stack before stopping it: once
 	// stopped, the kernel stack only shows the ptrace stop itself.
@@ -100,7 +100,7 @@ func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
 		return nil, &Error{Msg: fmt.Sprintf("PID %d is taiji itself: it cannot freeze itself", pid), Err: ErrPermission}
 	}
 	if opts.StackBytes <= 0 {
-		opts.StackBytes = 1 << 20
+		opts.StackBytes = DefaultStackBytes
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -600,3 +600,9 @@ func (f *freezer) threadErr(tid int, what string, err error) error {
 	}
 	return fmt.Errorf("proc: thread %d: %s: %w", tid, what, err)
 }
+
+// DefaultStackBytes is how much stack Freeze copies per thread by default.
+// It covers thousands of ordinary frames; copying more costs freeze time for
+// every thread (a goroutine's SP sits in a heap arena tens of megabytes from
+// the mapping's end), while the rare deeper frame is read live afterwards.
+const DefaultStackBytes = 128 << 10

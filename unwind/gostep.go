@@ -16,6 +16,10 @@ func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, err
 	if fn.TopFrame() {
 		return phys{}, errTopFrame
 	}
+	if fn.Name == "runtime.asmcgocall" && !f.exact && a.GoCgoCall != nil {
+		f.switched = true
+		return u.cgoReturn(f, mem)
+	}
 	// A function that writes SP directly (mcall, systemstack, asmcgocall,
 	// morestack, gogo) has switched stacks: below it lies either another
 	// stack or stale memory, and its SP delta describes neither. Go's own
@@ -68,4 +72,45 @@ func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, err
 	regs.PC = ra
 	regs.Set(a.SP, cfa)
 	return phys{pc: ra, regs: regs}, nil
+}
+
+// The Go runtime's g struct, as far as the unwinder reads it: g.sched, the
+// goroutine's saved resume point, follows stack (2 words), stackguard0,
+// stackguard1, _panic, _defer and m; gobuf starts with sp and pc. These
+// offsets have not changed since Go 1.4 (later gobuf fields have).
+const (
+	gSchedSP = 7 // in pointer-size words
+	gSchedPC = 8
+)
+
+// cgoReturn steps from runtime.asmcgocall's frame on the system stack, where
+// the C code it called returns, back to the goroutine stack it left: the
+// Go frames that made the cgo call. gdb stops here, or prints garbage.
+// asmcgocall saved the goroutine's resume point in g.sched (its PC inside
+// runtime.systemstack_switch, whose frame mirrors asmcgocall's), exactly so
+// that Go's own traceback can do this.
+func (u *Unwinder) cgoReturn(f *phys, mem io.ReaderAt) (phys, error) {
+	a := u.Arch
+	sp, _ := f.regs.Get(a.SP)
+	g, err := u.readPtr(mem, sp+uint64(a.GoCgoCall.G))
+	if err != nil {
+		return phys{}, err
+	}
+	if g == 0 { // called on the system stack already: nothing to return to
+		return phys{}, errTopFrame
+	}
+	ptr := uint64(a.PtrSize)
+	gsp, err := u.readPtr(mem, g+gSchedSP*ptr)
+	if err != nil {
+		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot read the goroutine's saved state: %v", err)
+	}
+	gpc, err := u.readPtr(mem, g+gSchedPC*ptr)
+	if err != nil {
+		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot read the goroutine's saved state: %v", err)
+	}
+	regs := f.regs
+	regs.PC = gpc
+	regs.Set(a.SP, gsp)
+	// The resume PC is where the goroutine stands, not a return address.
+	return phys{pc: gpc, regs: regs, exact: true}, nil
 }

@@ -20,7 +20,11 @@ type phys struct {
 	// where it stopped, not a return address after a call).
 	exact  bool
 	signal bool
-	method string
+	// switched is true when the caller lives on another stack (a signal
+	// on sigaltstack, a cgo call returning to its goroutine's stack), so
+	// SP need not grow between the two.
+	switched bool
+	method   string
 }
 
 // lookupPC is the address inside the instruction that made the call.
@@ -65,13 +69,12 @@ func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (
 		if caller.pc == 0 {
 			return frames, ""
 		}
-		// A caller's SP is above its callee's: stacks grow down. Signal
-		// frames may switch to another stack (sigaltstack), so they are
-		// exempt; a frame without its own stack space (a leaf on an LR
-		// arch) keeps SP once, never twice in a row.
+		// A caller's SP is above its callee's: stacks grow down. Frames
+		// that switch stacks are exempt; a frame without its own stack
+		// space (a leaf on an LR arch) keeps SP once, never twice in a row.
 		oldSP, _ := cur.regs.Get(a.SP)
 		newSP, _ := caller.regs.Get(a.SP)
-		if !cur.signal {
+		if !cur.signal && !cur.switched {
 			switch {
 			case newSP < oldSP:
 				return frames, fmt.Sprintf("the stack pointer went backwards at 0x%x (corrupt stack?): walk ended", caller.pc)

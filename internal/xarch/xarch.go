@@ -8,7 +8,8 @@
 //
 // Tests that want a program of the guest's architecture to work on (a Go
 // target listed in their package's xarch_targets.txt, or a C program built by
-// their package's xarch_build hook) find it with Target. See docs/xarch.md.
+// their package's testdata/xarch/build hook) find it with Target. See
+// docs/xarch.md.
 package xarch
 
 import (

@@ -506,6 +506,7 @@ func TestTargets(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, want string }{
 		{"gohello", "gohello GOARCH=" + runtime.GOARCH + "\n"},
+		{"gohello-stripped", "gohello GOARCH=" + runtime.GOARCH + "\n"},
 		{"hello-c", "hello-c machine=" + unix.ByteSliceToString(uts.Machine[:]) + "\n"},
 	} {
 		path, ok := Target(tc.name)
@@ -518,9 +519,15 @@ func TestTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 		a, err := arch.ForELF(f)
+		// The build flags of xarch_targets.txt reach go build: -ldflags=-s
+		// drops the symbol table.
+		stripped := f.Section(".symtab") == nil
 		f.Close()
 		if err != nil || a != arch.Host() {
 			t.Errorf("%s: arch %v, %v; want %s", path, a, err, arch.Host().Name)
+		}
+		if want := strings.HasSuffix(tc.name, "-stripped"); stripped != want {
+			t.Errorf("%s: stripped = %v, want %v", path, stripped, want)
 		}
 		out, err := exec.Command(path).CombinedOutput()
 		if err != nil || string(out) != tc.want {
@@ -530,4 +537,32 @@ func TestTargets(t *testing.T) {
 	if _, ok := Target("../init"); ok {
 		t.Error(`Target("../init") escaped the targets directory`)
 	}
+}
+
+// FuzzParseVerdict checks that ParseVerdict accepts exactly what Verdict
+// prints and that Tally never panics, on lines seeded from real test output.
+func FuzzParseVerdict(f *testing.F) {
+	for _, s := range []string{
+		"arm64: 101 passed, 0 failed", "mips64le: 6 passed, 2 failed\r",
+		"--- PASS: TestArchIsReal (0.02s)", "    --- FAIL: TestZZFail/sub (0.00s)",
+		"--- SKIP: TestTally (0.00s)", "=== RUN   TestPtrace", "PASS", "FAIL",
+		"panic: unexpected call to os.Exit(0) during test [recovered, repanicked]",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var ta Tally
+		ta.Line(line)
+		if ta.Passed+ta.Failed+ta.Skipped > 1 {
+			t.Fatalf("one line counted as %+v", ta)
+		}
+		goarch, p, n, ok := ParseVerdict(line)
+		if !ok {
+			return
+		}
+		ta = Tally{Passed: p, Failed: n}
+		if got := ta.Verdict(goarch); got != strings.TrimSpace(line) {
+			t.Fatalf("ParseVerdict(%q) = %q, %d, %d; Verdict prints %q", line, goarch, p, n, got)
+		}
+	})
 }

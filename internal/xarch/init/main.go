@@ -58,9 +58,11 @@ func main() {
 
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
-	fmt.Printf("xarch: %s kernel %s on %s, %d CPUs, GOARCH=%s\n",
+	up, _ := os.ReadFile("/proc/uptime") // how long the kernel took to boot
+	fmt.Printf("xarch: %s kernel %s on %s, %d CPUs, GOARCH=%s, up %ss\n",
 		unix.ByteSliceToString(uts.Sysname[:]), unix.ByteSliceToString(uts.Release[:]),
-		unix.ByteSliceToString(uts.Machine[:]), runtime.NumCPU(), runtime.GOARCH)
+		unix.ByteSliceToString(uts.Machine[:]), runtime.NumCPU(), runtime.GOARCH,
+		strings.Fields(string(up) + " ?")[0])
 	for _, f := range []string{"/sys/kernel/tracing/uprobe_events", "/sys/kernel/btf/vmlinux"} {
 		_, err := os.Stat(f)
 		fmt.Printf("xarch: %s: %v\n", f, yesNo(err))
@@ -87,7 +89,9 @@ func main() {
 func runTest(t *xarch.Tally, bin string, timeout time.Duration, run string) {
 	name := filepath.Base(bin)
 	fmt.Printf("xarch: === %s\n", name)
-	args := []string{"-test.v", "-test.timeout=" + timeout.String()}
+	// -test.paniconexit0, as go test passes it: a test calling os.Exit(0)
+	// would otherwise end its binary "successfully" with tests unrun.
+	args := []string{"-test.v", "-test.paniconexit0", "-test.timeout=" + timeout.String()}
 	if run != "" {
 		args = append(args, "-test.run="+run)
 	}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/taijidbg/taiji/internal/testprog"
+)
+
+// oneLine checks the house rule for bad input: exit status 1 and a single
+// line on stderr that names the problem.
+func oneLine(t *testing.T, stderr string, err error, want ...string) {
+	t.Helper()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit status 1, got %v (stderr %q)", err, stderr)
+	}
+	if n := strings.Count(strings.TrimRight(stderr, "\n"), "\n"); n != 0 {
+		t.Errorf("want one line on stderr, got %d:\n%s", n+1, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr %q does not say %q", stderr, w)
+		}
+	}
+}
+
+func TestStackBadInput(t *testing.T) {
+	_, stderr, err := runTaiji(t, "stack", "99999999")
+	oneLine(t, stderr, err, "no process with PID 99999999")
+
+	_, stderr, err = runTaiji(t, "stack", "notapid")
+	oneLine(t, stderr, err, `"notapid" is not a PID`)
+
+	_, stderr, err = runTaiji(t, "stack", "--", "/nonexistent/program")
+	oneLine(t, stderr, err, "cannot start /nonexistent/program")
+}
+
+// runAs runs taiji as another user.
+func runAs(t *testing.T, uid int, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(taijiBin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	return o.String(), e.String(), err
+}
+
+func TestStackNotPermitted(t *testing.T) {
+	requireRoot(t)
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	_, stderr, err := runAs(t, 65534, "stack", strconv.Itoa(p.Pid))
+	oneLine(t, stderr, err, "not permitted", "CAP_SYS_PTRACE")
+	if !p.Alive() {
+		t.Fatal("target died")
+	}
+}
+
+// TestStackOwnChildUnprivileged: without root, taiji can still show a
+// program it starts itself; the kernel half is then unavailable, said once.
+func TestStackOwnChildUnprivileged(t *testing.T) {
+	requireRoot(t) // to switch to nobody
+	bin := testprog.BuildC(t, "native")
+	os.Chmod(bin, 0o755)
+	for d := bin; d != "/"; d = dirOf(d) {
+		os.Chmod(dirOf(d), 0o755) // t.TempDir() is 0700
+	}
+	out, stderr, err := runAs(t, 65534, "stack", "--after", "2s", "--", bin)
+	if err != nil {
+		t.Fatalf("taiji stack as nobody on its own child: %v\n%s", err, stderr)
+	}
+	if n := strings.Count(out, "kernel frames unavailable"); n != 1 {
+		t.Errorf("the missing kernel half must be said exactly once, said %d times:\n%s", n, out)
+	}
+	for _, fn := range []string{"reader_level1", "leaf_inline", "<signal handler called>", "clone3"} {
+		if !strings.Contains(out, fn) {
+			t.Errorf("output lacks %q:\n%s", fn, out)
+		}
+	}
+}
+
+func dirOf(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+func TestStackMaxFramesKeepsBothEnds(t *testing.T) {
+	requireRoot(t)
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	full := stackJSON(t, p.Pid, "--max-frames", "0", "--no-kernel")
+	cut := stackJSON(t, p.Pid, "--max-frames", "40", "--no-kernel")
+	var f, c *jsonThread
+	for i := range full.Threads {
+		if full.Threads[i].Name == "recurse" {
+			f, c = &full.Threads[i], &cut.Threads[i]
+		}
+	}
+	if f == nil || c == nil || f.TID != c.TID {
+		t.Fatal("no recurse thread in both reports")
+	}
+	if f.Omitted != 0 || len(f.Frames) < 1000 {
+		t.Fatalf("unlimited: %d frames, omitted %d", len(f.Frames), f.Omitted)
+	}
+	// --max-frames counts physical frames; inline frames come with theirs
+	// (libc's read has one), so the head is one frame longer.
+	phys := func(fs []jsonFrame) (n int) {
+		for _, f := range fs {
+			if f.Kind != "inline" {
+				n++
+			}
+		}
+		return n
+	}
+	if c.Omitted != phys(f.Frames)-40 || phys(c.Frames) != 40 {
+		t.Fatalf("--max-frames 40: %d physical frames, %d omitted; unlimited had %d", phys(c.Frames), c.Omitted, phys(f.Frames))
+	}
+	head, tail := 31, 10
+	for i := 0; i < head; i++ {
+		if c.Frames[i].PC != f.Frames[i].PC {
+			t.Errorf("innermost frame %d differs: %s vs %s", i, c.Frames[i].PC, f.Frames[i].PC)
+		}
+	}
+	for i := 1; i <= tail; i++ {
+		if c.Frames[len(c.Frames)-i].PC != f.Frames[len(f.Frames)-i].PC {
+			t.Errorf("outermost frame -%d differs", i)
+		}
+	}
+	if last := c.Frames[len(c.Frames)-1].Function; last != "clone3" {
+		t.Errorf("cut stack ends at %q, want clone3", last)
+	}
+	text, _, err := runTaiji(t, "stack", "--no-kernel", "--max-frames", "40", "--tid", strconv.Itoa(c.TID), strconv.Itoa(p.Pid))
+	if err != nil || !strings.Contains(text, strconv.Itoa(c.Omitted)+" frames omitted") {
+		t.Errorf("text output does not say how many frames were omitted (%v):\n%s", err, text)
+	}
+	if strings.Count(text, "Thread ") != 1 {
+		t.Errorf("--tid: want one thread:\n%s", text)
+	}
+}
