@@ -33,6 +33,7 @@ type dwarfIndex struct {
 	// Raw sections for re-reading line table file names.
 	lineSec, lineStrSec, strSec []byte
 	order                       binary.ByteOrder
+	infoLen                     int // bounds DIE walks in corrupt files
 
 	nameMu sync.Mutex
 	names  map[dwarf.Offset]string
@@ -159,18 +160,29 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		}
 	}()
 	// Sections come from the one file the DWARF is in, never mixed.
-	got := map[string][]byte{}
-	get := func(name string) []byte {
-		if d, ok := got[name]; ok {
-			return d
-		}
-		d, _, _, err := sectionData1(f, ".debug_"+name)
-		got[name] = d
-		if err != nil {
-			m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Off: -1, Msg: err.Error()})
-		}
-		return d
+	// Distributions compress debug sections, and inflating them is most
+	// of the cold cost: inflate the sections we use in parallel.
+	names := []string{"abbrev", "info", "line", "ranges", "str", "addr", "line_str", "str_offsets", "rnglists", "types"}
+	got := make(map[string][]byte, len(names))
+	var (
+		wg  sync.WaitGroup
+		gmu sync.Mutex
+	)
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := m.cachedSection(f, ".debug_"+name)
+			if err != nil {
+				m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Off: -1, Msg: err.Error()})
+			}
+			gmu.Lock()
+			got[name] = d
+			gmu.Unlock()
+		}()
 	}
+	wg.Wait()
+	get := func(name string) []byte { return got[name] }
 	d, err := newDWARF(f, get)
 	if err != nil {
 		err = &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()}
@@ -179,9 +191,16 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 	}
 	ix = &dwarfIndex{d: d, file: path, names: make(map[dwarf.Offset]string), order: f.ByteOrder}
 	ix.lineSec, ix.lineStrSec, ix.strSec = get("line"), get("line_str"), get("str")
+	ix.infoLen = len(get("info"))
 	r := d.Reader()
 	var next dwarf.Offset
-	for {
+	// Every DIE takes at least a byte: more entries than bytes means a
+	// corrupt sibling link has sent the reader round in a loop.
+	for budget := ix.infoLen + 1; ; budget-- {
+		if budget <= 0 {
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: "DIE chain loops (bad DW_AT_sibling?)"})
+			break
+		}
 		e, err := r.Next()
 		if err != nil {
 			// Keep the units read so far: a corrupt unit late in
@@ -411,7 +430,7 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 	// function node (-1 for none).
 	stack := []int32{-1}
 	next := cu.entry.Offset + 1
-	for len(stack) > 0 {
+	for budget := ix.infoLen + 1; len(stack) > 0 && budget > 0; budget-- { // see loadDWARF
 		e, err := r.Next()
 		if err != nil || e == nil {
 			break

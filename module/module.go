@@ -32,6 +32,9 @@ type Options struct {
 	// DebugDirs are the global debug directories searched for separate
 	// debug files. nil means []string{"/usr/lib/debug"}.
 	DebugDirs []string
+	// CacheDir, if set, keeps inflated copies of compressed debug sections
+	// between runs, keyed by build-id (see DefaultCacheDir). "" disables it.
+	CacheDir string
 }
 
 func (o *Options) debugDirs() []string {
@@ -320,6 +323,10 @@ func unzdebug(d []byte) ([]byte, error) {
 // where vaddr is the link-time address of file offset mapOffset, found in
 // the PT_LOAD segment holding it. Add the bias to a link-time address to get
 // a run-time address. For non-PIE executables (ET_EXEC) the bias is 0.
+//
+// Pass the executable mapping or the one at file offset 0: the RELRO part
+// of the data segment is mapped read-only from the same file page as
+// .rodata, so for that mapping the offset alone is ambiguous.
 func (m *Module) Bias(mapStart, mapOffset uint64) (uint64, bool) {
 	if m.File.Type == elf.ET_EXEC {
 		return 0, true

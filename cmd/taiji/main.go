@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +15,9 @@ import (
 )
 
 func main() {
+	// taiji runs for milliseconds and holds a few tens of megabytes of
+	// debug data: collecting garbage along the way only costs time.
+	debug.SetGCPercent(400)
 	root := &cobra.Command{
 		Use:           "taiji",
 		Short:         "See both halves of a Linux process: user space (Go and native) and the kernel under it",
@@ -20,7 +25,19 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(stackCmd())
-	if err := root.Execute(); err != nil {
+	if p := os.Getenv("TAIJI_CPUPROFILE"); p != "" { // for taiji's developers
+		f, err := os.Create(p)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	root.AddCommand(probesCmd())
+	root.AddCommand(traceCmd())
+	root.AddCommand(injectCmd())
+	err := root.Execute()
+	pprof.StopCPUProfile()
+	if err != nil {
 		// One line that says what is wrong and what to do; the packages
 		// below write their errors that way.
 		fmt.Fprintln(os.Stderr, "taiji:", err)

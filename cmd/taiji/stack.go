@@ -26,6 +26,7 @@ type stackFlags struct {
 	tids      []int
 	debugDirs []string
 	after     time.Duration
+	noCache   bool
 }
 
 func stackCmd() *cobra.Command {
@@ -57,6 +58,7 @@ With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 	f.IntSliceVar(&fl.tids, "tid", nil, "only this thread (repeatable)")
 	f.StringSliceVar(&fl.debugDirs, "debug-dir", nil, "where separate debug files live (default /usr/lib/debug; repeatable)")
 	f.DurationVar(&fl.after, "after", time.Second, "with -- CMD: how long to let CMD run before the snapshot")
+	f.BoolVar(&fl.noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
 	return c
 }
 
@@ -111,6 +113,9 @@ func runStack(pid int, fl *stackFlags) error {
 	// --debug-dir adds to the standard place rather than replacing it, so
 	// system libraries keep their debug files.
 	opts := module.Options{Root: proc.Root(pid), DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
+	if !fl.noCache {
+		opts.CacheDir = module.DefaultCacheDir()
+	}
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
 	threads, notes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})

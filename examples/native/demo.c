@@ -20,12 +20,14 @@ static inline __attribute__((always_inline)) void leaf_inline(void) { block_in_r
 static inline __attribute__((always_inline)) void mid_inline(void) { leaf_inline(); __asm__ volatile(""); }
 __attribute__((noinline)) static void *inline_host(void *arg) { mid_inline(); return arg; }
 
-__attribute__((noinline)) static int recurse(int n) {
+__attribute__((noinline, noipa)) static int recurse(int n) {
 	if (n == 0) {
 		block_in_read(quiet[0]);
 		return 0;
 	}
-	return recurse(n - 1) + n;
+	int r = recurse(n - 1);
+	__asm__ volatile("" : "+r"(r)); /* keeps gcc from turning the recursion into a loop */
+	return r + n;
 }
 static void *deep(void *arg) { return (void *)(long)recurse(50); }
 

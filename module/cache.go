@@ -1,0 +1,77 @@
+package module
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultCacheDir is where inflated debug sections are kept between runs:
+// $XDG_CACHE_HOME/taiji/debug, else ~/.cache/taiji/debug, else "" (none).
+func DefaultCacheDir() string {
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil || home == "" {
+			return ""
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "taiji", "debug")
+}
+
+// cachedSection returns a debug section of f, through the cache when the
+// section is compressed. Distributions compress their debug files, and
+// inflating libc's .debug_info costs tens of milliseconds on every run:
+// more than all the rest of a backtrace. An inflated section is a pure
+// function of the file's build-id, so it is stored under it, as gdb's
+// index-cache and debuginfod's client cache do.
+func (m *Module) cachedSection(f *elf.File, name string) ([]byte, error) {
+	s := f.Section(name)
+	if m.opts.CacheDir == "" || m.BuildID == "" || s == nil || s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED == 0 {
+		d, _, _, err := sectionData1(f, name)
+		return d, err
+	}
+	// debug/elf reports a compressed section's inflated size as Size, so
+	// a truncated or stale cache file is recognised by its length.
+	path := filepath.Join(m.opts.CacheDir, m.BuildID, strings.TrimPrefix(name, "."))
+	if d, err := os.ReadFile(path); err == nil && uint64(len(d)) == s.Size {
+		return d, nil
+	}
+	d, _, _, err := sectionData1(f, name)
+	if err != nil || d == nil {
+		return d, err
+	}
+	if err := writeAtomic(path, d); err != nil {
+		m.warnf("module: cannot cache %s of %s: %v", name, m.Path, err)
+	}
+	return d, nil
+}
+
+// writeAtomic writes a file that readers see whole or not at all, so that
+// concurrent runs never read a half-written section.
+func writeAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("rename: %w", err)
+	}
+	return nil
+}
