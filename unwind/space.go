@@ -49,9 +49,11 @@ type region struct {
 	img        *image
 }
 
-// space is a process's executable mappings, sorted by address.
+// space is a process's executable mappings, sorted by address, and the
+// writable anonymous ones that may hold stacks.
 type space struct {
 	regions []region
+	stacks  []region
 }
 
 func (s *space) find(pc uint64) *region {
@@ -108,6 +110,9 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 	var sp space
 	var notes []string
 	for _, m := range s.Maps {
+		if strings.Contains(m.Perm, "w") && (m.Path == "" || m.Path == "[stack]") {
+			sp.stacks = append(sp.stacks, region{start: m.Start, end: m.End})
+		}
 		if !strings.Contains(m.Perm, "x") {
 			continue
 		}

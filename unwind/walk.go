@@ -55,19 +55,25 @@ func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (
 			// No code lives there: the return address is garbage (a
 			// stale stack slot, a corrupt frame). Printing it as a frame
 			// is what gdb and eu-stack do; saying so is more useful.
-			return frames, fmt.Sprintf("return address 0x%x is not in any executable mapping: walk ended", cur.pc)
+			return frames, u.endNote(&frames[len(frames)-1], fmt.Sprintf("return address 0x%x is not in any executable mapping: walk ended", cur.pc))
 		}
 		caller, method, err := u.step(&cur, mem)
 		cur.method = method
 		frames = append(frames, cur)
 		if err != nil {
 			if !errors.Is(err, cfi.ErrEndOfStack) && !errors.Is(err, errTopFrame) {
-				note = err.Error()
+				note = u.endNote(&cur, err.Error())
 			}
 			return frames, note
 		}
 		if caller.pc == 0 {
 			return frames, ""
+		}
+		if u.onStack(sp, &cur, caller.pc) {
+			// Code does not run from the stack it calls on: a return
+			// address there is a stale slot (some arches map stacks
+			// executable, so the mapping alone does not tell).
+			return frames, u.endNote(&cur, fmt.Sprintf("return address 0x%x points into the stack: walk ended", caller.pc))
 		}
 		// A caller's SP is above its callee's: stacks grow down. Frames
 		// that switch stacks are exempt; a frame without its own stack
@@ -215,4 +221,39 @@ func (u *Unwinder) fpStep(f *phys, mem io.ReaderAt) (phys, error) {
 	regs.Set(a.FP, savedFP)
 	regs.Set(a.SP, fp+2*uint64(a.PtrSize))
 	return phys{pc: ra, regs: regs}, nil
+}
+
+// onStack reports whether pc lies in the mapping that holds f's stack.
+func (u *Unwinder) onStack(sp *space, f *phys, pc uint64) bool {
+	s, _ := f.regs.Get(u.Arch.SP)
+	for _, m := range sp.stacks {
+		if m.start <= s && s < m.end {
+			return m.start <= pc && pc < m.end
+		}
+	}
+	return false
+}
+
+// outermostC names the C runtime's outermost functions: process and thread
+// entry points that never return. Where their CFI marks the return address
+// undefined (x86-64, arm64) the walk ends there by itself; where it does not
+// (mips glibc) unwinding past them reads stale registers, so failing to do
+// so is the end of the stack, not a broken one. gdb's "inside entry
+// function" rule serves the same end.
+var outermostC = map[string]bool{
+	"_start": true, "__start": true, "start_thread": true, "thread_start": true,
+	"__thread_start": true, "clone": true, "__clone": true, "clone3": true, "__clone3": true,
+}
+
+// endNote returns note, or "" when f is an outermost C runtime function and
+// the walk simply could not go past it.
+func (u *Unwinder) endNote(f *phys, note string) string {
+	r := f.region
+	if r == nil || r.img == nil || r.img.mod == nil {
+		return note
+	}
+	if name, _, ok := r.img.mod.Symbol(f.lookupPC() - r.bias); ok && outermostC[name] {
+		return ""
+	}
+	return note
 }

@@ -1,0 +1,61 @@
+package unwind
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/module"
+)
+
+func TestFrameJSON(t *testing.T) {
+	for _, tc := range []struct {
+		f    Frame
+		want string
+	}{
+		{Frame{Kind: Kernel, Function: "pipe_read", Offset: 96}, `{"kind":"kernel","function":"pipe_read","offset":96}`},
+		{Frame{Kind: User, PC: 0x7f1c965e52ec, Function: "__libc_read", Module: "/lib/libc.so.6", File: "read.c", Line: 26},
+			`{"kind":"user","pc":"0x7f1c965e52ec","function":"__libc_read","module":"/lib/libc.so.6","file":"read.c","line":26}`},
+		{Frame{Kind: Signal, PC: 0x10}, `{"kind":"signal","pc":"0x10"}`},
+	} {
+		b, err := json.Marshal(tc.f)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("got %s (%v), want %s", b, err, tc.want)
+		}
+	}
+}
+
+// TestMaxFramesKeepsBothEnds: a cut stack keeps its innermost frames and
+// its outermost ones, counts what it left out, and names only what it keeps.
+func TestMaxFramesKeepsBothEnds(t *testing.T) {
+	u := New(arch.AMD64, moduleOptions())
+	kernel := []Frame{{Kind: Kernel, Function: "k0"}, {Kind: Kernel, Function: "k1"}}
+	var frames []phys
+	for i := 0; i < 100; i++ {
+		frames = append(frames, phys{pc: uint64(0x1000 + i)})
+	}
+	out, omitted, gap := u.assemble(kernel, frames, Options{MaxFrames: 20})
+	if len(out) != 20 || omitted != 82 {
+		t.Fatalf("%d frames, %d omitted; want 20 and 82", len(out), omitted)
+	}
+	if out[0].Function != "k0" || out[1].Function != "k1" || out[2].PC != 0x1000 {
+		t.Errorf("innermost frames lost: %v", out[:3])
+	}
+	if last := out[len(out)-1]; last.PC != 0x1000+99 {
+		t.Errorf("outermost frame %#x, want %#x", last.PC, 0x1000+99)
+	}
+	if out[gap-1].PC+1+uint64(omitted) != out[gap].PC {
+		t.Errorf("gap at %d does not match the omitted count: %#x .. %#x", gap, out[gap-1].PC, out[gap].PC)
+	}
+	th := &Thread{TID: 1, Frames: out, Omitted: omitted, gap: gap}
+	if s := th.String(); !strings.Contains(s, "82 frames omitted") || !strings.Contains(s, "#101 ") {
+		t.Errorf("text output:\n%s", s)
+	}
+	all, omitted, _ := u.assemble(kernel, frames, Options{MaxFrames: 0})
+	if len(all) != 102 || omitted != 0 {
+		t.Errorf("unlimited: %d frames, %d omitted", len(all), omitted)
+	}
+}
+
+func moduleOptions() (o module.Options) { return o }
