@@ -1,7 +1,9 @@
 package unwind
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -59,3 +61,42 @@ func TestMaxFramesKeepsBothEnds(t *testing.T) {
 }
 
 func moduleOptions() (o module.Options) { return o }
+
+// memAt serves reads from a byte image at a base address.
+type memAt struct {
+	base uint64
+	b    []byte
+}
+
+func (m memAt) ReadAt(p []byte, off int64) (int, error) {
+	a := uint64(off)
+	if a < m.base || a+uint64(len(p)) > m.base+uint64(len(m.b)) {
+		return 0, fmt.Errorf("no memory at %#x", a)
+	}
+	return copy(p, m.b[a-m.base:]), nil
+}
+
+// TestLoopEndsWithNote: a frame chain that points back at itself ends the
+// walk with a note instead of hanging or printing frames forever (here the
+// frame pointer falls below SP on the second step).
+func TestLoopEndsWithNote(t *testing.T) {
+	a := arch.AMD64
+	u := New(a, module.Options{})
+	// Code the unwinder knows nothing about, so it follows frame pointers.
+	sp := &space{regions: []region{{start: 0x1000, end: 0x2000, path: "[anon]"}}}
+	mem := memAt{base: 0x7000, b: make([]byte, 16)}
+	binary.LittleEndian.PutUint64(mem.b[0:], 0x7000) // saved FP: itself
+	binary.LittleEndian.PutUint64(mem.b[8:], 0x1500) // return address
+	var regs arch.Regs
+	regs.PC = 0x1100
+	regs.Set(a.SP, 0x6ff0)
+	regs.Set(a.FP, 0x7000)
+	frames, note := u.walk(sp, regs, mem, walkLimit)
+	if note == "" || len(frames) > 3 {
+		t.Errorf("%d frames, note %q", len(frames), note)
+		for _, f := range frames {
+			sp, _ := f.regs.Get(a.SP)
+			t.Logf("pc %#x sp %#x", f.pc, sp)
+		}
+	}
+}

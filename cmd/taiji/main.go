@@ -32,9 +32,6 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	root.AddCommand(probesCmd())
-	root.AddCommand(traceCmd())
-	root.AddCommand(injectCmd())
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if err != nil {
