@@ -70,3 +70,50 @@ func BenchmarkSymbolLibc(b *testing.B) {
 		m.Symbol(as[i%len(as)])
 	}
 }
+
+// blockedLibcFuncs are the libc functions a process blocked in read(),
+// pause() or a sleep has on its threads' stacks.
+var blockedLibcFuncs = []string{"read", "pause", "clock_nanosleep", "start_thread", "clone3", "__libc_start_call_main"}
+
+// BenchmarkColdFramesLibc is what one `taiji stack` run pays for libc once
+// the inflated debug sections are cached on disk: Open, then Frames at the
+// handful of libc addresses a blocked process's stacks touch, and Symbol
+// at each.
+func BenchmarkColdFramesLibc(b *testing.B) {
+	path := libcPath(b)
+	opts := Options{CacheDir: b.TempDir()}
+	m, err := Open(path, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var as []uint64
+	for _, name := range blockedLibcFuncs {
+		if a, size, ok := m.SymbolByName(name); ok {
+			as = append(as, a+size/2)
+		}
+	}
+	if len(as) < 4 {
+		b.Fatalf("only %d of %q found in libc", len(as), blockedLibcFuncs)
+	}
+	for _, a := range as { // fills the section cache
+		m.Frames(a, false)
+	}
+	m.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m, err := Open(path, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range as {
+			// As the unwinder does for every frame.
+			if len(m.Frames(a, false)) == 0 {
+				b.Fatalf("no frames at %#x", a)
+			}
+			if _, _, ok := m.Symbol(a); !ok {
+				b.Fatalf("no symbol at %#x", a)
+			}
+		}
+		m.Close()
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,11 +23,13 @@ type Location struct {
 const attrMIPSLinkageName dwarf.Attr = 0x2007
 
 // dwarfIndex is the lazily built view of one file's DWARF: the compile
-// units and their PC ranges, read from the unit DIEs alone. Everything
-// below a unit is loaded on first use of that unit.
+// units and their PC ranges, from .debug_aranges when it is complete, else
+// from the unit DIEs. Everything below a unit is loaded on first use of
+// that unit, through a dwarf.Data holding that unit alone (see aranges.go).
 type dwarfIndex struct {
-	d      *dwarf.Data
 	file   string // the file the DWARF came from, for messages
+	elf    *elf.File
+	sec    map[string][]byte // "info", "abbrev", ...: the sections read
 	units  []*cuInfo
 	ranges []pcRange // unit ranges, sorted by lo
 
@@ -35,8 +38,14 @@ type dwarfIndex struct {
 	order                       binary.ByteOrder
 	infoLen                     int // bounds DIE walks in corrupt files
 
+	// The Data of every unit, built only when asked for (DWARF) or
+	// when a unit refers outside itself.
+	fullOnce sync.Once
+	fullData *dwarf.Data
+	fullErr  error
+
 	nameMu sync.Mutex
-	names  map[dwarf.Offset]string
+	names  map[dwarf.Offset]string // by .debug_info offset
 }
 
 // pcRange maps [lo, hi) to an index (of a unit or of a function node).
@@ -47,7 +56,12 @@ type pcRange struct {
 
 // cuInfo is one compile unit and what has been loaded of it.
 type cuInfo struct {
-	entry *dwarf.Entry
+	hdr unitHeader // zero when the unit came from the full Data
+
+	openOnce sync.Once
+	d        *dwarf.Data  // this unit alone, or the full Data
+	base     dwarf.Offset // add to d's offsets to get .debug_info offsets
+	entry    *dwarf.Entry // the unit DIE; nil if it could not be read
 
 	lineOnce sync.Once
 	lines    []lineRow
@@ -91,7 +105,81 @@ func (m *Module) DWARF() (*dwarf.Data, error) {
 	if ix == nil {
 		return nil, m.dwErr
 	}
-	return ix.d, nil
+	return ix.full()
+}
+
+// full returns the Data of every unit, building it on first use.
+func (ix *dwarfIndex) full() (*dwarf.Data, error) {
+	ix.fullOnce.Do(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ix.fullData, ix.fullErr = nil, &FormatError{File: ix.file, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
+			}
+		}()
+		d, err := newDWARF(ix.elf, ix.get)
+		if err != nil {
+			err = &FormatError{File: ix.file, Section: ".debug_info", Off: -1, Msg: err.Error()}
+		}
+		ix.fullData, ix.fullErr = d, err
+	})
+	return ix.fullData, ix.fullErr
+}
+
+func (ix *dwarfIndex) get(name string) []byte { return ix.sec[name] }
+
+// unitData builds a Data holding only the unit h: dwarf.New then parses one
+// abbreviation table and one unit DIE instead of thousands.
+func (ix *dwarfIndex) unitData(h unitHeader) (*dwarf.Data, error) {
+	info := ix.sec["info"][h.off:h.end:h.end]
+	d, err := dwarf.New(ix.get("abbrev"), nil, nil, info, ix.get("line"), nil, ix.get("ranges"), ix.get("str"))
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"addr", "line_str", "str_offsets", "rnglists"} {
+		if b := ix.get(name); b != nil {
+			if err := d.AddSection(".debug_"+name, b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}
+
+// open finds the Data and the unit DIE of a unit indexed from
+// .debug_aranges: its own Data when its DIEs refer only within the unit,
+// else the full one.
+func (ix *dwarfIndex) open(cu *cuInfo) {
+	cu.openOnce.Do(func() {
+		if cu.d != nil {
+			return
+		}
+		defer func() {
+			if recover() != nil {
+				cu.d, cu.entry = nil, nil
+			}
+		}()
+		if selfContained(ix.get("abbrev"), cu.hdr.abbrevOff) {
+			if d, err := ix.unitData(cu.hdr); err == nil {
+				if e, err := d.Reader().Next(); err == nil && e != nil && isUnitTag(e.Tag) {
+					cu.d, cu.base, cu.entry = d, dwarf.Offset(cu.hdr.off), e
+					return
+				}
+			}
+		}
+		d, err := ix.full()
+		if err != nil {
+			return
+		}
+		r := d.Reader()
+		r.Seek(dwarf.Offset(cu.hdr.dieOff))
+		if e, err := r.Next(); err == nil && e != nil && isUnitTag(e.Tag) {
+			cu.d, cu.base, cu.entry = d, 0, e
+		}
+	})
+}
+
+func isUnitTag(t dwarf.Tag) bool {
+	return t == dwarf.TagCompileUnit || t == dwarf.TagPartialUnit
 }
 
 func (m *Module) dwarfIndex() *dwarfIndex {
@@ -162,7 +250,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 	// Sections come from the one file the DWARF is in, never mixed.
 	// Distributions compress debug sections, and inflating them is most
 	// of the cold cost: inflate the sections we use in parallel.
-	names := []string{"abbrev", "info", "line", "ranges", "str", "addr", "line_str", "str_offsets", "rnglists", "types"}
+	names := []string{"abbrev", "info", "line", "ranges", "str", "addr", "line_str", "str_offsets", "rnglists", "types", "aranges"}
 	got := make(map[string][]byte, len(names))
 	var (
 		wg  sync.WaitGroup
@@ -182,30 +270,127 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		}()
 	}
 	wg.Wait()
-	get := func(name string) []byte { return got[name] }
-	d, err := newDWARF(f, get)
+	ix = &dwarfIndex{file: path, elf: f, sec: got, names: make(map[dwarf.Offset]string), order: f.ByteOrder}
+	ix.lineSec, ix.lineStrSec, ix.strSec = got["line"], got["line_str"], got["str"]
+	ix.infoLen = len(got["info"])
+	// Relocatable objects need relocations applied to .debug_info,
+	// which only elf.File.DWARF does; .debug_types units are reached by
+	// signature from other units.
+	if f.Type != elf.ET_REL && got["types"] == nil {
+		err := ix.indexAranges()
+		if err == nil {
+			return ix, nil
+		}
+		if err != errNoAranges && err != errUnitsMissing {
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_aranges", Off: -1, Msg: err.Error() + "; indexing every unit instead"})
+		}
+	}
+	d, err := ix.full()
 	if err != nil {
-		err = &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()}
 		m.warnf("%v", err)
 		return nil, err
 	}
-	ix = &dwarfIndex{d: d, file: path, names: make(map[dwarf.Offset]string), order: f.ByteOrder}
-	ix.lineSec, ix.lineStrSec, ix.strSec = get("line"), get("line_str"), get("str")
-	ix.infoLen = len(get("info"))
+	ix.indexUnits(d, m.warnf)
+	return ix, nil
+}
+
+// indexAranges indexes the units from .debug_aranges. The table must name
+// only real unit starts. Units it leaves out (compilers need not describe
+// every unit there) are read one by one, unless they are many: then
+// reading them all at once is cheaper, and errUnitsMissing says so.
+func (ix *dwarfIndex) indexAranges() error {
+	sets, err := parseAranges(ix.get("aranges"), ix.order)
+	if err != nil {
+		return err
+	}
+	hs, err := unitHeaders(ix.get("info"), ix.order)
+	if err != nil {
+		return err
+	}
+	byOff := make(map[uint64]int, len(hs))
+	for i, h := range hs {
+		byOff[h.off] = i
+	}
+	cus := make([]*cuInfo, len(hs)) // by header index, only units with code
+	covered := make([]bool, len(hs))
+	for _, s := range sets {
+		i, ok := byOff[s.infoOff]
+		if !ok {
+			return fmt.Errorf("a set names .debug_info offset %#x, which starts no unit", s.infoOff)
+		}
+		if t := hs[i].unitType; t != utCompile && t != utPartial {
+			return fmt.Errorf("a set names the unit at %#x, of type %#x", s.infoOff, t)
+		}
+		covered[i] = true
+		if len(s.ranges) == 0 {
+			continue
+		}
+		if cus[i] == nil {
+			cus[i] = &cuInfo{hdr: hs[i]}
+		}
+		for _, r := range s.ranges {
+			ix.ranges = append(ix.ranges, pcRange{r[0], r[1], i})
+		}
+	}
+	var missing []int
+	for i, h := range hs {
+		if !covered[i] && (h.unitType == utCompile || h.unitType == utPartial) {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 16 && len(missing) > len(hs)/8 {
+		ix.ranges = nil
+		return errUnitsMissing
+	}
+	for _, i := range missing {
+		cu := &cuInfo{hdr: hs[i]}
+		ix.open(cu)
+		if cu.entry == nil {
+			continue
+		}
+		if rs, err := cu.d.Ranges(cu.entry); err == nil && len(rs) > 0 {
+			cus[i] = cu
+			for _, r := range rs {
+				if r[1] > r[0] {
+					ix.ranges = append(ix.ranges, pcRange{r[0], r[1], i})
+				}
+			}
+		}
+	}
+	// Renumber the ranges from header indices to ix.units indices.
+	idx := make([]int, len(hs))
+	for i, cu := range cus {
+		if cu != nil {
+			idx[i] = len(ix.units)
+			ix.units = append(ix.units, cu)
+		}
+	}
+	for i := range ix.ranges {
+		ix.ranges[i].idx = idx[ix.ranges[i].idx]
+	}
+	sortRanges(ix.ranges)
+	return nil
+}
+
+var errUnitsMissing = errors.New(".debug_aranges leaves out many units")
+
+// indexUnits indexes every unit of d by the ranges of its unit DIE.
+func (ix *dwarfIndex) indexUnits(d *dwarf.Data, warnf func(string, ...any)) {
+	path := ix.file
 	r := d.Reader()
 	var next dwarf.Offset
 	// Every DIE takes at least a byte: more entries than bytes means a
 	// corrupt sibling link has sent the reader round in a loop.
 	for budget := ix.infoLen + 1; ; budget-- {
 		if budget <= 0 {
-			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: "DIE chain loops (bad DW_AT_sibling?)"})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: "DIE chain loops (bad DW_AT_sibling?)"})
 			break
 		}
 		e, err := r.Next()
 		if err != nil {
 			// Keep the units read so far: a corrupt unit late in
 			// the file should not hide the good ones before it.
-			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()})
 			break
 		}
 		if e == nil {
@@ -214,15 +399,15 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		// Offsets only grow in well-formed DWARF; a DW_AT_sibling
 		// pointing backwards would otherwise loop for ever.
 		if e.Offset < next && e.Tag != 0 {
-			m.warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: int64(e.Offset), Msg: "DIE offsets go backwards (bad DW_AT_sibling?)"})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: int64(e.Offset), Msg: "DIE offsets go backwards (bad DW_AT_sibling?)"})
 			break
 		}
 		next = e.Offset + 1
-		if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
+		if isUnitTag(e.Tag) {
 			rs, err := d.Ranges(e)
 			if err == nil && len(rs) > 0 {
 				idx := len(ix.units)
-				ix.units = append(ix.units, &cuInfo{entry: e})
+				ix.units = append(ix.units, &cuInfo{d: d, entry: e})
 				for _, r := range rs {
 					if r[1] > r[0] {
 						ix.ranges = append(ix.ranges, pcRange{r[0], r[1], idx})
@@ -233,7 +418,6 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		r.SkipChildren()
 	}
 	sortRanges(ix.ranges)
-	return ix, nil
 }
 
 func sortRanges(rs []pcRange) {
@@ -281,6 +465,9 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 		return m.symbolFrame(addr)
 	}
 	cu := ix.units[ci]
+	if ix.open(cu); cu.entry == nil {
+		return m.symbolFrame(addr)
+	}
 	cu.treeOnce.Do(func() { ix.loadTree(cu) })
 	if !noSource {
 		cu.lineOnce.Do(func() { ix.loadLines(cu) })
@@ -318,7 +505,7 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 	locs = make([]Location, 0, len(chain))
 	for i := len(chain) - 1; i >= 0; i-- {
 		n := chain[i]
-		locs = append(locs, Location{Function: ix.name(n.off), File: file, Line: line, Inline: i > 0})
+		locs = append(locs, Location{Function: ix.name(cu, n.off), File: file, Line: line, Inline: i > 0})
 		if !noSource {
 			file, line = cu.fileName(n.callFile), n.callLine
 		}
@@ -362,7 +549,7 @@ func (ix *dwarfIndex) loadLines(cu *cuInfo) {
 			cu.lines = nil // a corrupt table: no lines rather than a crash
 		}
 	}()
-	lr, err := ix.d.LineReader(cu.entry)
+	lr, err := cu.d.LineReader(cu.entry)
 	if err != nil || lr == nil {
 		return
 	}
@@ -420,7 +607,7 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 			cu.nodes, cu.funcs = nil, nil
 		}
 	}()
-	d := ix.d
+	d := cu.d
 	r := d.Reader()
 	r.Seek(cu.entry.Offset)
 	if e, err := r.Next(); err != nil || e == nil || !e.Children {
@@ -488,22 +675,23 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 // name returns the display name of the function DIE at off: its linkage
 // name demangled if it (or the DIE it refers to by DW_AT_abstract_origin
 // or DW_AT_specification) has one, else its DW_AT_name.
-func (ix *dwarfIndex) name(off dwarf.Offset) string {
+func (ix *dwarfIndex) name(cu *cuInfo, off dwarf.Offset) string {
+	key := cu.base + off
 	ix.nameMu.Lock()
-	s, ok := ix.names[off]
+	s, ok := ix.names[key]
 	ix.nameMu.Unlock()
 	if ok {
 		return s
 	}
-	s = ix.resolveName(off)
+	s = resolveName(cu.d, off)
 	ix.nameMu.Lock()
-	ix.names[off] = s
+	ix.names[key] = s
 	ix.nameMu.Unlock()
 	return s
 }
 
-func (ix *dwarfIndex) resolveName(off dwarf.Offset) string {
-	r := ix.d.Reader()
+func resolveName(d *dwarf.Data, off dwarf.Offset) string {
+	r := d.Reader()
 	plain := ""
 	seen := 0
 	for seen < 8 { // bounds a reference cycle in corrupt DWARF

@@ -1,6 +1,8 @@
 package module
 
 import (
+	"debug/elf"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,5 +63,45 @@ func FuzzFromBytes(f *testing.F) {
 		m.Bias(0x555555554000, 0)
 		m.Bias(0x555555555000, 0x1000)
 		m.DWARF()
+	})
+}
+
+// FuzzUnitIndex feeds arbitrary .debug_aranges, .debug_info and
+// .debug_abbrev bytes to the parsers behind the unit index.
+func FuzzUnitIndex(f *testing.F) {
+	bin := build(f, f.TempDir(), "tiny", ".c", tinyProg, "-nostdlib", "-static")
+	ef, err := elf.Open(bin)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var secs [3][]byte
+	for i, name := range []string{".debug_aranges", ".debug_info", ".debug_abbrev"} {
+		if s := ef.Section(name); s != nil {
+			secs[i], _ = s.Data()
+		}
+	}
+	ef.Close()
+	if secs[0] == nil || secs[1] == nil {
+		f.Fatalf("%s has no .debug_aranges or .debug_info", bin)
+	}
+	f.Add(secs[0], secs[1], secs[2])
+	f.Add(secs[0][:len(secs[0])/2], secs[1][:len(secs[1])/3], secs[2][:len(secs[2])/2])
+	f.Fuzz(func(t *testing.T, aranges, info, abbrev []byte) {
+		sets, _ := parseAranges(aranges, binary.LittleEndian)
+		hs, err := unitHeaders(info, binary.LittleEndian)
+		for _, h := range hs {
+			if h.off >= h.end || h.end > uint64(len(info)) || h.dieOff > h.end {
+				t.Fatalf("unit header %+v out of bounds of %d bytes", h, len(info))
+			}
+			selfContained(abbrev, h.abbrevOff)
+		}
+		for _, s := range sets {
+			for _, r := range s.ranges {
+				if r[1] <= r[0] {
+					t.Fatalf("empty or wrapping range %#x", r)
+				}
+			}
+		}
+		_ = err
 	})
 }

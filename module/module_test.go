@@ -428,8 +428,8 @@ func TestSplitDebug(t *testing.T) {
 		if w := strings.Join(m.Warnings(), "\n"); !strings.Contains(w, "CRC") || !strings.Contains(w, debug) {
 			t.Errorf("warnings %q do not mention the CRC mismatch of %s", w, debug)
 		}
-		// Still usable: .dynsym names main? No, but frames degrade
-		// gracefully to what the binary has.
+		// Still usable: frames degrade to what the stripped binary
+		// has (no DWARF, so no inline chain).
 		a, _, _ := full.SymbolByName("main")
 		if ls := m.Frames(a, false); len(ls) > 1 {
 			t.Errorf("Frames without debug info = %s", fmtLocs(ls))

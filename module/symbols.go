@@ -1,9 +1,12 @@
 package module
 
 import (
+	"cmp"
 	"debug/elf"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ianlancetaylor/demangle"
 )
@@ -11,15 +14,23 @@ import (
 // sym is one entry of the address-sorted function symbol table.
 type sym struct {
 	start, size uint64
-	name        string // demangled
+	name        string // as in the symbol table (mangled)
 	rank        int    // lower is preferred among symbols at one address
 }
 
 // symtab is built once, lazily: function symbols sorted by address (one per
-// address, the preferred alias) and every defined symbol by name.
+// address, the preferred alias). The by-name map is built only on the first
+// SymbolByName, and names are demangled only when returned: a backtrace
+// asks for a handful of the thousands of symbols of a library.
 type symtab struct {
 	byAddr []sym
-	byName map[string]sym // mangled and demangled names
+	all    []elf.Symbol // every candidate, for byName
+
+	nameOnce sync.Once
+	byName   map[string]sym // mangled and demangled names
+
+	demMu sync.Mutex
+	dem   map[int]string // demangled byAddr names, by index
 }
 
 // symRank orders aliases at one address: functions before untyped labels,
@@ -45,10 +56,14 @@ func symRank(s elf.Symbol) int {
 // demangleName returns the demangled form of a C++ or Rust symbol with its
 // parameters, as gdb and addr2line -C print it, or name itself.
 func demangleName(name string) string {
-	if !strings.HasPrefix(name, "_Z") && !strings.HasPrefix(name, "_R") && !strings.HasPrefix(name, "__Z") {
+	if !isMangled(name) {
 		return name
 	}
 	return demangle.Filter(name)
+}
+
+func isMangled(name string) bool {
+	return strings.HasPrefix(name, "_Z") || strings.HasPrefix(name, "_R") || strings.HasPrefix(name, "__Z")
 }
 
 func (m *Module) symbols() *symtab {
@@ -57,7 +72,7 @@ func (m *Module) symbols() *symtab {
 			if p := recover(); p != nil {
 				m.warnf("%v", &FormatError{File: m.Path, Section: ".symtab", Off: -1, Msg: "malformed symbol table"})
 				if m.syms == nil {
-					m.syms = &symtab{byName: map[string]sym{}}
+					m.syms = &symtab{}
 				}
 			}
 		}()
@@ -93,7 +108,8 @@ func (m *Module) buildSymbols() *symtab {
 		return m.File.Sections[idx].Flags&elf.SHF_EXECINSTR != 0
 	}
 
-	t := &symtab{byName: make(map[string]sym)}
+	t := &symtab{}
+	kept := all[:0]
 	for _, s := range all {
 		if s.Section == elf.SHN_UNDEF || s.Name == "" {
 			continue
@@ -102,43 +118,82 @@ func (m *Module) buildSymbols() *symtab {
 		if typ == elf.STT_SECTION || typ == elf.STT_FILE || typ == elf.STT_TLS {
 			continue
 		}
+		kept = append(kept, s)
 		isFunc := typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC ||
 			(typ == elf.STT_NOTYPE && s.Section < elf.SHN_LORESERVE && exec(s.Section))
-		e := sym{start: s.Value, size: s.Size, name: demangleName(s.Name), rank: symRank(s)}
-		for _, n := range []string{s.Name, e.name} {
-			if old, ok := t.byName[n]; !ok || e.rank < old.rank {
-				t.byName[n] = e
-			}
-		}
 		if isFunc && s.Value != 0 {
-			t.byAddr = append(t.byAddr, e)
+			t.byAddr = append(t.byAddr, sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)})
 		}
 	}
-	sort.Slice(t.byAddr, func(i, j int) bool {
-		a, b := &t.byAddr[i], &t.byAddr[j]
-		if a.start != b.start {
-			return a.start < b.start
+	t.all = kept
+	slices.SortFunc(t.byAddr, func(a, b sym) int {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
 		}
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if len(a.name) != len(b.name) {
-			return len(a.name) < len(b.name)
-		}
-		return a.name < b.name
+		return cmp.Compare(a.rank, b.rank)
 	})
 	// Keep the preferred alias at each address, remembering the largest
-	// size seen there (an unsized alias must not hide a sized one).
+	// size seen there (an unsized alias must not hide a sized one). Of
+	// equally ranked aliases the shortest demangled name wins, then the
+	// first in byte order.
 	out := t.byAddr[:0]
+	var best string // demangled name of out[len(out)-1], once computed
 	for _, s := range t.byAddr {
-		if n := len(out); n > 0 && out[n-1].start == s.start {
-			out[n-1].size = max(out[n-1].size, s.size)
+		n := len(out)
+		if n == 0 || out[n-1].start != s.start {
+			out = append(out, s)
+			best = ""
 			continue
 		}
-		out = append(out, s)
+		p := &out[n-1]
+		p.size = max(p.size, s.size)
+		if s.rank != p.rank || s.name == p.name {
+			continue
+		}
+		if best == "" {
+			best = demangleName(p.name)
+		}
+		if d := demangleName(s.name); len(d) < len(best) || (len(d) == len(best) && d < best) {
+			p.name, best = s.name, d
+		}
 	}
 	t.byAddr = out
 	return t
+}
+
+// names returns the by-name map, building it on first use.
+func (t *symtab) names() map[string]sym {
+	t.nameOnce.Do(func() {
+		t.byName = make(map[string]sym, len(t.all))
+		for _, s := range t.all {
+			e := sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)}
+			for _, n := range []string{s.Name, demangleName(s.Name)} {
+				if old, ok := t.byName[n]; !ok || e.rank < old.rank {
+					t.byName[n] = e
+				}
+			}
+		}
+	})
+	return t.byName
+}
+
+// demangled returns the display name of byAddr[i].
+func (t *symtab) demangled(i int) string {
+	name := t.byAddr[i].name
+	if !isMangled(name) {
+		return name
+	}
+	t.demMu.Lock()
+	defer t.demMu.Unlock()
+	if d, ok := t.dem[i]; ok {
+		return d
+	}
+	if t.dem == nil {
+		t.dem = make(map[int]string)
+	}
+	d := demangleName(name)
+	t.dem[i] = d
+	return d
 }
 
 // Symbol returns the function symbol containing the link-time address addr,
@@ -158,11 +213,11 @@ func (m *Module) Symbol(addr uint64) (name string, start uint64, ok bool) {
 	// addr, the nearest first.
 	for j := i; j >= 0 && j > i-8; j-- {
 		if s[j].size > 0 && addr-s[j].start < s[j].size {
-			return s[j].name, s[j].start, true
+			return t.demangled(j), s[j].start, true
 		}
 	}
 	if s[i].size == 0 {
-		return s[i].name, s[i].start, true
+		return t.demangled(i), s[i].start, true
 	}
 	return "", 0, false
 }
@@ -171,6 +226,6 @@ func (m *Module) Symbol(addr uint64) (name string, start uint64, ok bool) {
 // demangled. When several symbols share a name (static functions of
 // different files) the preferred one is returned, globals first.
 func (m *Module) SymbolByName(name string) (addr, size uint64, ok bool) {
-	s, ok := m.symbols().byName[name]
+	s, ok := m.symbols().names()[name]
 	return s.start, s.size, ok
 }
