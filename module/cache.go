@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // DefaultCacheDir is where inflated debug sections are kept between runs:
@@ -37,7 +38,7 @@ func (m *Module) cachedSection(f *elf.File, name string) ([]byte, error) {
 	// debug/elf reports a compressed section's inflated size as Size, so
 	// a truncated or stale cache file is recognised by its length.
 	path := filepath.Join(m.opts.CacheDir, m.BuildID, strings.TrimPrefix(name, "."))
-	if d, err := os.ReadFile(path); err == nil && uint64(len(d)) == s.Size {
+	if d, ok := m.mapCached(path, s.Size); ok {
 		return d, nil
 	}
 	d, _, _, err := sectionData1(f, name)
@@ -75,3 +76,32 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// mapCached maps a cached section read-only, if it has the expected size.
+// Mapping rather than reading matters: a run touches a few pages of
+// megabytes of DWARF. Cache files are replaced by rename, never rewritten
+// in place, so a mapping stays valid; it is unmapped by Close, after which
+// the module's DWARF must not be used.
+func (m *Module) mapCached(path string, size uint64) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || uint64(fi.Size()) != size || size == 0 || size > maxDecompressed {
+		return nil, false
+	}
+	d, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, false
+	}
+	m.mu.Lock()
+	m.closers = append(m.closers, unmapper(d))
+	m.mu.Unlock()
+	return d, true
+}
+
+type unmapper []byte
+
+func (u unmapper) Close() error { return syscall.Munmap(u) }
