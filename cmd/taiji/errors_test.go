@@ -38,6 +38,9 @@ func TestStackBadInput(t *testing.T) {
 
 	_, stderr, err = runTaiji(t, "stack", "--", "/nonexistent/program")
 	oneLine(t, stderr, err, "cannot start /nonexistent/program")
+
+	_, stderr, err = runTaiji(t, "stack", "--tid", "1", strconv.Itoa(os.Getpid()))
+	oneLine(t, stderr, err, "1 is not a thread of PID "+strconv.Itoa(os.Getpid()))
 }
 
 // runAs runs taiji as another user.

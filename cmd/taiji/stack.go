@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -106,6 +108,9 @@ type stackReport struct {
 }
 
 func runStack(pid int, fl *stackFlags) error {
+	if err := checkTIDs(pid, fl.tids); err != nil {
+		return err
+	}
 	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel})
 	if err != nil {
 		return err
@@ -128,7 +133,11 @@ func runStack(pid int, fl *stackFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(stackReport{Pid: pid, Exe: snap.Exe, Threads: threads, Notes: notes})
 	}
-	fmt.Fprintf(w, "Process %d (%s), %d threads\n", pid, snap.Exe, len(threads))
+	word := "threads"
+	if len(threads) == 1 {
+		word = "thread"
+	}
+	fmt.Fprintf(w, "Process %d (%s), %d %s\n", pid, snap.Exe, len(threads), word)
 	for _, n := range notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -136,4 +145,37 @@ func runStack(pid int, fl *stackFlags) error {
 		fmt.Fprintf(w, "\n%s", t)
 	}
 	return nil
+}
+
+// checkTIDs says which --tid is not a thread of pid, before anything is
+// stopped.
+func checkTIDs(pid int, tids []int) error {
+	if len(tids) == 0 {
+		return nil
+	}
+	all, err := proc.Tasks(pid)
+	if err != nil {
+		return err
+	}
+	for _, tid := range tids {
+		if !slices.Contains(all, tid) {
+			return fmt.Errorf("%d is not a thread of PID %d (its threads: %s)", tid, pid, listInts(all, 8))
+		}
+	}
+	return nil
+}
+
+func listInts(v []int, most int) string {
+	var b strings.Builder
+	for i, n := range v {
+		if i == most {
+			fmt.Fprintf(&b, " ... (%d in all)", len(v))
+			break
+		}
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
 }
