@@ -73,6 +73,8 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 		}
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stderr, os.Stderr
+		// If taiji dies (SIGTERM, SIGKILL), the program it started goes too.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {
 			return 0, nil, fmt.Errorf("cannot start %s: %v", args[0], err)
 		}
