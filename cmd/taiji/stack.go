@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,7 +75,11 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stderr, os.Stderr
 		// If taiji dies (SIGTERM, SIGKILL), the program it started goes too.
+		// The kernel sends Pdeathsig when the forking *thread* exits, and Go
+		// retires threads (the ptrace thread among them): fork from one
+		// that lives as long as taiji.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		runtime.LockOSThread()
 		if err := cmd.Start(); err != nil {
 			return 0, nil, fmt.Errorf("cannot start %s: %v", args[0], err)
 		}
