@@ -147,3 +147,28 @@ func TestStackMaxFramesKeepsBothEnds(t *testing.T) {
 		t.Errorf("--tid: want one thread:\n%s", text)
 	}
 }
+
+// TestStackNoSource: --no-source gives the same frames and names, without
+// file:line for native code.
+func TestStackNoSource(t *testing.T) {
+	requireRoot(t)
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	full := stackJSON(t, p.Pid, "--no-kernel")
+	bare := stackJSON(t, p.Pid, "--no-kernel", "--no-source")
+	for i, th := range full.Threads {
+		b := bare.Threads[i]
+		if len(b.Frames) != len(th.Frames) {
+			t.Errorf("thread %d: %d frames with --no-source, %d without", th.TID, len(b.Frames), len(th.Frames))
+			continue
+		}
+		for j, f := range th.Frames {
+			g := b.Frames[j]
+			if g.PC != f.PC || g.Function != f.Function || g.Kind != f.Kind {
+				t.Errorf("thread %d frame %d: %+v vs %+v", th.TID, j, g, f)
+			}
+			if g.File != "" || g.Line != 0 {
+				t.Errorf("thread %d frame %d: --no-source still has %s:%d", th.TID, j, g.File, g.Line)
+			}
+		}
+	}
+}
