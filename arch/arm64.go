@@ -20,8 +20,9 @@ var ARM64 = register(&Arch{
 		m[31], m[32] = "sp", "pc"
 		return seqNames(m, 64, 32, "v")
 	}(),
-	GoUsesLR: true,
-	GoG:      28,
+	GoUsesLR:  true,
+	GoG:       28,
+	GoCgoCall: &GoCgoCall{G: 0}, // asm_arm64.s: MOVD R4, 0(RSP) // save old g on stack
 	SigFrame: SigFrame{
 		// mov x8, #139 (rt_sigreturn); svc #0
 		Trampoline: []byte{0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4},

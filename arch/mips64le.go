@@ -21,8 +21,9 @@ var MIPS64LE = register(&Arch{
 		16: "s0", 17: "s1", 18: "s2", 19: "s3", 20: "s4", 21: "s5", 22: "s6", 23: "s7",
 		24: "t8", 25: "t9", 26: "k0", 27: "k1", 28: "gp", 29: "sp", 30: "fp", 31: "ra",
 	},
-	GoUsesLR: true,
-	GoG:      30, // Go reserves R30 for g on mips (and uses no frame pointer)
+	GoUsesLR:  true,
+	GoG:       30,               // Go reserves R30 for g on mips (and uses no frame pointer)
+	GoCgoCall: &GoCgoCall{G: 0}, // asm_mips64x.s: MOVV R2, 0(R29) // save old g on stack
 	SigFrame: SigFrame{
 		// li v0, 5211 (n64 rt_sigreturn); syscall
 		Trampoline: []byte{0x5b, 0x14, 0x02, 0x24, 0x0c, 0x00, 0x00, 0x00},

@@ -23,7 +23,7 @@ func TestStackInVM(t *testing.T) {
 		t.Skip("runs in the qemu VMs of scripts/xarch-test; on the host, cmd/taiji's tests compare every stack with gdb's")
 	}
 	testprog.ReadyTimeout = 3 * time.Minute // emulated CPUs are slow
-	for _, name := range []string{"native", "gotarget", "gotarget-stripped"} {
+	for _, name := range []string{"native", "gotarget", "gotarget-stripped", "cgotarget"} {
 		t.Run(name, func(t *testing.T) {
 			bin, ok := xarch.Target(name)
 			if !ok {
@@ -42,9 +42,12 @@ func TestStackInVM(t *testing.T) {
 				text.WriteString(th.String())
 			}
 			t.Logf("%s on %s, notes %q:\n%s", name, goarch, notes, text.String())
-			if name == "native" {
+			switch name {
+			case "native":
 				checkNative(t, threads)
-			} else {
+			case "cgotarget":
+				checkCgo(t, threads)
+			default:
 				checkGo(t, threads)
 			}
 		})
@@ -135,5 +138,25 @@ func checkGo(t *testing.T, threads []*unwind.Thread) {
 	}
 	if !found {
 		t.Error("no thread shows the goroutine blocked in read (syscall.read .. main.syscallHost .. runtime.goexit)")
+	}
+}
+
+// checkCgo: the goroutine blocked in C shows its C frames, then, through
+// runtime.asmcgocall and g.sched, the Go frames that made the call.
+func checkCgo(t *testing.T, threads []*unwind.Thread) {
+	cthread, gocall := false, false
+	for _, th := range threads {
+		if inOrder(th.Frames, "c_thread_level1", "c_thread_main", "start_thread") {
+			cthread = true
+		}
+		if inOrder(th.Frames, "c_blocking_read", "runtime.asmcgocall") {
+			gocall = true
+			if !inOrder(th.Frames, "c_blocking_read", "runtime.asmcgocall", "runtime.cgocall", "main.goCallsC", "runtime.goexit") {
+				t.Errorf("thread %d: the cgo call is not followed back to its goroutine (notes %q)", th.TID, th.Notes)
+			}
+		}
+	}
+	if !cthread || !gocall {
+		t.Errorf("C thread found: %v, goroutine in C found: %v", cthread, gocall)
 	}
 }
