@@ -21,13 +21,17 @@ $(BIN)/demo-native: examples/native/demo.c
 	gcc -O2 -g -pthread $< -o $@
 
 # make demo: taiji starts each bundled example, prints every thread's stack
-# (kernel frames above user frames), then ends it.
+# (kernel frames above user frames), then ends it; then traces the Go
+# example's main.Mix with eBPF uprobes for two seconds.
 demo: build $(BIN)/demo-go $(BIN)/demo-native
 	@echo "== taiji stack on a native C program (signal frame, inline frames, deep recursion)"
 	$(TAIJI) stack --after 500ms -- $(BIN)/demo-native
 	@echo
 	@echo "== taiji stack on a Go program"
 	$(TAIJI) stack --after 500ms -- $(BIN)/demo-go
+	@echo
+	@echo "== taiji trace on the Go program: each call of main.Mix for 2s, then counts and latency"
+	$(TAIJI) trace --stats --duration 2s main.Mix -- $(BIN)/demo-go
 
 # deps installs what the tests need (Debian packages), once.
 deps:
@@ -59,3 +63,7 @@ bench: build
 
 clean:
 	rm -rf $(BIN)
+
+# generate rebuilds the committed eBPF objects of taiji trace (needs clang, libbpf-dev).
+generate:
+	cd trace && $(GO) generate

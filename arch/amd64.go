@@ -31,4 +31,36 @@ var AMD64 = register(&Arch{
 		// gregs order: R8..R15, RDI, RSI, RBP, RBX, RDX, RAX, RCX, RSP, RIP.
 		Slots: []int{8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, SlotPC},
 	},
+
+	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
+	// abi-internal.md: RAX, RBX, RCX, RDI, RSI, R8, R9, R10, R11; X0-X14.
+	GoIntArgs:   []int{0, 3, 2, 5, 4, 8, 9, 10, 11},
+	GoFloatArgs: seqInts(17, 15),
+	GoRegABI:    "go1.17",
+	GoStackArgs: 8,
+	// System V: RDI, RSI, RDX, RCX, R8, R9; results in RAX, RDX.
+	CIntArgs:    []int{5, 4, 1, 2, 8, 9},
+	CIntResults: []int{0, 1},
+	// arch/x86/include/asm/ptrace.h: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax
+	// cx dx si di orig_ax ip cs flags sp ss.
+	PtRegs: map[int]int{
+		15: 0, 14: 8, 13: 16, 12: 24, 6: 32, 3: 40, 11: 48, 10: 56, 9: 64, 8: 72,
+		0: 80, 2: 88, 1: 96, 4: 104, 5: 112, 7: 152,
+	},
+	PtRegsSize: 168,
+	PtRegsSP:   152,
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:       []byte{0x0f, 0x05}, // syscall
+		Trap:       []byte{0xcc},       // int3
+		TrapPC:     1,
+		InsnAlign:  1,
+		Nr:         0,                        // rax
+		Args:       []int{5, 4, 1, 10, 8, 9}, // rdi rsi rdx r10 r8 r9
+		Ret:        0,
+		ErrReg:     -1,
+		Restart:    RestartOrigReg, // orig_rax
+		SingleStep: true,
+	},
 })

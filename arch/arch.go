@@ -50,6 +50,36 @@ type Arch struct {
 	// SigFrame describes how the kernel lays out the interrupted context for
 	// a signal handler, as seen from the signal trampoline's frame.
 	SigFrame SigFrame
+
+	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
+
+	// GoIntArgs and GoFloatArgs are ABIInternal's integer and floating-point
+	// argument/result registers in assignment order (DWARF numbers); both
+	// empty where Go uses the stack-only ABI0 on this arch.
+	GoIntArgs, GoFloatArgs []int
+	// GoRegABI is the first Go release ("go1.17") whose ABIInternal passes
+	// arguments in registers here; binaries built by older toolchains use ABI0.
+	GoRegABI string
+	// GoStackArgs is the offset from SP at function entry to the first
+	// stack-assigned argument (past the return address or its reserved slot).
+	GoStackArgs int64
+	// CIntArgs and CIntResults are the platform C ABI's integer argument and
+	// result registers (DWARF numbers), in order.
+	CIntArgs, CIntResults []int
+	// PtRegs maps DWARF register numbers to byte offsets in the kernel's
+	// struct pt_regs, which is what a uprobe's eBPF program receives;
+	// PtRegsSize is that struct's size. Nil where unknown.
+	PtRegs     map[int]int
+	PtRegsSize int
+	// PtRegsSP is the offset of the stack pointer in struct pt_regs.
+	PtRegsSP int
+
+	// ---- System calls and breakpoints (syscall.go; proc's ptrace engine,
+	// taiji inject) ----
+
+	// Syscall is how to make a system call, plant a breakpoint and restart
+	// an interrupted call on this arch.
+	Syscall SyscallABI
 }
 
 // GoCgoCall describes runtime.asmcgocall's frame on the system stack, where
@@ -193,6 +223,15 @@ func seqSlots(n int) []int {
 	s := make([]int, n)
 	for i := range s {
 		s[i] = i
+	}
+	return s
+}
+
+// seqInts returns base, base+1, ..., base+n-1.
+func seqInts(base, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = base + i
 	}
 	return s
 }

@@ -32,4 +32,38 @@ var ARM64 = register(&Arch{
 		// x0..x30, sp, pc.
 		Slots: append(seqSlots(32), SlotPC),
 	},
+
+	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
+	// abi-internal.md: R0-R15, F0-F15; 0(RSP) of the caller holds the return PC slot.
+	GoIntArgs:   seqInts(0, 16),
+	GoFloatArgs: seqInts(64, 16),
+	GoRegABI:    "go1.18",
+	GoStackArgs: 8,
+	// AAPCS64: x0-x7, results in x0-x1.
+	CIntArgs:    seqInts(0, 8),
+	CIntResults: []int{0, 1},
+	// struct user_pt_regs: regs[31], sp, pc, pstate.
+	PtRegs: func() map[int]int {
+		m := map[int]int{}
+		for i := 0; i <= 31; i++ {
+			m[i] = 8 * i // x0..x30, then sp at 248
+		}
+		return m
+	}(),
+	PtRegsSize: 272,
+	PtRegsSP:   248,
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:       []byte{0x01, 0x00, 0x00, 0xd4}, // svc #0
+		Trap:       []byte{0x00, 0x00, 0x20, 0xd4}, // brk #0
+		TrapPC:     0,
+		InsnAlign:  4,
+		Nr:         8,
+		Args:       []int{0, 1, 2, 3, 4, 5},
+		Ret:        0,
+		ErrReg:     -1,
+		Restart:    RestartProbe, // do_signal rewinds PC before the stop
+		SingleStep: true,
+	},
 })

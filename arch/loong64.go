@@ -26,4 +26,18 @@ var LOONG64 = register(&Arch{
 		Regs:  128 + 176,
 		Slots: append([]int{SlotPC}, seqSlots(32)...),
 	},
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:       []byte{0x00, 0x00, 0x2b, 0x00}, // syscall 0
+		Trap:       []byte{0x00, 0x00, 0x2a, 0x00}, // break 0
+		TrapPC:     0,
+		InsnAlign:  4,
+		Nr:         11,                      // a7
+		Args:       []int{4, 5, 6, 7, 8, 9}, // a0-a5
+		Ret:        4,
+		ErrReg:     -1,
+		Restart:    RestartProbe,
+		SingleStep: false,
+	},
 })

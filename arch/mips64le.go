@@ -39,4 +39,20 @@ var MIPS64LE = register(&Arch{
 			return append(s, SlotPC)
 		}(),
 	},
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:      []byte{0x0c, 0x00, 0x00, 0x00}, // syscall
+		Trap:      []byte{0x0d, 0x00, 0x00, 0x00}, // break
+		TrapPC:    0,
+		InsnAlign: 4,
+		Nr:        2,                       // v0
+		Args:      []int{4, 5, 6, 7, 8, 9}, // a0-a5 (n64)
+		Ret:       2,
+		ErrReg:    7, // a3 != 0: v0 is a positive errno
+		ErrMask:   ^uint64(0),
+		Restart:   RestartSavedRegs,
+		// No PTRACE_SINGLESTEP on mips: the kernel returns EIO.
+		SingleStep: false,
+	},
 })

@@ -30,4 +30,20 @@ var PPC64LE = register(&Arch{
 		// gp_regs: r0..r31, nip (pc), msr, orig_r3, ctr, link.
 		Slots: append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, SlotSkip, 65),
 	},
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:      []byte{0x02, 0x00, 0x00, 0x44}, // sc
+		Trap:      []byte{0x08, 0x00, 0xe0, 0x7f}, // trap (tw 31,0,0)
+		TrapPC:    0,
+		InsnAlign: 4,
+		Nr:        0,                       // r0
+		Args:      []int{3, 4, 5, 6, 7, 8}, // r3-r8
+		Ret:       3,
+		// CR0.SO set: r3 is a positive errno. DWARF 64 is CR.
+		ErrReg:     64,
+		ErrMask:    0x10000000,
+		Restart:    RestartOrigReg, // orig_gpr3
+		SingleStep: true,
+	},
 })

@@ -32,4 +32,18 @@ var RISCV64 = register(&Arch{
 			return s
 		}(),
 	},
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:       []byte{0x73, 0x00, 0x00, 0x00}, // ecall
+		Trap:       []byte{0x73, 0x00, 0x10, 0x00}, // ebreak
+		TrapPC:     0,
+		InsnAlign:  4,
+		Nr:         17,                            // a7
+		Args:       []int{10, 11, 12, 13, 14, 15}, // a0-a5
+		Ret:        10,
+		ErrReg:     -1,
+		Restart:    RestartProbe, // orig_a0 is not in NT_PRSTATUS
+		SingleStep: false,
+	},
 })

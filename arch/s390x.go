@@ -26,4 +26,20 @@ var S390X = register(&Arch{
 		Regs:  160 + 64 + 128 + 40,
 		Slots: append([]int{SlotSkip, SlotPC}, seqSlots(16)...),
 	},
+
+	// ---- System calls and breakpoints ----
+	Syscall: SyscallABI{
+		Insn:       []byte{0x0a, 0x00}, // svc 0: number in r1
+		Trap:       []byte{0x00, 0x01}, // the illegal opcode gdb uses
+		TrapPC:     2,
+		InsnAlign:  2,
+		Nr:         1,
+		Args:       []int{2, 3, 4, 5, 6, 7},
+		Ret:        2,
+		ErrReg:     -1,
+		Restart:    RestartOrigReg, // orig_gpr2
+		SingleStep: true,
+		// s390x's mmap is old_mmap(struct mmap_arg_struct *).
+		MmapArgBlock: true,
+	},
 })

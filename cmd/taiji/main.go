@@ -32,6 +32,8 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	root.AddCommand(probesCmd())
+	root.AddCommand(traceCmd())
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if err != nil {

@@ -1,0 +1,130 @@
+// Package disasm decodes machine code just far enough for taiji's probes:
+// instruction boundaries, which instructions return, and where a Go
+// function's stack-bound check ends. It wraps golang.org/x/arch's decoders,
+// chosen by architecture name from a table, so supporting an architecture
+// means adding one entry to it.
+package disasm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/taijidbg/taiji/arch"
+)
+
+// Kind classifies an instruction by its effect on control flow.
+type Kind uint8
+
+const (
+	Other    Kind = iota
+	Ret           // returns to the caller
+	Call          // calls a function
+	Jump          // unconditional jump (inside the function or a tail call)
+	CondJump      // conditional branch
+)
+
+// Inst is one decoded instruction.
+type Inst struct {
+	Addr   uint64
+	Len    int
+	Kind   Kind
+	Target uint64 // destination of a direct Call, Jump or CondJump; 0 if indirect
+	Text   string // Go assembler syntax
+	Raw    []byte // the instruction's bytes
+}
+
+// ErrUnsupported is returned for architectures without a decoder here.
+var ErrUnsupported = errors.New("disasm: architecture not supported")
+
+// A FormatError reports bytes that do not decode as an instruction. Probing
+// code taiji cannot decode is refused: a probe placed inside an instruction
+// would corrupt the target.
+type FormatError struct {
+	Addr uint64
+	Msg  string
+}
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("disasm: cannot decode instruction at %#x: %s", e.Addr, e.Msg)
+}
+
+// decoder decodes the instruction at the start of code, found at addr.
+type decoder struct {
+	decode func(code []byte, addr uint64) (Inst, error)
+	// stackCheckEnd finds the end of a Go prologue's stack-bound check.
+	stackCheckEnd func(insts []Inst, a *arch.Arch) (uint64, bool)
+}
+
+var decoders = map[string]decoder{
+	"amd64": {decodeX86, x86StackCheckEnd},
+	"arm64": {decodeARM64, arm64StackCheckEnd},
+}
+
+func lookup(a *arch.Arch) (decoder, error) {
+	d, ok := decoders[a.Name]
+	if !ok {
+		return decoder{}, fmt.Errorf("%w: %s", ErrUnsupported, a.Name)
+	}
+	return d, nil
+}
+
+// Decode decodes all of code, which is found at address addr. It stops with
+// a *FormatError at the first byte sequence that is not an instruction.
+func Decode(a *arch.Arch, code []byte, addr uint64) (insts []Inst, err error) {
+	d, err := lookup(a)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Last line of defense around the x/arch decoders: bad input must
+		// be an error, never a crash of taiji.
+		if r := recover(); r != nil {
+			insts, err = nil, &FormatError{Addr: addr, Msg: fmt.Sprint("decoder panic: ", r)}
+		}
+	}()
+	for off := 0; off < len(code); {
+		in, err := d.decode(code[off:], addr+uint64(off))
+		if err != nil {
+			return insts, err
+		}
+		insts = append(insts, in)
+		off += in.Len
+	}
+	return insts, nil
+}
+
+// Rets returns the addresses of the return instructions in code, which is
+// found at addr.
+func Rets(a *arch.Arch, code []byte, addr uint64) ([]uint64, error) {
+	insts, err := Decode(a, code, addr)
+	if err != nil {
+		return nil, err
+	}
+	var rets []uint64
+	for _, in := range insts {
+		if in.Kind == Ret {
+			rets = append(rets, in.Addr)
+		}
+	}
+	return rets, nil
+}
+
+// GoStackCheckEnd returns the address of the first instruction after the
+// stack-bound check that starts a Go function (compare SP with
+// g.stackguard0, branch to the morestack call). A probe there fires once per
+// call: when the stack must grow, the function calls runtime.morestack, which
+// copies the stack and jumps back to the function's first instruction, so
+// a probe on that instruction would fire twice. ok is false for functions
+// without a check (NOSPLIT and small leaf functions), whose first
+// instruction then is the entry.
+func GoStackCheckEnd(a *arch.Arch, insts []Inst) (addr uint64, ok bool) {
+	d, err := lookup(a)
+	if err != nil || len(insts) == 0 || a.GoG < 0 {
+		return 0, false
+	}
+	return d.stackCheckEnd(insts, a)
+}
+
+// prologueWindow bounds how far into a function the stack check may start.
+// Go emits it first; huge frames need a few instructions to compute SP-n.
+const prologueWindow = 6

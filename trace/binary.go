@@ -1,0 +1,525 @@
+// Package trace traces function calls of a live process with eBPF: a
+// uprobe at each traced function's entry and at every RET instruction (never
+// a uretprobe, which rewrites return addresses on the stack and breaks Go's
+// stack copying), arguments and results decoded from registers and stack
+// under Go's ABIInternal or the C ABI, memory behind pointers captured in
+// the kernel by a small per-probe capture plan, entries and returns paired
+// per goroutine and stack depth, and latency aggregated in the kernel.
+package trace
+
+import (
+	"debug/buildinfo"
+	"debug/dwarf"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"go/version"
+	"sort"
+	"strings"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/disasm"
+	"github.com/taijidbg/taiji/goabi"
+	"github.com/taijidbg/taiji/pclntab"
+)
+
+// Binary is an executable opened for tracing.
+type Binary struct {
+	Path      string
+	Arch      *arch.Arch
+	GoVersion string // "" if not Go or unknown
+	ELF       *elf.File
+	Table     *pclntab.Table // nil: not a Go binary
+	DWARF     *dwarf.Data    // nil: no DWARF
+
+	subprograms  map[string]dwarf.Offset
+	runtimeTypes map[uint64]dwarf.Offset
+	typeCache    map[uint64]*goabi.Type
+}
+
+// Func is one function to trace and its probe sites. Addresses are
+// link-time addresses.
+type Func struct {
+	Name       string
+	Addr, Size uint64
+	Go         bool
+	Entry      uint64 // where the entry probe goes
+	StackCheck bool   // Entry is right after the Go stack-bound check
+	Rets       []uint64
+	TailJumps  int // jumps out of the function: returns through them are not seen
+
+	Args, Results       []goabi.Param
+	ArgLocs, ResultLocs []goabi.Loc
+	// TypesFrom says where argument types came from: "dwarf", "sig" or
+	// "" (none: raw registers are shown).
+	TypesFrom string
+}
+
+// ErrNoFunc is returned when a pattern matches no function.
+var ErrNoFunc = errors.New("no such function")
+
+// Open opens the executable at path.
+func Open(path string) (b *Binary, err error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	a, err := arch.ForELF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	b = &Binary{Path: path, Arch: a, ELF: f}
+	if t, err := pclntab.Open(f); err == nil {
+		b.Table = t
+		if bi, err := buildinfo.ReadFile(path); err == nil {
+			b.GoVersion = bi.GoVersion
+		}
+	}
+	if d, err := f.DWARF(); err == nil {
+		b.DWARF = d
+	}
+	return b, nil
+}
+
+// Close releases the file.
+func (b *Binary) Close() error { return b.ELF.Close() }
+
+// IsGo reports whether the binary has a Go function table.
+func (b *Binary) IsGo() bool { return b.Table != nil }
+
+// goABI returns the ABI of the binary's Go functions.
+func (b *Binary) goABI() goabi.ABI {
+	if len(b.Arch.GoIntArgs) == 0 || b.GoVersion == "" {
+		return goabi.ABI0
+	}
+	v := b.GoVersion
+	if i := strings.IndexAny(v, " X"); i > 0 { // "go1.26.0 X:nocoverageredesign"
+		v = v[:i]
+	}
+	if version.IsValid(v) && version.Compare(v, b.Arch.GoRegABI) < 0 {
+		return goabi.ABI0
+	}
+	return goabi.ABIInternal
+}
+
+type symbol struct {
+	name       string
+	addr, size uint64
+	goFunc     bool
+}
+
+// symbols lists the functions: Go functions from pclntab (present even in
+// stripped binaries), others from the ELF symbol table.
+func (b *Binary) symbols() []symbol {
+	var out []symbol
+	seen := map[string]bool{}
+	if b.Table != nil {
+		for _, f := range b.Table.Funcs() {
+			if seen[f.Name] || f.End <= f.Entry {
+				continue
+			}
+			seen[f.Name] = true
+			out = append(out, symbol{f.Name, f.Entry, f.End - f.Entry, true})
+		}
+	}
+	syms, _ := b.ELF.Symbols()
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Size == 0 || seen[s.Name] ||
+			s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		seen[s.Name] = true
+		out = append(out, symbol{s.Name, s.Value, s.Size, false})
+	}
+	return out
+}
+
+// Match reports whether name matches the glob pattern, where * matches any
+// run of characters (including / and .) and ? any one character.
+func Match(pattern, name string) bool {
+	// Iterative glob with one backtrack point: linear, no recursion.
+	p, n, starP, starN := 0, 0, -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+			p++
+			n++
+		case p < len(pattern) && pattern[p] == '*':
+			starP, starN = p, n
+			p++
+		case starP >= 0:
+			starN++
+			p, n = starP+1, starN
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// Funcs resolves patterns to functions and their probe sites. sigs give
+// argument types by function name for binaries without DWARF. A pattern
+// that matches nothing is an error naming the nearest functions.
+func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, error) {
+	syms := b.symbols()
+	var out []*Func
+	got := map[string]bool{}
+	for _, pat := range patterns {
+		n := 0
+		for _, s := range syms {
+			if !Match(pat, s.name) || got[s.name] {
+				if Match(pat, s.name) {
+					n++
+				}
+				continue
+			}
+			// Globs skip the runtime's own wrappers and compiler-made
+			// functions: tracing them is never what a glob meant.
+			if strings.ContainsAny(pat, "*?") && (strings.Contains(s.name, ".func") || strings.HasSuffix(s.name, "-fm") ||
+				strings.HasPrefix(s.name, "type:") || strings.Contains(s.name, "..")) {
+				continue
+			}
+			f, err := b.function(s, sigs[s.name])
+			if err != nil {
+				return nil, err
+			}
+			got[s.name] = true
+			out = append(out, f)
+			n++
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Path, suggest(pat, syms))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	return out, nil
+}
+
+// suggest names up to three functions close to pat.
+func suggest(pat string, syms []symbol) string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cs []cand
+	low := strings.ToLower(strings.Trim(pat, "*?"))
+	for _, s := range syms {
+		d := distance(low, strings.ToLower(s.name))
+		if strings.Contains(strings.ToLower(s.name), low) && low != "" {
+			d = min(d, 1+len(s.name)-len(low))
+		}
+		cs = append(cs, cand{s.name, d})
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].name < cs[j].name
+	})
+	var names []string
+	for _, c := range cs {
+		if len(names) == 3 || c.d > max(3, len(low)/2) {
+			break
+		}
+		names = append(names, c.name)
+	}
+	if len(names) == 0 {
+		return " (taiji probes BINARY '*' lists them)"
+	}
+	return "; did you mean " + strings.Join(names, ", ") + "?"
+}
+
+// distance is the Levenshtein distance, bounded to keep it cheap on long names.
+func distance(a, b string) int {
+	if len(a) > 128 || len(b) > 128 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// maxFuncBytes bounds the code taiji disassembles for one function.
+const maxFuncBytes = 1 << 20
+
+func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
+	if s.size > maxFuncBytes {
+		return nil, fmt.Errorf("%s: function %s is %d bytes long; refusing to disassemble it", b.Path, s.name, s.size)
+	}
+	code, err := b.code(s.addr, s.size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", b.Path, s.name, err)
+	}
+	insts, err := disasm.Decode(b.Arch, code, s.addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %v", b.Path, s.name, err)
+	}
+	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
+	if s.goFunc {
+		if end, ok := disasm.GoStackCheckEnd(b.Arch, insts); ok {
+			f.Entry, f.StackCheck = end, true
+		}
+	}
+	for _, in := range insts {
+		switch {
+		case in.Kind == disasm.Ret:
+			f.Rets = append(f.Rets, in.Addr)
+		case in.Kind == disasm.Jump && in.Target != 0 && (in.Target < s.addr || in.Target >= s.addr+s.size):
+			f.TailJumps++
+		}
+	}
+	if err := b.types(f, sig); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// code reads n bytes of the file image at link-time address addr.
+func (b *Binary) code(addr, n uint64) ([]byte, error) {
+	for _, p := range b.ELF.Progs {
+		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+n <= p.Vaddr+p.Filesz {
+			buf := make([]byte, n)
+			if _, err := p.ReadAt(buf, int64(addr-p.Vaddr)); err != nil {
+				return nil, err
+			}
+			return buf, nil
+		}
+	}
+	return nil, fmt.Errorf("address %#x not in a loaded segment", addr)
+}
+
+// FileOffset converts a link-time address to the file offset uprobes use.
+func (b *Binary) FileOffset(addr uint64) (uint64, error) {
+	for _, p := range b.ELF.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && addr >= p.Vaddr && addr < p.Vaddr+p.Filesz {
+			return addr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: address %#x is not in an executable segment", b.Path, addr)
+}
+
+// types fills in the function's parameters and their locations.
+func (b *Binary) types(f *Func, sig *goabi.Sig) error {
+	switch {
+	case sig != nil:
+		f.Args, f.Results, f.TypesFrom = sig.Args, sig.Results, "sig"
+	case b.DWARF != nil:
+		args, results, err := b.dwarfParams(f.Name)
+		if err != nil {
+			return err
+		}
+		if args != nil || results != nil {
+			f.Args, f.Results, f.TypesFrom = args, results, "dwarf"
+		}
+	}
+	if f.TypesFrom == "" {
+		return nil
+	}
+	abi := goabi.ABIC
+	if f.Go {
+		abi = b.goABI()
+	}
+	var err error
+	f.ArgLocs, f.ResultLocs, err = goabi.Assign(b.Arch, abi, f.Args, f.Results)
+	return err
+}
+
+// dwarfParams reads the formal parameters of the named function;
+// DW_AT_variable_parameter marks Go's results.
+func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err error) {
+	if b.subprograms == nil {
+		b.indexDWARF()
+	}
+	off, ok := b.subprograms[name]
+	if !ok {
+		return nil, nil, nil
+	}
+	r := b.DWARF.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil || !e.Children {
+		return nil, nil, err
+	}
+	var cReturn dwarf.Offset
+	if !b.IsGo() || !strings.Contains(name, ".") {
+		cReturn, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
+	}
+	for {
+		c, err := r.Next()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: DWARF for %s: %v", b.Path, name, err)
+		}
+		if c == nil || c.Tag == 0 {
+			break
+		}
+		if c.Children {
+			r.SkipChildren()
+		}
+		if c.Tag != dwarf.TagFormalParameter {
+			continue
+		}
+		pname, _ := c.Val(dwarf.AttrName).(string)
+		toff, _ := c.Val(dwarf.AttrType).(dwarf.Offset)
+		t, err := goabi.FromDWARF(b.DWARF, toff, int64(b.Arch.PtrSize))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %s: parameter %s: %v", b.Path, name, pname, err)
+		}
+		p := goabi.Param{Name: pname, Type: t}
+		if isResult, _ := c.Val(dwarf.AttrVarParam).(bool); isResult {
+			results = append(results, p)
+		} else {
+			args = append(args, p)
+		}
+	}
+	if cReturn != 0 {
+		t, err := goabi.FromDWARF(b.DWARF, cReturn, int64(b.Arch.PtrSize))
+		if err == nil {
+			results = append(results, goabi.Param{Name: "~r0", Type: t})
+		}
+	}
+	if args == nil {
+		args = []goabi.Param{} // typed, without parameters
+	}
+	return args, results, nil
+}
+
+// indexDWARF records where each function's and each runtime type's DWARF
+// entry is.
+func (b *Binary) indexDWARF() {
+	b.subprograms = map[string]dwarf.Offset{}
+	b.runtimeTypes = map[uint64]dwarf.Offset{}
+	defer func() { recover() }() // a corrupt DWARF section leaves a partial index
+	r := b.DWARF.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return
+		}
+		switch e.Tag {
+		case dwarf.TagSubprogram:
+			if n, ok := e.Val(dwarf.AttrName).(string); ok {
+				if _, dup := b.subprograms[n]; !dup && (e.Val(dwarf.AttrLowpc) != nil || e.Val(dwarf.AttrRanges) != nil) {
+					b.subprograms[n] = e.Offset
+				}
+			}
+			if e.Children {
+				r.SkipChildren()
+			}
+		case dwarf.TagCompileUnit:
+		default:
+			if rt, ok := e.Val(0x2904).(uint64); ok && rt != 0 {
+				b.runtimeTypes[rt] = e.Offset
+			}
+			if e.Children {
+				r.SkipChildren()
+			}
+		}
+	}
+}
+
+// RuntimeType returns the Go type whose runtime type descriptor is at the
+// link-time address addr, from DWARF; nil if unknown.
+func (b *Binary) RuntimeType(addr uint64) *goabi.Type {
+	if b.DWARF == nil || addr == 0 {
+		return nil
+	}
+	if b.subprograms == nil {
+		b.indexDWARF()
+	}
+	if t, ok := b.typeCache[addr]; ok {
+		return t
+	}
+	if b.typeCache == nil {
+		b.typeCache = map[uint64]*goabi.Type{}
+	}
+	var t *goabi.Type
+	// DW_AT_go_runtime_type is relative to moduledata.types, which the
+	// linker puts at the start of .rodata (and names runtime.types).
+	base := uint64(0)
+	if s := b.ELF.Section(".rodata"); s != nil {
+		base = s.Addr
+	}
+	if syms, err := b.ELF.Symbols(); err == nil {
+		for _, s := range syms {
+			if s.Name == "runtime.types" {
+				base = s.Value
+				break
+			}
+		}
+	}
+	if off, ok := b.runtimeTypes[addr-base]; ok {
+		t, _ = goabi.FromDWARF(b.DWARF, off, int64(b.Arch.PtrSize))
+	}
+	b.typeCache[addr] = t
+	return t
+}
+
+// GoidOffset returns the offset of runtime.g.goid and of g.stack.hi.
+func (b *Binary) GoidOffset() (goid uint64, err error) {
+	if b.DWARF != nil {
+		if b.subprograms == nil {
+			b.indexDWARF()
+		}
+		r := b.DWARF.Reader()
+		for {
+			e, err := r.Next()
+			if err != nil || e == nil {
+				break
+			}
+			if e.Tag == dwarf.TagStructType && e.Val(dwarf.AttrName) == "runtime.g" && e.Children {
+				for {
+					c, err := r.Next()
+					if err != nil || c == nil || c.Tag == 0 {
+						break
+					}
+					if c.Val(dwarf.AttrName) == "goid" {
+						if o, ok := c.Val(dwarf.AttrDataMemberLoc).(int64); ok {
+							return uint64(o), nil
+						}
+					}
+				}
+				break
+			}
+			if e.Tag != dwarf.TagCompileUnit && e.Children {
+				r.SkipChildren()
+			}
+		}
+	}
+	// Stripped binaries: runtime.g up to goid is stack, stackguard0/1,
+	// _panic, _defer, m, sched (a gobuf), syscallsp/pc, syscallbp (go1.23+),
+	// stktopsp, param, atomicstatus, stackLock; gobuf lost its ret field in
+	// go1.25. 64-bit offsets per release:
+	v := version.Lang(b.GoVersion)
+	switch {
+	case b.Arch.PtrSize != 8 || !version.IsValid(v):
+	case version.Compare(v, "go1.25") >= 0:
+		return 152, nil
+	case version.Compare(v, "go1.23") >= 0:
+		return 160, nil
+	case version.Compare(v, "go1.21") >= 0:
+		return 152, nil
+	}
+	return 0, fmt.Errorf("%s: no DWARF, and the goroutine id offset of %s is not known", b.Path, v)
+}

@@ -1,0 +1,45 @@
+package trace
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckKernel runs the check on this machine's /sys and on copies of
+// its layout with one piece missing.
+func TestCheckKernel(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
+		if err := CheckKernel("/sys"); err != nil {
+			t.Fatalf("this kernel: %v", err)
+		}
+	}
+	mk := func(paths ...string) string {
+		d := t.TempDir()
+		for _, p := range paths {
+			if err := os.MkdirAll(filepath.Join(d, filepath.Dir(p)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, p), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	for _, c := range []struct {
+		sys, want string
+	}{
+		{mk("bus/event_source/devices/uprobe/type"), "without BTF"},
+		{mk("kernel/btf/vmlinux"), "without uprobes"},
+	} {
+		err := CheckKernel(c.sys)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line saying %q", c.sys, err, c.want)
+		}
+	}
+	if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type")); err != nil {
+		t.Errorf("complete sysfs: %v", err)
+	}
+}

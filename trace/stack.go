@@ -1,0 +1,272 @@
+package trace
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/taijidbg/taiji/module"
+	"github.com/taijidbg/taiji/pclntab"
+	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/unwind"
+)
+
+// Kallsyms is the kernel's text symbol table, from /proc/kallsyms.
+type Kallsyms struct {
+	syms []ksym // sorted by address
+}
+
+type ksym struct {
+	addr   uint64
+	name   string
+	module string
+}
+
+// ParseKallsyms parses the text of /proc/kallsyms ("ADDR TYPE NAME
+// [MODULE]" per line), keeping the text symbols. Addresses read as zero
+// (kernel.kptr_restrict, not root) leave the table empty: it cannot name
+// anything then, and says so by returning no names.
+func ParseKallsyms(b []byte) (*Kallsyms, error) {
+	k := &Kallsyms{}
+	off := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		lineOff := off
+		off += len(line) + 1
+		f := bytes.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 3 || len(f[1]) != 1 {
+			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: malformed line %q", truncate(line))}
+		}
+		addr, err := strconv.ParseUint(string(f[0]), 16, 64)
+		if err != nil {
+			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: bad address %q", truncate(f[0]))}
+		}
+		switch f[1][0] {
+		case 't', 'T', 'w', 'W':
+		default:
+			continue
+		}
+		if addr == 0 {
+			continue
+		}
+		s := ksym{addr: addr, name: string(f[2])}
+		if len(f) > 3 && len(f[3]) > 2 && f[3][0] == '[' && f[3][len(f[3])-1] == ']' {
+			s.module = string(f[3][1 : len(f[3])-1])
+		}
+		k.syms = append(k.syms, s)
+	}
+	sort.SliceStable(k.syms, func(i, j int) bool { return k.syms[i].addr < k.syms[j].addr })
+	return k, nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
+
+// Lookup names a kernel address: the symbol at or below it and the
+// distance from it.
+func (k *Kallsyms) Lookup(addr uint64) (name string, off uint64, module string, ok bool) {
+	i := sort.Search(len(k.syms), func(i int) bool { return k.syms[i].addr > addr })
+	if i == 0 {
+		return "", 0, "", false
+	}
+	s := k.syms[i-1]
+	return s.name, addr - s.addr, s.module, true
+}
+
+// symbolizer names the PCs of --stack events. It caches each process's
+// mappings and each module, and reads a process's mappings again when a PC
+// falls outside the known ones (a library loaded since).
+type symbolizer struct {
+	mu    sync.Mutex
+	kOnce sync.Once
+	ksyms *Kallsyms
+	maps  map[int][]proc.Mapping
+	mods  map[string]*symModule
+}
+
+type symModule struct {
+	mod  *module.Module // nil if it could not be opened
+	pcln *pclntab.Table
+}
+
+// prime reads pid's mappings now: a short-lived process may be gone by the
+// time its events are printed, and its executable is mapped from the start.
+func (s *symbolizer) prime(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	if ms, err := proc.Maps(pid); err == nil {
+		s.maps[pid] = ms
+	}
+}
+
+func (s *symbolizer) init() {
+	if s.maps == nil {
+		s.maps, s.mods = map[int][]proc.Mapping{}, map[string]*symModule{}
+	}
+}
+
+// kernel names kernel PCs, innermost first, without the frames of the
+// stack-capturing helpers and of taiji's own BPF program: the stack starts
+// at the code that ran the program.
+func (s *symbolizer) kernel(pcs []uint64) []unwind.Frame {
+	s.kOnce.Do(func() {
+		if b, err := os.ReadFile("/proc/kallsyms"); err == nil {
+			s.ksyms, _ = ParseKallsyms(b)
+		}
+	})
+	out := make([]unwind.Frame, 0, len(pcs))
+	for _, pc := range pcs {
+		f := unwind.Frame{Kind: unwind.Kernel, PC: pc}
+		if s.ksyms != nil {
+			if name, off, mod, ok := s.ksyms.Lookup(pc); ok {
+				f.Function, f.Offset, f.Module = name, off, mod
+			}
+		}
+		if f.Function == "" {
+			f.Function = fmt.Sprintf("%#x", pc)
+		}
+		out = append(out, f)
+	}
+	for i := range out {
+		if strings.HasPrefix(out[i].Function, "bpf_prog_") {
+			return out[i+1:]
+		}
+	}
+	return out
+}
+
+// mapping finds the executable mapping of pc in pid, reading the maps
+// again once if it is not among the cached ones.
+func (s *symbolizer) mapping(pid int, pc uint64) *proc.Mapping {
+	for again := 0; again < 2; again++ {
+		ms, ok := s.maps[pid]
+		if !ok || again == 1 {
+			var err error
+			if ms, err = proc.Maps(pid); err != nil {
+				return nil
+			}
+			s.maps[pid] = ms
+		}
+		if m := proc.Find(ms, pc); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+func (s *symbolizer) module(pid int, path string) *symModule {
+	if sm, ok := s.mods[path]; ok {
+		return sm
+	}
+	sm := &symModule{}
+	m, err := module.Open(path, module.Options{Root: proc.Root(pid)})
+	if err != nil {
+		// The process may have exited (its /proc root is gone): its files
+		// are most likely where this namespace sees them.
+		m, err = module.Open(path, module.Options{})
+	}
+	if err == nil {
+		sm.mod = m
+		sm.pcln, _ = pclntab.Open(m.File)
+	}
+	s.mods[path] = sm
+	return sm
+}
+
+// user names user PCs, innermost first: the first is the probe address
+// itself, the others return addresses (looked up one byte back, inside the
+// call instruction). Inline frames are expanded as taiji stack does.
+func (s *symbolizer) user(pid int, pcs []uint64) []unwind.Frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	var out []unwind.Frame
+	for i, pc := range pcs {
+		base := unwind.Frame{Kind: unwind.User, PC: pc, Method: "fp"}
+		m := s.mapping(pid, pc)
+		if m == nil {
+			out = append(out, base)
+			continue
+		}
+		base.Module = m.Path
+		sm := s.module(pid, m.Path)
+		if sm.mod == nil {
+			out = append(out, base)
+			continue
+		}
+		bias, ok := sm.mod.Bias(m.Start, m.Offset)
+		if !ok {
+			out = append(out, base)
+			continue
+		}
+		addr := pc - bias
+		look := addr
+		if i > 0 {
+			look-- // a return address: name the call
+		}
+		var locs []pclntab.Location
+		if sm.pcln != nil {
+			if fn, ok := sm.pcln.Lookup(look); ok {
+				locs = sm.pcln.Frames(look)
+				base.Offset = addr - fn.Entry
+			}
+		}
+		if locs == nil {
+			for _, l := range sm.mod.Frames(look, false) {
+				locs = append(locs, pclntab.Location{Function: l.Function, File: l.File, Line: l.Line, Inline: l.Inline})
+			}
+			if _, start, ok := sm.mod.Symbol(look); ok {
+				base.Offset = addr - start
+			}
+		}
+		if len(locs) == 0 {
+			out = append(out, base)
+			continue
+		}
+		for _, l := range locs {
+			f := base
+			f.Function, f.File, f.Line = l.Function, l.File, l.Line
+			if l.Inline {
+				f.Kind = unwind.Inline
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (s *symbolizer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sm := range s.mods {
+		if sm.mod != nil {
+			sm.mod.Close()
+		}
+	}
+	s.mods = nil
+}
+
+// Frames names the stacks of a --stack call event: kernel frames (the
+// path of the uprobe's trap, innermost first; the traced function itself
+// runs in user mode) and user frames (found by frame pointers, innermost
+// first, the first at the probe), as taiji stack prints them.
+func (t *Tracer) Frames(ev *Event) (kernel, user []unwind.Frame) {
+	return t.sym.kernel(ev.KStack), t.sym.user(ev.Pid, ev.Stack)
+}
