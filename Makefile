@@ -60,6 +60,7 @@ test: deps vet unit xarch
 
 bench: build
 	scripts/bench-stack
+	scripts/bench-trace
 
 clean:
 	rm -rf $(BIN)
