@@ -31,7 +31,8 @@ demo: build $(BIN)/demo-go $(BIN)/demo-native
 	$(TAIJI) stack --after 500ms -- $(BIN)/demo-go
 	@echo
 	@echo "== taiji trace on the Go program: each call of main.Mix for 2s, then counts and latency"
-	$(TAIJI) trace --stats --duration 2s main.Mix -- $(BIN)/demo-go
+	@if [ "$$(id -u)" = 0 ]; then $(TAIJI) trace --stats --duration 2s main.Mix -- $(BIN)/demo-go; \
+	else echo "(skipped: eBPF tracing needs root, or CAP_BPF and CAP_PERFMON; try: sudo make demo)"; fi
 
 # deps installs what the tests need (Debian packages), once.
 deps:
