@@ -62,6 +62,7 @@ test: deps vet unit xarch
 bench: build
 	scripts/bench-stack
 	scripts/bench-trace
+	scripts/bench-inject
 
 clean:
 	rm -rf $(BIN)

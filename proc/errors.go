@@ -62,6 +62,16 @@ func permission(pid int) error {
 
 // traced names the tracer of tid, so the user knows which debugger to quit.
 func traced(pid, tracer int) error {
+	// TracerPid is the tracing thread; name its process.
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(tracer) + "/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+					tracer = n
+				}
+			}
+		}
+	}
 	name := "unknown"
 	if b, err := os.ReadFile("/proc/" + strconv.Itoa(tracer) + "/comm"); err == nil {
 		name = strings.TrimSpace(string(b))

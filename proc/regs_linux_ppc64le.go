@@ -9,6 +9,7 @@ import (
 // register (ELFv2 ABI, arch.PPC64LE); the PC is NIP.
 
 const (
+	ppcCR  = 64
 	ppcLR  = 65
 	ppcCTR = 66
 )
@@ -21,6 +22,8 @@ func regsToArch(r *unix.PtraceRegs) arch.Regs {
 	}
 	a.Set(ppcLR, r.Link)
 	a.Set(ppcCTR, r.Ctr)
+	// CR, where a failed system call sets CR0.SO (arch.PPC64LE.Syscall.ErrReg).
+	a.Set(ppcCR, r.Ccr)
 	a.PC = r.Nip
 	return a
 }

@@ -34,6 +34,7 @@ func main() {
 	}
 	root.AddCommand(probesCmd())
 	root.AddCommand(traceCmd())
+	root.AddCommand(injectCmd())
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if err != nil {

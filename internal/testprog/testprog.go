@@ -51,6 +51,15 @@ var goTarget []byte
 //go:embed cgotarget/main.go
 var cgoTarget []byte
 
+// injectC is the target of taiji inject's tests: a spinner, a sleeper that
+// reports its sleeps, and a leader in pause() (see inject/inject.c).
+//
+//go:embed inject/inject.c
+var injectC []byte
+
+//go:embed injectgo/main.go
+var injectGo []byte
+
 // NativeSource returns the C source of the native target, e.g. to look up
 // line numbers.
 func NativeSource() []byte { return bytes.Clone(nativeC) }
@@ -73,8 +82,10 @@ func BuildC(t testing.TB, name string, extraFlags ...string) string {
 	switch name {
 	case "native":
 		src = nativeC
+	case "inject":
+		src = injectC
 	default:
-		t.Fatalf("testprog.BuildC: unknown C target %q (have: native)", name)
+		t.Fatalf("testprog.BuildC: unknown C target %q (have: native, inject)", name)
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -105,8 +116,10 @@ func BuildGo(t testing.TB, name string, flags ...string) string {
 		src = goTarget
 	case "cgotarget":
 		src, cgo = cgoTarget, "1"
+	case "injectgo":
+		src = injectGo
 	default:
-		t.Fatalf("testprog.BuildGo: unknown Go target %q (have: gotarget, cgotarget)", name)
+		t.Fatalf("testprog.BuildGo: unknown Go target %q (have: gotarget, cgotarget, injectgo)", name)
 	}
 	goBin := goTool(t)
 	dir := t.TempDir()
