@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/taijidbg/taiji/internal/suggest"
 )
 
 //go:generate go run gen_systables.go
@@ -180,7 +182,7 @@ func (a *Arch) ParseSyscall(s string) (nr int, name string, err error) {
 		return n, strings.ToLower(s), nil
 	}
 	msg := fmt.Sprintf("unknown system call %q on %s", s, a.Name)
-	if near := Near(s, a.SyscallNames(), 3); len(near) > 0 {
+	if near := suggest.Near(s, a.SyscallNames(), 3); len(near) > 0 {
 		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(near, ", "))
 	}
 	return 0, "", fmt.Errorf("%s", msg)
@@ -214,58 +216,6 @@ func (a *Arch) ParseArg(s string) (uint64, error) {
 		return 0, fmt.Errorf("%q is neither a number nor a known constant on %s", part, a.Name)
 	}
 	return v, nil
-}
-
-// Near returns up to max names of list closest to s by edit distance,
-// those sharing a prefix or substring with s first.
-func Near(s string, list []string, max int) []string {
-	s = strings.ToLower(s)
-	type cand struct {
-		name string
-		d    int
-	}
-	var cs []cand
-	for _, n := range list {
-		d := editDistance(s, n)
-		if strings.Contains(n, s) || strings.Contains(s, n) {
-			d -= len(s) // substrings are the likeliest intent
-		}
-		if d <= len(s)/2+1 || strings.Contains(n, s) {
-			cs = append(cs, cand{n, d})
-		}
-	}
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].d != cs[j].d {
-			return cs[i].d < cs[j].d
-		}
-		return cs[i].name < cs[j].name
-	})
-	var out []string
-	for i := 0; i < len(cs) && i < max; i++ {
-		out = append(out, cs[i].name)
-	}
-	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			c = min(c, prev[j]+1, cur[j-1]+1)
-			cur[j] = c
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func reverse(m map[string]uint64, v uint64) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
+	"github.com/taijidbg/taiji/internal/suggest"
 	"github.com/taijidbg/taiji/pclntab"
 )
 
@@ -196,69 +197,24 @@ func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, 
 			n++
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Path, suggest(pat, syms))
+			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Path, suggestion(pat, syms))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out, nil
 }
 
-// suggest names up to three functions close to pat.
-func suggest(pat string, syms []symbol) string {
-	type cand struct {
-		name string
-		d    int
+// suggestion names up to three functions close to pat.
+func suggestion(pat string, syms []symbol) string {
+	names := make([]string, len(syms))
+	for i, s := range syms {
+		names[i] = s.name
 	}
-	var cs []cand
-	low := strings.ToLower(strings.Trim(pat, "*?"))
-	for _, s := range syms {
-		d := distance(low, strings.ToLower(s.name))
-		if strings.Contains(strings.ToLower(s.name), low) && low != "" {
-			d = min(d, 1+len(s.name)-len(low))
-		}
-		cs = append(cs, cand{s.name, d})
-	}
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].d != cs[j].d {
-			return cs[i].d < cs[j].d
-		}
-		return cs[i].name < cs[j].name
-	})
-	var names []string
-	for _, c := range cs {
-		if len(names) == 3 || c.d > max(3, len(low)/2) {
-			break
-		}
-		names = append(names, c.name)
-	}
-	if len(names) == 0 {
+	near := suggest.Near(strings.Trim(pat, "*?"), names, 3)
+	if len(near) == 0 {
 		return " (taiji probes BINARY '*' lists them)"
 	}
-	return "; did you mean " + strings.Join(names, ", ") + "?"
-}
-
-// distance is the Levenshtein distance, bounded to keep it cheap on long names.
-func distance(a, b string) int {
-	if len(a) > 128 || len(b) > 128 {
-		return 1 << 20
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return "; did you mean " + strings.Join(near, ", ") + "?"
 }
 
 // maxFuncBytes bounds the code taiji disassembles for one function.
