@@ -169,8 +169,59 @@ func (f *freezer) interrupted() bool {
 	}
 }
 
-func (f *freezer) interruptErr() error {
-	return &Error{Msg: fmt.Sprintf("interrupted by %v while freezing PID %d; all threads were resumed", f.caught, f.pid), Err: ErrInterrupted}
+func (f *freezer) interruptErr(doing string) error {
+	return &Error{Msg: fmt.Sprintf("interrupted by %v while %s PID %d; all threads were resumed", f.caught, doing, f.pid), Err: ErrInterrupted}
+}
+
+// attachAll attaches to tids and stops them, then to every thread that
+// appeared meanwhile (unless the caller chose its threads), until no thread
+// is new. doing names the operation in an interruption's error. Everything
+// that can be read without stopping a thread is read first, to keep the
+// stop short.
+func (f *freezer) attachAll(tids []int, doing string) error {
+	for _, tid := range tids {
+		f.add(tid, false)
+	}
+	for _, ts := range f.order {
+		f.prepare(ts)
+	}
+	deadline := time.Now().Add(f.opts.Timeout)
+	batch := f.order
+	for len(batch) > 0 {
+		for _, ts := range batch {
+			if err := f.attach(ts); err != nil {
+				f.settle()
+				return err
+			}
+			if f.interrupted() {
+				f.settle()
+				return f.interruptErr(doing)
+			}
+		}
+		f.waitStops(deadline, true)
+		if f.interrupted() {
+			f.settle()
+			return f.interruptErr(doing)
+		}
+		batch = nil
+		if f.opts.TIDs != nil {
+			break
+		}
+		now, err := Tasks(f.pid)
+		if err != nil {
+			break // the process is gone; the threads say so
+		}
+		for _, tid := range now {
+			if f.seen[tid] == nil {
+				ts := f.add(tid, false)
+				f.prepare(ts)
+				batch = append(batch, ts)
+			}
+		}
+		// Threads auto-attached on clone were added to f.order, and
+		// waited for, by waitStops itself.
+	}
+	return nil
 }
 
 func (f *freezer) run() (*Snapshot, error) {
@@ -197,51 +248,8 @@ func (f *freezer) run() (*Snapshot, error) {
 		return nil, f.gone(err)
 	}
 
-	// Everything that can be read without stopping the threads is read
-	// first, to keep the stop short.
-	for _, tid := range tids {
-		f.add(tid, false)
-	}
-	for _, ts := range f.order {
-		f.prepare(ts)
-	}
-
-	// Attach, stop, and repeat for threads that appeared meanwhile.
-	deadline := time.Now().Add(f.opts.Timeout)
-	batch := f.order
-	for len(batch) > 0 {
-		for _, ts := range batch {
-			if err := f.attach(ts); err != nil {
-				f.settle()
-				return nil, err
-			}
-			if f.interrupted() {
-				f.settle()
-				return nil, f.interruptErr()
-			}
-		}
-		f.waitStops(deadline, true)
-		if f.interrupted() {
-			f.settle()
-			return nil, f.interruptErr()
-		}
-		batch = nil
-		if f.opts.TIDs != nil {
-			break
-		}
-		now, err := Tasks(pid)
-		if err != nil {
-			break // the process is gone; the threads say so
-		}
-		for _, tid := range now {
-			if f.seen[tid] == nil {
-				ts := f.add(tid, false)
-				f.prepare(ts)
-				batch = append(batch, ts)
-			}
-		}
-		// Threads auto-attached on clone were added to f.order, and
-		// waited for, by waitStops itself.
+	if err := f.attachAll(tids, "freezing"); err != nil {
+		return nil, err
 	}
 
 	// Every thread is stopped: copy registers and stacks.
@@ -325,7 +333,7 @@ func (f *freezer) run() (*Snapshot, error) {
 	}
 	snap.Warnings = f.warnings
 	if f.interrupted() {
-		return nil, f.interruptErr()
+		return nil, f.interruptErr("freezing")
 	}
 	if live == 0 {
 		if _, err := os.Stat(procPath(pid, "task")); err != nil || allGone(snap.Threads) {

@@ -106,38 +106,8 @@ func (s *Session) attach() error {
 	if err != nil {
 		return err
 	}
-	for _, tid := range tids {
-		f.add(tid, false)
-	}
-	for _, ts := range f.order {
-		f.prepare(ts)
-	}
-	deadline := time.Now().Add(f.opts.Timeout)
-	batch := f.order
-	for len(batch) > 0 {
-		for _, ts := range batch {
-			if err := f.attach(ts); err != nil {
-				f.settle()
-				return err
-			}
-		}
-		f.waitStops(deadline, true)
-		if f.interrupted() {
-			f.settle()
-			return &Error{Msg: fmt.Sprintf("interrupted by %v while attaching to PID %d; all threads were resumed", f.caught, s.Pid), Err: ErrInterrupted}
-		}
-		batch = nil
-		now, err := Tasks(s.Pid)
-		if err != nil {
-			break
-		}
-		for _, tid := range now {
-			if f.seen[tid] == nil {
-				ts := f.add(tid, false)
-				f.prepare(ts)
-				batch = append(batch, ts)
-			}
-		}
+	if err := f.attachAll(tids, "attaching to"); err != nil {
+		return err
 	}
 	for _, ts := range f.order {
 		if ts.stopped && !ts.foreign {
