@@ -3,8 +3,10 @@ GO      ?= go
 BIN     := bin
 TAIJI   := $(BIN)/taiji
 ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
-# Tools the tests use as oracles and to build targets.
-TOOLS   := gdb eu-stack gcc objcopy readelf addr2line
+# Debian packages the tests need: oracles (gdb, elfutils, binutils), target
+# builders (gcc, g++, clang), a second tracer (strace), and libc's debug file
+# (the stack tests compare libc frames, inline ones included, with gdb's).
+DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg
 
 .PHONY: all build demo test deps vet unit xarch bench clean
 
@@ -36,12 +38,12 @@ demo: build $(BIN)/demo-go $(BIN)/demo-native
 
 # deps installs what the tests need (Debian packages), once.
 deps:
-	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "installing test tools (missing:$$missing)"; \
+		echo "installing test tools:" $$missing; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gdb elfutils gcc binutils >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 vet:
