@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,10 +69,23 @@ func TestStackNotPermitted(t *testing.T) {
 // program it starts itself; the kernel half is then unavailable, said once.
 func TestStackOwnChildUnprivileged(t *testing.T) {
 	requireRoot(t) // to switch to nobody
-	bin := testprog.BuildC(t, "native")
-	os.Chmod(bin, 0o755)
-	for d := bin; d != "/"; d = dirOf(d) {
-		os.Chmod(dirOf(d), 0o755) // t.TempDir() is 0700
+	// nobody must reach the target: t.TempDir() is 0700, so copy it into
+	// a directory of its own that nobody may enter (and touch nothing else).
+	dir, err := os.MkdirTemp("", "taiji-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	data, err := os.ReadFile(testprog.BuildC(t, "native"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "native")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	out, stderr, err := runAs(t, 65534, "stack", "--after", "2s", "--", bin)
 	if err != nil {
@@ -85,14 +99,6 @@ func TestStackOwnChildUnprivileged(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", fn, out)
 		}
 	}
-}
-
-func dirOf(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 {
-		return "/"
-	}
-	return p[:i]
 }
 
 func TestStackMaxFramesKeepsBothEnds(t *testing.T) {
