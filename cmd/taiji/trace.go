@@ -168,7 +168,7 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 			fmt.Fprintf(os.Stderr, "taiji: %s: no DWARF and no --sig for %s: showing raw registers\n", exe, f.Name)
 		}
 	}
-	t, err := trace.Start(b, funcs, trace.Options{Pid: pid, MaxBytes: fl.maxBytes, Quiet: fl.quiet && fl.stats || fl.quiet,
+	t, err := trace.Start(b, funcs, trace.Options{Pid: pid, MaxBytes: fl.maxBytes, Quiet: fl.quiet,
 		Stack: fl.stack, Single: fl.single, Bare: fl.bare})
 	if err != nil {
 		return err
