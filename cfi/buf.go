@@ -1,6 +1,10 @@
 package cfi
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/taijidbg/taiji/internal/leb128"
+)
 
 // buf reads one section's bytes with bounds checks. Like debug/dwarf's buf
 // the first error is sticky: after it every read returns zero, so parsing
@@ -94,40 +98,29 @@ func (b *buf) uint(size int) uint64 {
 }
 
 func (b *buf) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		c := b.u8()
-		if b.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= uint64(c&0x7f) << shift
-		}
-		if c&0x80 == 0 {
-			return v
-		}
+	if b.err != nil {
+		return 0
 	}
+	v, n := leb128.Uint(b.data[b.off:b.end])
+	if n == 0 {
+		b.error("unexpected end of data")
+		return 0
+	}
+	b.off += n
+	return v
 }
 
 func (b *buf) sleb() int64 {
-	var v int64
-	shift := uint(0)
-	for {
-		c := b.u8()
-		if b.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= int64(c&0x7f) << shift
-		}
-		shift += 7
-		if c&0x80 == 0 {
-			if shift < 64 && c&0x40 != 0 {
-				v |= -1 << shift
-			}
-			return v
-		}
+	if b.err != nil {
+		return 0
 	}
+	v, n := leb128.Int(b.data[b.off:b.end])
+	if n == 0 {
+		b.error("unexpected end of data")
+		return 0
+	}
+	b.off += n
+	return v
 }
 
 // bytes returns the next n bytes (aliasing data).

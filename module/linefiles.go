@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+
+	"github.com/taijidbg/taiji/internal/leb128"
 )
 
 // Go's dwarf.LineReader cleans file paths with path.Join and, for DWARF 5,
@@ -74,19 +76,29 @@ func (r *lineBuf) skip(n uint64) {
 }
 
 func (r *lineBuf) uleb() uint64 {
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		c := r.u8()
-		if r.err != nil {
-			return 0
-		}
-		if shift < 64 {
-			v |= (c & 0x7f) << shift
-		}
-		if c&0x80 == 0 {
-			return v
-		}
+	if r.err != nil {
+		return 0
 	}
+	v, n := leb128.Uint(r.b[r.off:])
+	if n == 0 {
+		r.err = errShort
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *lineBuf) sleb() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := leb128.Int(r.b[r.off:])
+	if n == 0 {
+		r.err = errShort
+		return 0
+	}
+	r.off += n
+	return v
 }
 
 func (r *lineBuf) cstr() string {
