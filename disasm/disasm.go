@@ -60,6 +60,12 @@ var decoders = map[string]decoder{
 	"arm64": {decodeARM64, arm64StackCheckEnd},
 }
 
+// Supports reports whether a has a decoder here.
+func Supports(a *arch.Arch) bool {
+	_, ok := decoders[a.Name]
+	return ok
+}
+
 func lookup(a *arch.Arch) (decoder, error) {
 	d, ok := decoders[a.Name]
 	if !ok {

@@ -54,5 +54,5 @@ type bpfStats struct {
 }
 
 func loadBpf() (*ebpf.CollectionSpec, error) {
-	return nil, fmt.Errorf("%w: taiji trace has no eBPF program for %s yet", ErrUnsupported, runtime.GOARCH)
+	return nil, fmt.Errorf("taiji trace has no eBPF program for %s yet", runtime.GOARCH)
 }

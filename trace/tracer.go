@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
 	"github.com/taijidbg/taiji/proc"
 )
@@ -78,6 +81,26 @@ type Arg struct {
 	Name  string
 	Type  string
 	Value any
+}
+
+// CheckArch reports, as one line, whether taiji can trace programs of
+// architecture a: it needs the arch's Go ABI and pt_regs data (arch/), a
+// disassembler for its RET sites (disasm/) and a compiled eBPF program.
+func CheckArch(a *arch.Arch) error {
+	var supported []string
+	for _, n := range arch.Names() {
+		b, _ := arch.ByName(n)
+		if len(b.GoIntArgs) > 0 && len(b.PtRegs) > 0 && disasm.Supports(b) {
+			supported = append(supported, n)
+		}
+	}
+	if !slices.Contains(supported, a.Name) {
+		return fmt.Errorf("trace does not support %s yet (it does %s)", a.Name, strings.Join(supported, ", "))
+	}
+	if _, err := loadBpf(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // CheckKernel reports, as one line, what the kernel whose sysfs is at sys
@@ -232,6 +255,7 @@ func (t *Tracer) attach(offsets, cookies []uint64) error {
 		// measured where the tracing program also uses one link.
 		multi, single = t.objs.BareMulti, nil
 	}
+	var multiErr error
 	if !t.opts.Single {
 		l, err := ex.UprobeMulti(nil, multi, &link.UprobeMultiOptions{
 			Addresses: offsets, Cookies: cookies, PID: uint32(t.opts.Pid)})
@@ -240,16 +264,23 @@ func (t *Tracer) attach(offsets, cookies []uint64) error {
 			t.Multi = true
 			return nil
 		}
-		if !errors.Is(err, link.ErrNotSupported) {
-			return attachError(err)
+		if errors.Is(err, os.ErrNotExist) {
+			return attachError(err) // the process is gone: no fallback helps
 		}
+		// Kernels before 6.6 do not know the link type and say EINVAL
+		// rather than "not supported": fall back whatever the reason,
+		// and report this error only if single uprobes fail too.
+		multiErr = err
 	}
 	if single == nil {
-		return fmt.Errorf("%w: the bare baseline needs uprobe_multi (Linux 6.6+)", ErrUnsupported)
+		return fmt.Errorf("%w: the bare baseline needs uprobe_multi (Linux 6.6+): %v", ErrUnsupported, multiErr)
 	}
 	for i, off := range offsets {
 		l, err := ex.Uprobe("", single, &link.UprobeOptions{Address: off, Cookie: cookies[i], PID: t.opts.Pid})
 		if err != nil {
+			if multiErr != nil {
+				return attachError(fmt.Errorf("%v (and uprobe_multi: %v)", err, multiErr))
+			}
 			return attachError(err)
 		}
 		t.links = append(t.links, l)

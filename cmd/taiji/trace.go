@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/pclntab"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/trace"
@@ -109,6 +110,9 @@ func startStopped(args []string) (cmd *exec.Cmd, resume func() error, err error)
 }
 
 func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
+	if err := trace.CheckArch(arch.Host()); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return trace.ErrNotRoot
 	}
