@@ -1,9 +1,12 @@
 package unwind
 
 import (
+	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/cfi"
@@ -123,8 +126,8 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 				return module.FromBytes(vdsoName, s.VDSO, u.Options)
 			})
 		case strings.HasPrefix(m.Path, "/"):
-			path := m.Path
-			r.img = u.image(path, func() (*module.Module, error) { return module.Open(path, u.Options) })
+			path, opts := u.locate(s.Pid, m)
+			r.img = u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
 		}
 		if r.img != nil && r.img.err != nil && !r.img.reported {
 			notes = append(notes, r.img.err.Error())
@@ -143,4 +146,36 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 	}
 	sort.Slice(sp.regions, func(i, j int) bool { return sp.regions[i].start < sp.regions[j].start })
 	return &sp, notes
+}
+
+// locate says how to open the file a mapping names. The kernel names it as
+// the *reader's* root sees it when that root reaches it (a chroot inside
+// taiji's mount namespace: a host path), else as its own mount namespace
+// sees it (a container: reached through /proc/PID/root when the path is
+// relative to the container's root, or not at all from here when it lives
+// on a mount private to the container). /proc/PID/map_files reaches the
+// file in every case; it comes last because a debug file is looked for
+// next to the binary. The inode in maps tells which reading is right.
+func (u *Unwinder) locate(pid int, m proc.Mapping) (string, module.Options) {
+	opts := u.Options
+	for _, root := range []string{"", u.Options.Root} {
+		if sameInode(root+m.Path, m.Inode) {
+			opts.Root = root
+			return m.Path, opts
+		}
+	}
+	if mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End); sameInode(mf, m.Inode) {
+		opts.Root = ""
+		return mf, opts
+	}
+	return m.Path, opts // let Open say what is wrong
+}
+
+func sameInode(path string, ino uint64) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Ino == ino
 }
