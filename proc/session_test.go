@@ -548,6 +548,7 @@ func TestSessionKilledTracer(t *testing.T) {
 	if testing.Short() {
 		rounds = 5
 	}
+	midSession := 0
 	for i := 0; i < rounds; i++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "TAIJI_PROC_HELPER=inject", "TAIJI_PROC_PID="+strconv.Itoa(tg.pid))
@@ -568,6 +569,14 @@ func TestSessionKilledTracer(t *testing.T) {
 			t.Fatalf("helper said %q", line)
 		}
 		time.Sleep(time.Duration(rand.Intn(8000)) * time.Microsecond)
+		// Did this kill land in a session? The helper is the target's
+		// tracer exactly while it holds one; TracerPid names the thread
+		// that traces (the engine's ptrace thread), not the process.
+		if tp := tracerPid(tg.pid); tp != 0 {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", cmd.Process.Pid, tp)); err == nil {
+				midSession++
+			}
+		}
 		cmd.Process.Kill()
 		rest, _ := io.ReadAll(br)
 		cmd.Wait()
@@ -599,10 +608,10 @@ func TestSessionKilledTracer(t *testing.T) {
 			left += (m.End - m.Start) / uint64(os.Getpagesize())
 		}
 	}
-	t.Logf("%d rounds; %d anonymous r-x pages left behind by killed tracers", rounds, left)
-	if left == 0 && !testing.Short() {
-		// A page is a tracer killed between mapping its stub page and
-		// unmapping it: without any, no kill landed mid-session.
+	// Each new session cleans up what a killed predecessor left, so only
+	// the last rounds can leave a page: a figure for the record only.
+	t.Logf("%d rounds, %d kills in the middle of a session; %d anonymous r-x pages left behind", rounds, midSession, left)
+	if midSession == 0 && !testing.Short() {
 		t.Error("no tracer was killed in the middle of a session: the test proved nothing")
 	}
 	// The next session reuses one and unmaps the others.
@@ -689,4 +698,19 @@ func BenchmarkSessionSyscall(b *testing.B) {
 			b.Fatalf("getpid = %+v, %v", r, err)
 		}
 	}
+}
+
+// tracerPid returns the TracerPid of pid from /proc, 0 if none or unknown.
+func tracerPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
