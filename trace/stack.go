@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/module"
-	"github.com/taijidbg/taiji/pclntab"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/unwind"
 )
@@ -89,20 +89,20 @@ func (k *Kallsyms) Lookup(addr uint64) (name string, off uint64, module string, 
 	return s.name, addr - s.addr, s.module, true
 }
 
-// symbolizer names the PCs of --stack events. It caches each process's
-// mappings and each module, and reads a process's mappings again when a PC
-// falls outside the known ones (a library loaded since).
+// symbolizer names the PCs of --stack events: kernel PCs through
+// /proc/kallsyms, user PCs through the unwind package, as taiji stack names
+// them. It keeps each process's mappings, read again when a PC falls
+// outside them (a library loaded since).
 type symbolizer struct {
 	mu    sync.Mutex
 	kOnce sync.Once
 	ksyms *Kallsyms
-	maps  map[int][]proc.Mapping
-	mods  map[string]*symModule
+	procs map[int]*symProc
 }
 
-type symModule struct {
-	mod  *module.Module // nil if it could not be opened
-	pcln *pclntab.Table
+type symProc struct {
+	u    *unwind.Unwinder
+	snap *proc.Snapshot // the mappings Symbolize reads
 }
 
 // prime reads pid's mappings now: a short-lived process may be gone by the
@@ -110,16 +110,28 @@ type symModule struct {
 func (s *symbolizer) prime(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.init()
-	if ms, err := proc.Maps(pid); err == nil {
-		s.maps[pid] = ms
-	}
+	s.process(pid, nil)
 }
 
-func (s *symbolizer) init() {
-	if s.maps == nil {
-		s.maps, s.mods = map[int][]proc.Mapping{}, map[string]*symModule{}
+// process returns pid's naming state, reading its mappings again if they do
+// not cover pcs.
+func (s *symbolizer) process(pid int, pcs []uint64) *symProc {
+	if s.procs == nil {
+		s.procs = map[int]*symProc{}
 	}
+	sp := s.procs[pid]
+	if sp == nil {
+		sp = &symProc{u: unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})}
+		s.procs[pid] = sp
+	}
+	if sp.snap == nil || !unwind.Covers(sp.snap, pcs) {
+		if ms, err := proc.Maps(pid); err == nil {
+			sp.snap = &proc.Snapshot{Pid: pid, Maps: ms}
+		} else if sp.snap == nil {
+			sp.snap = &proc.Snapshot{Pid: pid} // gone: frames stay unnamed
+		}
+	}
+	return sp
 }
 
 // kernel names kernel PCs, innermost first, without the frames of the
@@ -152,115 +164,23 @@ func (s *symbolizer) kernel(pcs []uint64) []unwind.Frame {
 	return out
 }
 
-// mapping finds the executable mapping of pc in pid, reading the maps
-// again once if it is not among the cached ones.
-func (s *symbolizer) mapping(pid int, pc uint64) *proc.Mapping {
-	for again := 0; again < 2; again++ {
-		ms, ok := s.maps[pid]
-		if !ok || again == 1 {
-			var err error
-			if ms, err = proc.Maps(pid); err != nil {
-				return nil
-			}
-			s.maps[pid] = ms
-		}
-		if m := proc.Find(ms, pc); m != nil {
-			return m
-		}
-	}
-	return nil
-}
-
-func (s *symbolizer) module(pid int, path string) *symModule {
-	if sm, ok := s.mods[path]; ok {
-		return sm
-	}
-	sm := &symModule{}
-	m, err := module.Open(path, module.Options{Root: proc.Root(pid)})
-	if err != nil {
-		// The process may have exited (its /proc root is gone): its files
-		// are most likely where this namespace sees them.
-		m, err = module.Open(path, module.Options{})
-	}
-	if err == nil {
-		sm.mod = m
-		sm.pcln, _ = pclntab.Open(m.File)
-	}
-	s.mods[path] = sm
-	return sm
-}
-
 // user names user PCs, innermost first: the first is the probe address
-// itself, the others return addresses (looked up one byte back, inside the
-// call instruction). Inline frames are expanded as taiji stack does.
+// itself, the others return addresses. Inline frames are expanded as taiji
+// stack does.
 func (s *symbolizer) user(pid int, pcs []uint64) []unwind.Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.init()
-	var out []unwind.Frame
-	for i, pc := range pcs {
-		base := unwind.Frame{Kind: unwind.User, PC: pc, Method: "fp"}
-		m := s.mapping(pid, pc)
-		if m == nil {
-			out = append(out, base)
-			continue
-		}
-		base.Module = m.Path
-		sm := s.module(pid, m.Path)
-		if sm.mod == nil {
-			out = append(out, base)
-			continue
-		}
-		bias, ok := sm.mod.Bias(m.Start, m.Offset)
-		if !ok {
-			out = append(out, base)
-			continue
-		}
-		addr := pc - bias
-		look := addr
-		if i > 0 {
-			look-- // a return address: name the call
-		}
-		var locs []pclntab.Location
-		if sm.pcln != nil {
-			if fn, ok := sm.pcln.Lookup(look); ok {
-				locs = sm.pcln.Frames(look)
-				base.Offset = addr - fn.Entry
-			}
-		}
-		if locs == nil {
-			for _, l := range sm.mod.Frames(look, false) {
-				locs = append(locs, pclntab.Location{Function: l.Function, File: l.File, Line: l.Line, Inline: l.Inline})
-			}
-			if _, start, ok := sm.mod.Symbol(look); ok {
-				base.Offset = addr - start
-			}
-		}
-		if len(locs) == 0 {
-			out = append(out, base)
-			continue
-		}
-		for _, l := range locs {
-			f := base
-			f.Function, f.File, f.Line = l.Function, l.File, l.Line
-			if l.Inline {
-				f.Kind = unwind.Inline
-			}
-			out = append(out, f)
-		}
-	}
-	return out
+	sp := s.process(pid, pcs)
+	return sp.u.Symbolize(sp.snap, pcs, false)
 }
 
 func (s *symbolizer) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, sm := range s.mods {
-		if sm.mod != nil {
-			sm.mod.Close()
-		}
+	for _, sp := range s.procs {
+		sp.u.Close()
 	}
-	s.mods = nil
+	s.procs = nil
 }
 
 // Frames names the stacks of a --stack call event: kernel frames (the

@@ -74,6 +74,7 @@ type Unwinder struct {
 
 	mu     sync.Mutex
 	images map[string]*image
+	spaces map[*proc.Snapshot]*space // for Symbolize
 }
 
 // New returns an Unwinder for processes of the given architecture.
@@ -91,6 +92,7 @@ func (u *Unwinder) Close() {
 		}
 	}
 	u.images = map[string]*image{}
+	u.spaces = nil
 }
 
 func (u *Unwinder) image(path string, open func() (*module.Module, error)) *image {

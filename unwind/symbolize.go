@@ -1,0 +1,45 @@
+package unwind
+
+import "github.com/taijidbg/taiji/proc"
+
+// Symbolize names a stack captured elsewhere (by an eBPF program at a probe,
+// for instance): user PCs of one thread of s.Pid, innermost first, the first
+// where the thread stands and the others return addresses. Frames come out
+// as Process makes them, inline frames expanded. Only s.Pid, s.Maps and,
+// where present, s.VDSO are used; the address space built from them is
+// kept for the next call with the same snapshot, so naming many stacks of
+// one process costs a lookup per PC.
+func (u *Unwinder) Symbolize(s *proc.Snapshot, pcs []uint64, noSource bool) []Frame {
+	u.mu.Lock()
+	sp := u.spaces[s]
+	u.mu.Unlock()
+	if sp == nil {
+		sp, _ = u.space(s)
+		u.mu.Lock()
+		if u.spaces == nil {
+			u.spaces = map[*proc.Snapshot]*space{}
+		}
+		u.spaces[s] = sp
+		u.mu.Unlock()
+	}
+	var out []Frame
+	for i, pc := range pcs {
+		f := phys{pc: pc, exact: i == 0, region: sp.find(pc), method: "fp"}
+		if f.region != nil && f.region.img != nil && f.region.img.mod != nil {
+			f.region.img.tables() // the pclntab names Go frames
+		}
+		out = append(out, u.name(&f, noSource)...)
+	}
+	return out
+}
+
+// Covers reports whether every PC lies in an executable mapping of s: when
+// not, a library was loaded since s was read and s should be read again.
+func Covers(s *proc.Snapshot, pcs []uint64) bool {
+	for _, pc := range pcs {
+		if m := proc.Find(s.Maps, pc); m == nil || !m.Exec() {
+			return false
+		}
+	}
+	return true
+}
