@@ -572,7 +572,7 @@ func TestSessionKilledTracer(t *testing.T) {
 		// Did this kill land in a session? The helper is the target's
 		// tracer exactly while it holds one; TracerPid names the thread
 		// that traces (the engine's ptrace thread), not the process.
-		if tp := tracerPid(tg.pid); tp != 0 {
+		if tp := tracerOf(tg.pid, tg.pid); tp != 0 {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", cmd.Process.Pid, tp)); err == nil {
 				midSession++
 			}
@@ -698,19 +698,4 @@ func BenchmarkSessionSyscall(b *testing.B) {
 			b.Fatalf("getpid = %+v, %v", r, err)
 		}
 	}
-}
-
-// tracerPid returns the TracerPid of pid from /proc, 0 if none or unknown.
-func tracerPid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }
