@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/taijidbg/taiji/internal/suggest"
 )
@@ -100,11 +101,19 @@ type sysTable struct {
 	syscalls, errnos, signals, consts map[string]uint64
 }
 
+// tableCache holds each arch's tables, built on first use.
+var tableCache sync.Map // arch name -> *sysTable
+
 func (a *Arch) tables() *sysTable {
-	if t := sysTables[a.Name]; t != nil {
-		return t
+	if t, ok := tableCache.Load(a.Name); ok {
+		return t.(*sysTable)
 	}
-	return &sysTable{}
+	t := &sysTable{}
+	if build := sysTables[a.Name]; build != nil {
+		t = build()
+	}
+	v, _ := tableCache.LoadOrStore(a.Name, t)
+	return v.(*sysTable)
 }
 
 // SyscallNumber returns the number of the named system call ("getpid",
