@@ -22,6 +22,8 @@ type image struct {
 	err      error
 	reported bool
 
+	tramp sync.Map // link-time PC -> whether a signal trampoline starts there
+
 	once sync.Once
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
 	dbg  *cfi.Table // from .debug_frame

@@ -156,8 +156,16 @@ func (u *Unwinder) isSigtramp(f *phys) bool {
 	if len(code) == 0 || r == nil || r.img == nil || r.img.mod == nil {
 		return false
 	}
-	b, err := r.img.mod.Code(f.pc-r.bias, len(code))
-	return err == nil && bytes.Equal(b, code)
+	// Frames repeat their PCs (recursion, many threads in the same
+	// calls): read each PC's bytes from the file once.
+	pc := f.pc - r.bias
+	if v, ok := r.img.tramp.Load(pc); ok {
+		return v.(bool)
+	}
+	b, err := r.img.mod.Code(pc, len(code))
+	is := err == nil && bytes.Equal(b, code)
+	r.img.tramp.Store(pc, is)
+	return is
 }
 
 // sigreturn restores the interrupted context the kernel saved for the
