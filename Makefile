@@ -6,9 +6,11 @@ ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # Debian packages the tests need: oracles (gdb, elfutils, binutils), target
 # builders (gcc, g++, clang), a second tracer (strace), and libc's debug file
 # (the stack tests compare libc frames, inline ones included, with gdb's).
-DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg
+DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux
+# The benchmarks' peers: eu-stack (elfutils) and gdb above, and bpftrace.
+BENCH_DEBS := bpftrace
 
-.PHONY: all build demo test deps vet unit xarch bench clean
+.PHONY: all build demo test deps bench-deps vet unit xarch bench clean generate
 
 all: build
 
@@ -36,15 +38,14 @@ demo: build $(BIN)/demo-go $(BIN)/demo-native
 	@if [ "$$(id -u)" = 0 ]; then $(TAIJI) trace --stats --duration 2s main.Mix -- $(BIN)/demo-go; \
 	else echo "(skipped: eBPF tracing needs root, or CAP_BPF and CAP_PERFMON; try: sudo make demo)"; fi
 
-# deps installs what the tests need (Debian packages), once.
+# deps installs what the tests need (Debian packages), explicitly and without
+# recommends, retrying apt while a mirror syncs (scripts/need-debs).
 deps:
-	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing test tools:" $$missing; \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	scripts/need-debs $(DEBS)
+
+# bench-deps: the peers the benchmarks measure against.
+bench-deps: deps
+	scripts/need-debs $(BENCH_DEBS)
 
 vet:
 	$(GO) vet ./...
@@ -61,7 +62,7 @@ xarch:
 
 test: deps vet unit xarch
 
-bench: build
+bench: bench-deps build
 	scripts/bench-stack
 	scripts/bench-trace
 	scripts/bench-inject
@@ -71,4 +72,5 @@ clean:
 
 # generate rebuilds the committed eBPF objects of taiji trace (needs clang, libbpf-dev).
 generate:
+	scripts/need-debs clang llvm libbpf-dev linux-libc-dev
 	cd trace && $(GO) generate
