@@ -10,7 +10,7 @@ DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux
 # The benchmarks' peers: eu-stack (elfutils) and gdb above, and bpftrace.
 BENCH_DEBS := bpftrace
 
-.PHONY: all build demo test deps bench-deps vet unit xarch bench clean generate
+.PHONY: all build demo test deps toolchains bench-deps vet unit xarch bench clean generate
 
 all: build
 
@@ -51,8 +51,16 @@ vet:
 	$(GO) vet ./...
 	@for a in $(ARCHES); do echo "go vet GOARCH=$$a"; GOARCH=$$a $(GO) vet ./... || exit 1; done
 
+# toolchains: every Go release the tests build targets with (scripts/go-toolchains;
+# docs/goversions.md), listed in $(BIN)/go-toolchains.txt for the tests.
+toolchains:
+	@mkdir -p $(BIN)
+	scripts/go-toolchains --install >$(BIN)/go-toolchains.txt.tmp
+	mv $(BIN)/go-toolchains.txt.tmp $(BIN)/go-toolchains.txt
+	@cat $(BIN)/go-toolchains.txt
+
 unit:
-	$(GO) test -count=1 ./...
+	TAIJI_GO_TOOLCHAINS=$(abspath $(BIN)/go-toolchains.txt) $(GO) test -count=1 ./...
 
 # xarch: the tests that must hold on other architectures, run on real
 # Debian kernels under qemu (scripts/xarch-test; docs/xarch.md).
@@ -60,7 +68,7 @@ xarch:
 	scripts/xarch-test arm64
 	scripts/xarch-test mips64le
 
-test: deps vet unit xarch
+test: deps toolchains vet unit xarch
 
 bench: bench-deps build
 	scripts/bench-stack
