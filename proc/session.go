@@ -129,6 +129,9 @@ func (s *Session) thread(tid int) (*sthread, error) {
 		return nil, errors.New("proc: session already detached")
 	}
 	th := s.threads[tid]
+	if ts := s.f.seen[tid]; th == nil && ts != nil && ts.th.Err != nil {
+		return nil, ts.th.Err // it never stopped, or exited: say which
+	}
 	if th == nil || !th.ts.stopped {
 		return nil, &Error{Msg: fmt.Sprintf("thread %d of PID %d is not stopped by this session", tid, s.Pid), Err: ErrNoProcess}
 	}
