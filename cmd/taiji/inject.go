@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -114,6 +115,13 @@ func runInject(args []string, fl *injectFlags) error {
 		return err
 	}
 	res, err := s.Call(tid, nr, pargs...)
+	if errors.Is(err, proc.ErrNotStopped) {
+		if others := s.Threads(); len(others) > 0 {
+			err = fmt.Errorf("%w: it cannot make a system call until it wakes; choose another thread with --tid (stopped: %s)", err, listInts(others, 8))
+		} else {
+			err = fmt.Errorf("%w: it cannot make a system call until it wakes, and PID %d has no other thread", err, pid)
+		}
+	}
 	if derr := s.Detach(); err == nil {
 		err = derr
 	}
