@@ -62,16 +62,12 @@ func noProcess(pid int) error {
 	return &Error{Msg: fmt.Sprintf("no process with PID %d", pid), Err: ErrNoProcess}
 }
 
-// exited says that pid, seen alive, went away; if it was a kernel thread
-// or a zombie from the start, it says that instead.
+// exited says that pid, seen alive, went away.
 func exited(pid int) error {
-	if err := NotUser(pid); err != nil {
-		return err
-	}
 	return &Error{Msg: fmt.Sprintf("PID %d exited during the snapshot", pid), Err: ErrExited}
 }
 
-// NotUser returns an error wrapping ErrKernelThread or ErrZombie, worded for
+// NotUser returns an error wrapping ErrKernelThread, or ErrZombie and ErrExited, worded for
 // the user, when pid is a kernel thread or a zombie process; nil otherwise
 // (a live user process, a PID that does not exist, or /proc unreadable).
 // A leader that called pthread_exit while other threads run is a zombie
@@ -108,7 +104,7 @@ func NotUser(pid int) error {
 		parent += ", " + p.Name
 	}
 	return &Error{Msg: fmt.Sprintf("PID %d (%s) is a zombie: it has exited%s and waits for its parent (%s) to reap it", pid, info.Name, status, parent),
-		Err: ErrZombie}
+		Err: errors.Join(ErrZombie, ErrExited)}
 }
 
 func threadExited(tid int) error {

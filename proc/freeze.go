@@ -266,6 +266,11 @@ func (f *freezer) attachAll(tids []int, doing string) error {
 
 func (f *freezer) run() (*Snapshot, error) {
 	pid := f.pid
+	// Say what a kernel thread or a zombie is before anything fails on
+	// it; a zombie seen later exited during the snapshot.
+	if err := NotUser(pid); err != nil {
+		return nil, err
+	}
 	tids := f.opts.TIDs
 	if tids == nil {
 		var err error
@@ -497,9 +502,10 @@ func (f *freezer) maps(tids []int) ([]Mapping, error) {
 	return maps, err
 }
 
-// gone turns ErrNoProcess into ErrExited for a process seen alive.
+// gone turns ErrNoProcess (or ErrZombie) into ErrExited for a process seen
+// alive.
 func (f *freezer) gone(err error) error {
-	if errors.Is(err, ErrNoProcess) {
+	if errors.Is(err, ErrNoProcess) || errors.Is(err, ErrZombie) {
 		return exited(f.pid)
 	}
 	return err

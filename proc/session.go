@@ -102,6 +102,9 @@ func Attach(pid int) (*Session, error) {
 
 func (s *Session) attach() error {
 	f := s.f
+	if err := NotUser(s.Pid); err != nil {
+		return err
+	}
 	tids, err := Tasks(s.Pid)
 	if err != nil {
 		return err
