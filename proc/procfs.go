@@ -214,6 +214,24 @@ func ParseStat(name string, b []byte) (TaskInfo, error) {
 	return info, nil
 }
 
+// Tgid returns the process (thread group) that thread id belongs to: id
+// itself when id is a process. /proc/ID exists for every thread, though
+// only processes are listed in /proc.
+func Tgid(id int) (int, error) {
+	b, err := os.ReadFile(procPath(id, "status"))
+	if err != nil {
+		return 0, fileError(id, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				return n, nil
+			}
+		}
+	}
+	return 0, &FormatError{File: procPath(id, "status"), Msg: "no Tgid line"}
+}
+
 // tracerOf returns the TracerPid of thread tid, 0 if none or unknown.
 func tracerOf(pid, tid int) int {
 	b, err := os.ReadFile(taskPath(pid, tid, "status"))

@@ -26,6 +26,7 @@ func injectCmd() *cobra.Command {
 		Short: "Make a thread of a live process run one system call and print its result",
 		Long: `Make one thread of a live process (default: the thread-group leader) run one
 system call and print its result: the return value, or the errno by name.
+PID may be a thread's ID: that thread makes the call.
 
 SYSCALL is a name (getpid, close, write, mmap, prctl, ...) or a number. An ARG
 is an integer (decimal, 0x hex, negative), constants joined by | (O_RDONLY,
@@ -107,6 +108,13 @@ func runInject(args []string, fl *injectFlags) error {
 		return fmt.Errorf("no process with PID %d", pid)
 	}
 	tid := fl.tid
+	// A TID names its process, and the thread to make the call.
+	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+		if tid == 0 {
+			tid = pid
+		}
+		pid = tg
+	}
 	if tid == 0 {
 		tid = pid
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/taijidbg/taiji/internal/testprog"
 	"github.com/taijidbg/taiji/proc"
 )
 
@@ -240,5 +241,29 @@ func TestTraceRefusedCommandReaped(t *testing.T) {
 			t.Errorf("%v: the command ran", c.args)
 			os.Remove(mark)
 		}
+	}
+}
+
+// TestThreadIDAsPID: a thread's ID given as the PID (as top -H lists them)
+// names its process: stack shows the process and says so; inject makes that
+// thread the caller.
+func TestThreadIDAsPID(t *testing.T) {
+	requireRoot(t)
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	tid := p.TID(t, "sleeper")
+	r := stackJSON(t, tid, "--no-kernel")
+	if r.Pid != p.Pid || len(r.Threads) < 2 || r.Threads[0].TID != p.Pid {
+		t.Errorf("stack %d: pid %d, %d threads, want PID %d's", tid, r.Pid, len(r.Threads), p.Pid)
+	}
+	said := false
+	for _, n := range r.Notes {
+		said = said || strings.Contains(n, strconv.Itoa(tid)+" is a thread of PID "+strconv.Itoa(p.Pid))
+	}
+	if !said {
+		t.Errorf("stack of a TID does not say it is a thread: notes %q", r.Notes)
+	}
+	j := inject(t, strconv.Itoa(tid), "gettid")
+	if j.Pid != p.Pid || j.Tid != tid || j.Return != int64(tid) {
+		t.Errorf("inject %d gettid: %+v, want pid %d, tid and result %d", tid, j, p.Pid, tid)
 	}
 }

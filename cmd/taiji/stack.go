@@ -189,6 +189,12 @@ func (e *incompleteError) Error() string {
 func (e *incompleteError) ExitCode() int { return exitIncomplete }
 
 func runStack(pid int, fl *stackFlags) error {
+	var notes []string
+	// A TID (from top -H, say) names its process, as in gdb and eu-stack.
+	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+		notes = append(notes, fmt.Sprintf("%d is a thread of PID %d, not a process: every thread of PID %d is shown (--tid %d for this one alone)", pid, tg, tg, pid))
+		pid = tg
+	}
 	if err := checkTIDs(pid, fl.tids); err != nil {
 		return err
 	}
@@ -210,8 +216,8 @@ func runStack(pid int, fl *stackFlags) error {
 	}
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
-	uts, notes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
-	notes = append(snap.Warnings, notes...)
+	uts, unotes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
+	notes = append(append(notes, snap.Warnings...), unotes...)
 	threads := make([]*stackThread, len(uts))
 	var inc *incompleteError
 	for i, t := range uts {
