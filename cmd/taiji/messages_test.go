@@ -275,3 +275,63 @@ func TestThreadIDAsPID(t *testing.T) {
 		t.Errorf("inject %d gettid: %+v, want pid %d, tid and result %d", tid, j, p.Pid, tid)
 	}
 }
+
+// TestStackFrozenCgroup: threads frozen by the cgroup v1 freezer sleep in
+// state D (in __refrigerator, or frozen in their own sleep), where no ptrace
+// stop reaches them: another kind of thread that cannot be stopped. Every thread is shown from /proc, down
+// to its outermost frame, and marked incomplete.
+func TestStackFrozenCgroup(t *testing.T) {
+	requireRoot(t)
+	root := "/sys/fs/cgroup/freezer"
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+		t.Skip("no cgroup v1 freezer here")
+	}
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	cg := filepath.Join(root, "taiji-test-"+strconv.Itoa(p.Pid))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cg)
+	write := func(file, s string) {
+		if err := os.WriteFile(filepath.Join(cg, file), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cgroup.procs", strconv.Itoa(p.Pid))
+	defer func() {
+		os.WriteFile(filepath.Join(cg, "freezer.state"), []byte("THAWED"), 0o644)
+		p.Cmd.Process.Kill()
+		p.Cmd.Wait() // out of the cgroup, so it can be removed
+	}()
+	write("freezer.state", "FROZEN")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(cg, "freezer.state")); strings.TrimSpace(string(b)) == "FROZEN" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cgroup never froze")
+		}
+	}
+	out, stderr, err := runTaiji(t, "stack", "--json", strconv.Itoa(p.Pid))
+	if code := exitCode(t, err, stderr); code != 3 {
+		t.Fatalf("exit status %d, want 3 (stderr %q)", code, stderr)
+	}
+	var r jsonIncomplete
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, out)
+	}
+	if len(r.Threads) < 6 {
+		t.Fatalf("%d threads", len(r.Threads))
+	}
+	for _, th := range r.Threads {
+		last := ""
+		if n := len(th.Frames); n > 0 {
+			last = th.Frames[n-1].Function
+		}
+		if !strings.Contains(th.Incomplete, "did not stop") || countKind(th.Frames, "kernel") == 0 ||
+			(last != "clone3" && last != "_start") {
+			t.Errorf("thread %d %q: incomplete %q, want its kernel frames and user frames down to clone3 or _start:\n%s",
+				th.TID, th.Name, th.Incomplete, formatJSONFrames(th.Frames))
+		}
+	}
+}
