@@ -304,18 +304,9 @@ func (f *freezer) run() (*Snapshot, error) {
 			f.late(snap, ts, &remapped)
 			continue
 		}
-		if !ts.stopped {
-			continue
+		if ts.stopped {
+			f.capture(snap, ts.th, &remapped)
 		}
-		th := ts.th
-		var r unix.PtraceRegs
-		if err := getRegs(th.TID, &r); err != nil {
-			th.Err = f.threadErr(th.TID, "reading registers", err)
-			continue
-		}
-		th.Regs = regsToArch(&r)
-		th.TLS = threadPointer(&r)
-		f.copyStack(snap, th, &remapped)
 	}
 	if testHookStopped != nil {
 		testHookStopped(pid)
@@ -369,6 +360,18 @@ func (f *freezer) run() (*Snapshot, error) {
 	return snap, nil
 }
 
+// capture copies the registers and stack of th, which is stopped.
+func (f *freezer) capture(snap *Snapshot, th *Thread, remapped *bool) {
+	var r unix.PtraceRegs
+	if err := getRegs(th.TID, &r); err != nil {
+		th.Err = f.threadErr(th.TID, "reading registers", err)
+		return
+	}
+	th.Regs = regsToArch(&r)
+	th.TLS = threadPointer(&r)
+	f.copyStack(snap, th, remapped)
+}
+
 // copyStack copies th's stack from its SP up to StackBytes, within the
 // mapping that holds SP. The maps are read again once if SP lies in none
 // (a stack created or grown since).
@@ -412,14 +415,7 @@ func (f *freezer) late(snap *Snapshot, ts *tstate, remapped *bool) {
 		if ts.stopped { // it woke up: capture it as any other
 			th.Err = nil
 			ts.late = false
-			var r unix.PtraceRegs
-			if err := getRegs(th.TID, &r); err != nil {
-				th.Err = f.threadErr(th.TID, "reading registers", err)
-				return
-			}
-			th.Regs = regsToArch(&r)
-			th.TLS = threadPointer(&r)
-			f.copyStack(snap, th, remapped)
+			f.capture(snap, th, remapped)
 		}
 		return
 	}
