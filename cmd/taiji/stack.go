@@ -93,7 +93,8 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 			return 0, nil, fmt.Errorf("%s %s before the snapshot at %v; try a shorter --after", args[0], exitStatus(cmd.ProcessState), after)
 		}
 		return pid, func(err error) error {
-			if err != nil && exitedWithin(pid, 0) {
+			gone := errors.Is(err, proc.ErrExited) || errors.Is(err, proc.ErrNoProcess)
+			if gone && exitedWithin(pid, 0) {
 				// It ended while taiji looked: say so, not that some
 				// PID vanished or became a zombie.
 				cmd.Wait()
