@@ -190,7 +190,18 @@ type freezer struct {
 	wasStopped, groupStops int
 	order                  []*tstate
 	warnings               []string
+	// grace, if set, is how long attachAll waits for every thread to stop
+	// before it lets the caller go on with those that did; the others are
+	// late, and waited for afterwards, up to opts.Timeout.
+	grace time.Duration
 }
+
+// lateGrace is how long Freeze holds the stopped threads while another has
+// not stopped yet. A thread running user code stops within microseconds;
+// one still going after this is in an uninterruptible sleep that may last
+// (a vfork parent's until its child execs): the others are captured and
+// resumed rather than held for the whole timeout.
+const lateGrace = 200 * time.Millisecond
 
 func (f *freezer) warnf(format string, args ...any) {
 	f.warnings = append(f.warnings, fmt.Sprintf(format, args...))
@@ -225,7 +236,11 @@ func (f *freezer) attachAll(tids []int, doing string) error {
 	for _, ts := range f.order {
 		f.prepare(ts)
 	}
-	deadline := time.Now().Add(f.opts.Timeout)
+	wait := f.opts.Timeout
+	if f.grace > 0 && f.grace < wait {
+		wait = f.grace
+	}
+	deadline := time.Now().Add(wait)
 	batch := f.order
 	for len(batch) > 0 {
 		for _, ts := range batch {
@@ -293,17 +308,18 @@ func (f *freezer) run() (*Snapshot, error) {
 		return nil, f.gone(err)
 	}
 
+	deadline := time.Now().Add(f.opts.Timeout)
+	f.grace = lateGrace
 	if err := f.attachAll(tids, "freezing"); err != nil {
 		return nil, err
 	}
 
-	// Every thread is stopped: copy registers and stacks.
+	// Every thread is stopped, or late: copy the registers and stacks of
+	// the stopped ones, and let them go.
 	remapped := false
+	late := false
 	for _, ts := range f.order {
-		if ts.late {
-			f.late(snap, ts, &remapped)
-			continue
-		}
+		late = late || ts.late
 		if ts.stopped {
 			f.capture(snap, ts.th, &remapped)
 		}
@@ -312,6 +328,25 @@ func (f *freezer) run() (*Snapshot, error) {
 		testHookStopped(pid)
 	}
 	f.detachAll()
+	if late {
+		// Wait for the late ones up to the timeout, then capture each as
+		// it stopped, or from /proc.
+		for _, ts := range f.order {
+			if ts.late {
+				ts.late, ts.done, ts.th.Err = false, false, nil
+			}
+		}
+		f.waitStops(deadline, true)
+		for _, ts := range f.order {
+			switch {
+			case ts.late:
+				f.late(snap, ts, &remapped)
+			case ts.stopped:
+				f.capture(snap, ts.th, &remapped)
+			}
+		}
+		f.detachAll()
+	}
 
 	// Memory is read through a thread that was alive: a leader that
 	// called pthread_exit has no memory of its own any more.
