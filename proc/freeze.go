@@ -25,8 +25,10 @@ type FreezeOptions struct {
 	// stopped, the kernel stack only shows the ptrace stop itself.
 	Kernel bool
 	// Timeout bounds the wait for threads to stop (a thread in
-	// uninterruptible sleep stops only when the sleep ends). Threads still
-	// running then get an Err. 0 means 5 seconds.
+	// uninterruptible sleep stops only when the sleep ends). The threads
+	// that stopped are captured and resumed after at most 200 ms; a thread
+	// still not stopped at the timeout is captured from /proc instead
+	// (Thread.NotStopped). 0 means 5 seconds.
 	Timeout time.Duration
 }
 
