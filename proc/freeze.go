@@ -128,7 +128,8 @@ var testHookStopped func(pid int)
 
 // Freeze stops every thread of pid (or opts.TIDs), copies each one's
 // registers and stack, and resumes them. It returns an error wrapping
-// ErrNoProcess, ErrPermission, ErrTraced, ErrExited or ErrInterrupted
+// ErrNoProcess, ErrKernelThread, ErrZombie, ErrPermission, ErrTraced,
+// ErrExited or ErrInterrupted
 // (SIGINT or SIGTERM arrived: the threads were resumed first). A thread
 // that vanishes during the snapshot does not fail it: its Thread.Err says
 // so.

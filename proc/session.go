@@ -64,7 +64,9 @@ type sthread struct {
 
 // Attach stops every thread of pid (including threads created while it
 // attaches) and holds them until Detach. Errors wrap ErrNoProcess,
-// ErrPermission, ErrTraced or ErrExited.
+// ErrKernelThread, ErrZombie, ErrPermission, ErrTraced or ErrExited. A
+// thread that does not stop within 5 s is left out: Call on it returns its
+// *NotStoppedError.
 func Attach(pid int) (*Session, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
