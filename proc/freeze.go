@@ -129,10 +129,10 @@ var testHookStopped func(pid int)
 // Freeze stops every thread of pid (or opts.TIDs), copies each one's
 // registers and stack, and resumes them. It returns an error wrapping
 // ErrNoProcess, ErrKernelThread, ErrZombie, ErrPermission, ErrTraced,
-// ErrExited or ErrInterrupted
-// (SIGINT or SIGTERM arrived: the threads were resumed first). A thread
-// that vanishes during the snapshot does not fail it: its Thread.Err says
-// so.
+// ErrExited or ErrInterrupted (SIGINT or SIGTERM arrived: the threads were
+// resumed first). A thread that vanishes during the snapshot does not fail
+// it: its Thread.Err says so. One that cannot be stopped is captured from
+// /proc: its Thread.NotStopped says so.
 func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
