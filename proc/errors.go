@@ -6,6 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors. Errors returned by this package wrap them, so callers
@@ -16,6 +19,16 @@ var (
 	ErrTraced      = errors.New("proc: process already traced")
 	ErrExited      = errors.New("proc: process exited")
 	ErrInterrupted = errors.New("proc: interrupted")
+	// ErrKernelThread: the PID is a kernel thread, which has no user space
+	// (no memory, no executable, no user registers) and cannot be traced.
+	ErrKernelThread = errors.New("proc: kernel thread")
+	// ErrZombie: the process has exited and waits to be reaped; nothing of
+	// it is left to read or trace.
+	ErrZombie = errors.New("proc: zombie")
+	// ErrNotStopped: a thread did not stop within the timeout (it sleeps
+	// uninterruptibly, as a vfork parent does until its child execs or
+	// exits). Errors wrapping it are *NotStoppedError.
+	ErrNotStopped = errors.New("proc: thread did not stop")
 )
 
 // Error is an error from this package: a message written for the user and
@@ -39,12 +52,59 @@ func (e *FormatError) Error() string {
 	return fmt.Sprintf("proc: %s: offset %d: %s", e.File, e.Offset, e.Msg)
 }
 
+// noProcess says that pid has no user space to show: it does not exist,
+// or it is a kernel thread or a zombie (whose /proc files exist but are
+// empty or missing: exe, maps, mem).
 func noProcess(pid int) error {
+	if err := NotUser(pid); err != nil {
+		return err
+	}
 	return &Error{Msg: fmt.Sprintf("no process with PID %d", pid), Err: ErrNoProcess}
 }
 
+// exited says that pid, seen alive, went away.
 func exited(pid int) error {
 	return &Error{Msg: fmt.Sprintf("PID %d exited during the snapshot", pid), Err: ErrExited}
+}
+
+// NotUser returns an error wrapping ErrKernelThread, or ErrZombie and ErrExited, worded for
+// the user, when pid is a kernel thread or a zombie process; nil otherwise
+// (a live user process, a PID that does not exist, or /proc unreadable).
+// A leader that called pthread_exit while other threads run is a zombie
+// task, but its process lives: NotUser returns nil for it.
+func NotUser(pid int) error {
+	if pid <= 0 {
+		return nil
+	}
+	info, err := Task(pid, pid)
+	if err != nil {
+		return nil
+	}
+	if info.KernelThread() {
+		return &Error{Msg: fmt.Sprintf("PID %d is a kernel thread (%s): it has no user space; its kernel stack is in /proc/%d/stack", pid, info.Name, pid),
+			Err: ErrKernelThread}
+	}
+	if info.State != "Z" && info.State != "X" {
+		return nil
+	}
+	// Not Tasks: its error path comes back here.
+	if ents, err := os.ReadDir(procPath(pid, "task")); err != nil || len(ents) > 1 {
+		return nil // other threads live on (or it is being reaped now)
+	}
+	status := ""
+	switch ws := syscall.WaitStatus(info.ExitCode); {
+	case info.ExitCode == 0:
+	case ws.Exited():
+		status = fmt.Sprintf(" with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		status = fmt.Sprintf(" (killed by %s)", unix.SignalName(ws.Signal()))
+	}
+	parent := fmt.Sprintf("PID %d", info.PPid)
+	if p, err := Task(info.PPid, info.PPid); err == nil {
+		parent += ", " + p.Name
+	}
+	return &Error{Msg: fmt.Sprintf("PID %d (%s) is a zombie: it has exited%s and waits for its parent (%s) to reap it", pid, info.Name, status, parent),
+		Err: errors.Join(ErrZombie, ErrExited)}
 }
 
 func threadExited(tid int) error {
@@ -53,6 +113,11 @@ func threadExited(tid int) error {
 
 // permission explains why tracing pid was refused and how to fix it.
 func permission(pid int) error {
+	// The kernel refuses to trace a kernel thread or a zombie, root or
+	// not: say that rather than ask for privileges.
+	if err := NotUser(pid); err != nil {
+		return err
+	}
 	msg := fmt.Sprintf("not permitted to trace PID %d: run as root or grant CAP_SYS_PTRACE", pid)
 	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil {
 		msg += fmt.Sprintf(" (kernel.yama.ptrace_scope=%s)", strings.TrimSpace(string(b)))

@@ -25,8 +25,10 @@ type FreezeOptions struct {
 	// stopped, the kernel stack only shows the ptrace stop itself.
 	Kernel bool
 	// Timeout bounds the wait for threads to stop (a thread in
-	// uninterruptible sleep stops only when the sleep ends). Threads still
-	// running then get an Err. 0 means 5 seconds.
+	// uninterruptible sleep stops only when the sleep ends). The threads
+	// that stopped are captured and resumed after at most 200 ms; a thread
+	// still not stopped at the timeout is captured from /proc instead
+	// (Thread.NotStopped). 0 means 5 seconds.
 	Timeout time.Duration
 }
 
@@ -59,10 +61,49 @@ type Thread struct {
 	// on detach, so the thread still receives it.
 	Signal syscall.Signal
 	// Err is set if the thread's registers could not be read (it exited
-	// during the snapshot, or never stopped); the other fields may be
-	// partially filled.
+	// during the snapshot, or never stopped and /proc told nothing of it);
+	// the other fields may be partially filled.
 	Err error
+	// NotStopped, when set, is why the thread was never stopped: it slept
+	// uninterruptibly past FreezeOptions.Timeout (a vfork parent does until
+	// its child execs or exits). It is a *NotStoppedError. Err is nil then,
+	// but the capture is partial: Regs holds only the PC, the SP and the
+	// system call's argument registers, as /proc/PID/task/TID/syscall gives
+	// them; Stack and Kernel were read while the thread slept (still seized,
+	// it could not return to user code unseen). Callee-saved registers and
+	// the frame pointer are unknown, so an unwind may end early.
+	NotStopped error
 }
+
+// NotStoppedError says that a thread did not stop within the timeout, and
+// what /proc tells of where it sleeps.
+type NotStoppedError struct {
+	TID     int
+	Timeout time.Duration
+	State   string // scheduling state before the attempt ("D")
+	Syscall string // the system call it sleeps in; "" if none or unknown
+	Detail  string // why nothing could be read, if nothing could
+}
+
+func (e *NotStoppedError) Error() string {
+	s := fmt.Sprintf("thread %d did not stop within %v", e.TID, e.Timeout)
+	switch e.State {
+	case "D":
+		s += ": uninterruptible sleep (state D)"
+	case "":
+	default:
+		s += " (state " + e.State + ")"
+	}
+	if e.Syscall != "" {
+		s += " in " + e.Syscall
+	}
+	if e.Detail != "" {
+		s += "; " + e.Detail
+	}
+	return s
+}
+
+func (e *NotStoppedError) Unwrap() error { return ErrNotStopped }
 
 // Memory returns a reader of the process's memory that serves the copied
 // stacks and vDSO from the snapshot and reads other addresses live.
@@ -87,10 +128,11 @@ var testHookStopped func(pid int)
 
 // Freeze stops every thread of pid (or opts.TIDs), copies each one's
 // registers and stack, and resumes them. It returns an error wrapping
-// ErrNoProcess, ErrPermission, ErrTraced, ErrExited or ErrInterrupted
-// (SIGINT or SIGTERM arrived: the threads were resumed first). A thread
-// that vanishes during the snapshot does not fail it: its Thread.Err says
-// so.
+// ErrNoProcess, ErrKernelThread, ErrZombie, ErrPermission, ErrTraced,
+// ErrExited or ErrInterrupted (SIGINT or SIGTERM arrived: the threads were
+// resumed first). A thread that vanishes during the snapshot does not fail
+// it: its Thread.Err says so. One that cannot be stopped is captured from
+// /proc: its Thread.NotStopped says so.
 func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
@@ -136,6 +178,7 @@ type tstate struct {
 	stopAt  time.Time
 	sig     syscall.Signal // to re-inject on detach
 	foreign bool           // a clone outside the thread group
+	late    bool           // still seized, but did not stop by the deadline
 }
 
 type freezer struct {
@@ -150,7 +193,18 @@ type freezer struct {
 	wasStopped, groupStops int
 	order                  []*tstate
 	warnings               []string
+	// grace, if set, is how long attachAll waits for every thread to stop
+	// before it lets the caller go on with those that did; the others are
+	// late, and waited for afterwards, up to opts.Timeout.
+	grace time.Duration
 }
+
+// lateGrace is how long Freeze holds the stopped threads while another has
+// not stopped yet. A thread running user code stops within microseconds;
+// one still going after this is in an uninterruptible sleep that may last
+// (a vfork parent's until its child execs): the others are captured and
+// resumed rather than held for the whole timeout.
+const lateGrace = 200 * time.Millisecond
 
 func (f *freezer) warnf(format string, args ...any) {
 	f.warnings = append(f.warnings, fmt.Sprintf(format, args...))
@@ -185,7 +239,11 @@ func (f *freezer) attachAll(tids []int, doing string) error {
 	for _, ts := range f.order {
 		f.prepare(ts)
 	}
-	deadline := time.Now().Add(f.opts.Timeout)
+	wait := f.opts.Timeout
+	if f.grace > 0 && f.grace < wait {
+		wait = f.grace
+	}
+	deadline := time.Now().Add(wait)
 	batch := f.order
 	for len(batch) > 0 {
 		for _, ts := range batch {
@@ -226,6 +284,11 @@ func (f *freezer) attachAll(tids []int, doing string) error {
 
 func (f *freezer) run() (*Snapshot, error) {
 	pid := f.pid
+	// Say what a kernel thread or a zombie is before anything fails on
+	// it; a zombie seen later exited during the snapshot.
+	if err := NotUser(pid); err != nil {
+		return nil, err
+	}
 	tids := f.opts.TIDs
 	if tids == nil {
 		var err error
@@ -248,53 +311,45 @@ func (f *freezer) run() (*Snapshot, error) {
 		return nil, f.gone(err)
 	}
 
+	deadline := time.Now().Add(f.opts.Timeout)
+	f.grace = lateGrace
 	if err := f.attachAll(tids, "freezing"); err != nil {
 		return nil, err
 	}
 
-	// Every thread is stopped: copy registers and stacks.
+	// Every thread is stopped, or late: copy the registers and stacks of
+	// the stopped ones, and let them go.
 	remapped := false
+	late := false
 	for _, ts := range f.order {
-		if !ts.stopped {
-			continue
-		}
-		th := ts.th
-		var r unix.PtraceRegs
-		if err := getRegs(th.TID, &r); err != nil {
-			th.Err = f.threadErr(th.TID, "reading registers", err)
-			continue
-		}
-		th.Regs = regsToArch(&r)
-		th.TLS = threadPointer(&r)
-		sp, _ := th.Regs.Get(snap.Arch.SP)
-		m := Find(snap.Maps, sp)
-		if m == nil && !remapped {
-			// A stack created or grown after we read the maps.
-			remapped = true
-			if maps, err := f.maps([]int{th.TID}); err == nil {
-				snap.Maps = maps
-				m = Find(snap.Maps, sp)
-			}
-		}
-		if m == nil {
-			f.warnf("thread %d: SP %#x is in no mapping; its stack was not copied", th.TID, sp)
-			continue
-		}
-		end := m.End
-		if sp+uint64(f.opts.StackBytes) < end {
-			end = sp + uint64(f.opts.StackBytes)
-		}
-		buf := make([]byte, end-sp)
-		n, err := readRemote(th.TID, buf, sp)
-		th.Stack = Segment{Addr: sp, Data: buf[:n]}
-		if err != nil && n == 0 {
-			f.warnf("thread %d: copying its stack at %#x: %v", th.TID, sp, err)
+		late = late || ts.late
+		if ts.stopped {
+			f.capture(snap, ts.th, &remapped)
 		}
 	}
 	if testHookStopped != nil {
 		testHookStopped(pid)
 	}
 	f.detachAll()
+	if late {
+		// Wait for the late ones up to the timeout, then capture each as
+		// it stopped, or from /proc.
+		for _, ts := range f.order {
+			if ts.late {
+				ts.late, ts.done, ts.th.Err = false, false, nil
+			}
+		}
+		f.waitStops(deadline, true)
+		for _, ts := range f.order {
+			switch {
+			case ts.late:
+				f.late(snap, ts, &remapped)
+			case ts.stopped:
+				f.capture(snap, ts.th, &remapped)
+			}
+		}
+		f.detachAll()
+	}
 
 	// Memory is read through a thread that was alive: a leader that
 	// called pthread_exit has no memory of its own any more.
@@ -343,6 +398,108 @@ func (f *freezer) run() (*Snapshot, error) {
 	return snap, nil
 }
 
+// capture copies the registers and stack of th, which is stopped.
+func (f *freezer) capture(snap *Snapshot, th *Thread, remapped *bool) {
+	var r unix.PtraceRegs
+	if err := getRegs(th.TID, &r); err != nil {
+		th.Err = f.threadErr(th.TID, "reading registers", err)
+		return
+	}
+	th.Regs = regsToArch(&r)
+	th.TLS = threadPointer(&r)
+	f.copyStack(snap, th, remapped)
+}
+
+// copyStack copies th's stack from its SP up to StackBytes, within the
+// mapping that holds SP. The maps are read again once if SP lies in none
+// (a stack created or grown since).
+func (f *freezer) copyStack(snap *Snapshot, th *Thread, remapped *bool) {
+	sp, _ := th.Regs.Get(snap.Arch.SP)
+	m := Find(snap.Maps, sp)
+	if m == nil && !*remapped {
+		*remapped = true
+		if maps, err := f.maps([]int{th.TID}); err == nil {
+			snap.Maps = maps
+			m = Find(snap.Maps, sp)
+		}
+	}
+	if m == nil {
+		f.warnf("thread %d: SP %#x is in no mapping; its stack was not copied", th.TID, sp)
+		return
+	}
+	end := m.End
+	if sp+uint64(f.opts.StackBytes) < end {
+		end = sp + uint64(f.opts.StackBytes)
+	}
+	buf := make([]byte, end-sp)
+	n, err := readRemote(th.TID, buf, sp)
+	th.Stack = Segment{Addr: sp, Data: buf[:n]}
+	if err != nil && n == 0 {
+		f.warnf("thread %d: copying its stack at %#x: %v", th.TID, sp, err)
+	}
+}
+
+// late captures a thread that did not stop by the deadline. It may have
+// stopped since; if not, it is still seized with a stop pending, so it
+// cannot run user code without stopping first: its user registers and
+// stack are those it will return to, and /proc/PID/task/TID/syscall gives
+// the PC, the SP and the system call's arguments without stopping it.
+// Read before and after the stack copy, they must agree, or the thread
+// moved meanwhile and nothing of its user side is kept.
+func (f *freezer) late(snap *Snapshot, ts *tstate, remapped *bool) {
+	th := ts.th
+	ts.done = false
+	if f.poll(ts); ts.stopped || ts.done {
+		if ts.stopped { // it woke up: capture it as any other
+			th.Err = nil
+			ts.late = false
+			f.capture(snap, th, remapped)
+		}
+		return
+	}
+	ts.done = true // the tracer thread's exit detaches it
+	var nse *NotStoppedError
+	if !errors.As(th.Err, &nse) {
+		return
+	}
+	before, err := ThreadSyscall(f.pid, th.TID)
+	if err != nil {
+		nse.Detail = "/proc tells nothing of it: " + err.Error()
+		if errors.Is(err, ErrRunning) {
+			nse.Detail = "it is running now"
+		}
+		return
+	}
+	if before.Nr >= 0 {
+		nse.Syscall = snap.Arch.SyscallName(before.Nr)
+	}
+	var regs arch.Regs
+	regs.PC = before.PC
+	regs.Set(snap.Arch.SP, before.SP)
+	if before.Nr >= 0 {
+		for i, r := range snap.Arch.Syscall.Args {
+			regs.Set(r, before.Args[i])
+		}
+	}
+	th.Regs = regs
+	var kernel []KernelFrame
+	var kerr error
+	if f.opts.Kernel {
+		kernel, kerr = KernelStack(f.pid, th.TID)
+	}
+	f.copyStack(snap, th, remapped)
+	after, err := ThreadSyscall(f.pid, th.TID)
+	if err != nil || after != before {
+		th.Regs, th.Stack = arch.Regs{}, Segment{}
+		nse.Detail = "it moved while taiji read it"
+		return
+	}
+	if f.opts.Kernel {
+		th.Kernel, th.KernelErr = kernel, kerr
+	}
+	th.Err, th.NotStopped = nil, nse
+}
+
 // exe is Exe, but asks the other threads if the leader has exited (its
 // exe link is gone then).
 func (f *freezer) exe(tids []int) (string, error) {
@@ -379,9 +536,10 @@ func (f *freezer) maps(tids []int) ([]Mapping, error) {
 	return maps, err
 }
 
-// gone turns ErrNoProcess into ErrExited for a process seen alive.
+// gone turns ErrNoProcess (or ErrZombie) into ErrExited for a process seen
+// alive.
 func (f *freezer) gone(err error) error {
-	if errors.Is(err, ErrNoProcess) {
+	if errors.Is(err, ErrNoProcess) || errors.Is(err, ErrZombie) {
 		return exited(f.pid)
 	}
 	return err
@@ -502,8 +660,13 @@ func (f *freezer) waitStops(deadline time.Time, interruptible bool) {
 		if time.Now().After(deadline) {
 			for _, ts := range f.order {
 				if ts.seized && !ts.stopped && !ts.done {
-					ts.th.Err = fmt.Errorf("proc: thread %d did not stop within %v (uninterruptible sleep?)", ts.th.TID, f.opts.Timeout)
+					nse := &NotStoppedError{TID: ts.th.TID, Timeout: f.opts.Timeout, State: ts.th.Info.State}
+					if sc, err := ThreadSyscall(f.pid, ts.th.TID); err == nil && sc.Nr >= 0 {
+						nse.Syscall = arch.Host().SyscallName(sc.Nr)
+					}
+					ts.th.Err = nse
 					ts.done = true // the tracer thread's exit detaches it
+					ts.late = true
 				}
 			}
 			return

@@ -572,15 +572,23 @@ func TestFreezeStopped(t *testing.T) {
 }
 
 // TestFreezeTimeout: a thread that cannot stop (in vfork, waiting for the
-// child) gets an Err after the timeout, and is not left stopped when it
-// wakes up: the tracer thread's exit detached it.
+// child) is captured from /proc after the timeout, marked NotStopped, and
+// is not left stopped when it wakes up: the tracer thread's exit detached
+// it.
 func TestFreezeTimeout(t *testing.T) {
 	tg := start(t, program(t, "c"), "vfork")
 	waitState(t, tg.pid, tg.pid, "D")
 	s, err := Freeze(tg.pid, FreezeOptions{Timeout: 100 * time.Millisecond})
 	if err == nil {
-		if len(s.Threads) != 1 || s.Threads[0].Err == nil || !strings.Contains(s.Threads[0].Err.Error(), "did not stop") {
-			t.Errorf("threads %+v", s.Threads)
+		if len(s.Threads) != 1 {
+			t.Fatalf("%d threads", len(s.Threads))
+		}
+		th := s.Threads[0]
+		sp, _ := th.Regs.Get(s.Arch.SP)
+		if th.Err != nil || !errors.Is(th.NotStopped, ErrNotStopped) ||
+			!strings.Contains(th.NotStopped.Error(), "did not stop within 100ms: uninterruptible sleep (state D) in vfork") ||
+			th.Regs.PC == 0 || sp == 0 || th.Stack.Addr != sp || len(th.Stack.Data) == 0 {
+			t.Errorf("thread %+v", th)
 		}
 	} else if !errors.Is(err, ErrExited) {
 		t.Errorf("Freeze: %v", err)

@@ -155,9 +155,24 @@ func Tasks(pid int) ([]int, error) {
 type TaskInfo struct {
 	Name  string // comm: the thread's name, at most 15 bytes
 	State string // "R", "S", "D", "T" (stopped), "t" (ptrace stop), "Z", ...
+	PPid  int    // the parent process (of the thread group)
+	// Flags are the kernel's PF_* task flags (include/linux/sched.h);
+	// PFKThread marks a kernel thread.
+	Flags uint64
+	// ExitCode is a zombie's exit status as wait(2) encodes it (0 when
+	// unknown: the kernel shows it only to those allowed to trace it).
+	ExitCode int
 }
 
-// Task returns the name and scheduling state of thread tid of pid.
+// PFKThread is the PF_KTHREAD task flag: the task is a kernel thread, with
+// no user space at all.
+const PFKThread = 0x00200000
+
+// KernelThread reports whether the task is a kernel thread.
+func (t TaskInfo) KernelThread() bool { return t.Flags&PFKThread != 0 }
+
+// Task returns what /proc says of thread tid of pid: its name, scheduling
+// state, parent and flags.
 func Task(pid, tid int) (TaskInfo, error) {
 	name := taskPath(pid, tid, "stat")
 	b, err := os.ReadFile(name)
@@ -170,9 +185,10 @@ func Task(pid, tid int) (TaskInfo, error) {
 	return ParseStat(name, b)
 }
 
-// ParseStat parses the name and state from a /proc/PID/stat file. The name
-// is in parentheses and may itself contain spaces and ')': it ends at the
-// last ')'.
+// ParseStat parses a /proc/PID/stat file (proc(5)): the name, state,
+// parent, flags and exit code. The name is in parentheses and may itself
+// contain spaces and ')': it ends at the last ')'. Only the name and state
+// are required; the numeric fields are read when present.
 func ParseStat(name string, b []byte) (TaskInfo, error) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
@@ -183,7 +199,37 @@ func ParseStat(name string, b []byte) (TaskInfo, error) {
 	if len(rest) < 2 || rest[0] != ' ' || rest[1] == ' ' || rest[1] == '\n' {
 		return TaskInfo{}, &FormatError{File: name, Offset: int64(closing + 1), Msg: "no state field"}
 	}
-	return TaskInfo{Name: string(b[open+1 : closing]), State: string(rest[1:2])}, nil
+	info := TaskInfo{Name: string(b[open+1 : closing]), State: string(rest[1:2])}
+	// Fields after the state, numbered as in proc(5): 4 ppid, 9 flags,
+	// 52 exit_code.
+	fields := strings.Fields(string(rest[2:]))
+	num := func(field int) uint64 {
+		if i := field - 4; i < len(fields) {
+			v, _ := strconv.ParseInt(fields[i], 10, 64)
+			return uint64(v)
+		}
+		return 0
+	}
+	info.PPid, info.Flags, info.ExitCode = int(num(4)), num(9), int(num(52))
+	return info, nil
+}
+
+// Tgid returns the process (thread group) that thread id belongs to: id
+// itself when id is a process. /proc/ID exists for every thread, though
+// only processes are listed in /proc.
+func Tgid(id int) (int, error) {
+	b, err := os.ReadFile(procPath(id, "status"))
+	if err != nil {
+		return 0, fileError(id, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				return n, nil
+			}
+		}
+	}
+	return 0, &FormatError{File: procPath(id, "status"), Msg: "no Tgid line"}
 }
 
 // tracerOf returns the TracerPid of thread tid, 0 if none or unknown.
@@ -305,6 +351,63 @@ func Exe(pid int) (string, error) {
 	s, err := os.Readlink(procPath(pid, "exe"))
 	if err != nil {
 		return "", fileError(pid, err)
+	}
+	return s, nil
+}
+
+// SyscallState is what /proc/PID/task/TID/syscall says of a blocked
+// thread: the system call it is in, with its arguments, and the user SP
+// and PC it will return to. The kernel fills it for a thread that is not
+// running, without stopping it.
+type SyscallState struct {
+	Nr     int       // the call's number; -1 when blocked outside one (a page fault)
+	Args   [6]uint64 // the call's arguments, in order; zero when Nr is -1
+	SP, PC uint64
+}
+
+// ErrRunning is returned by ThreadSyscall for a thread that is running:
+// the kernel reports nothing of a running thread.
+var ErrRunning = errors.New("proc: thread is running")
+
+// ThreadSyscall reads /proc/PID/task/TID/syscall. It returns ErrRunning
+// when the thread runs. Reading it needs the right to trace the thread.
+func ThreadSyscall(pid, tid int) (SyscallState, error) {
+	name := taskPath(pid, tid, "syscall")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return SyscallState{}, fileError(pid, err)
+	}
+	return ParseSyscall(name, b)
+}
+
+// ParseSyscall parses the contents of a /proc/PID/task/TID/syscall file:
+// "running", "-1 SP PC", or "NR ARG1 ... ARG6 SP PC", numbers but NR in
+// hex (fs/proc/base.c, proc_pid_syscall).
+func ParseSyscall(name string, b []byte) (SyscallState, error) {
+	var s SyscallState
+	f := strings.Fields(string(b))
+	if len(f) == 1 && f[0] == "running" {
+		return s, ErrRunning
+	}
+	if len(f) != 3 && len(f) != 9 {
+		return s, &FormatError{File: name, Msg: fmt.Sprintf("%d fields, want 3 or 9", len(f))}
+	}
+	nr, err := strconv.Atoi(f[0])
+	if err != nil || nr < -1 || (nr == -1) != (len(f) == 3) {
+		return s, &FormatError{File: name, Msg: fmt.Sprintf("bad system call number %q", f[0])}
+	}
+	s.Nr = nr
+	var v [8]uint64
+	for i, x := range f[1:] {
+		if v[i], err = strconv.ParseUint(strings.TrimPrefix(x, "0x"), 16, 64); err != nil || !strings.HasPrefix(x, "0x") {
+			return s, &FormatError{File: name, Msg: fmt.Sprintf("bad number %q", x)}
+		}
+	}
+	if nr == -1 {
+		s.SP, s.PC = v[0], v[1]
+	} else {
+		copy(s.Args[:], v[:6])
+		s.SP, s.PC = v[6], v[7]
 	}
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/taijidbg/taiji/arch"
 	"golang.org/x/sys/unix"
 )
 
@@ -301,6 +302,57 @@ func FuzzSegmentReader(f *testing.F) {
 			if p[i] != want[0] && (len(want) == 1 || p[i] != want[1]) {
 				t.Fatalf("byte at %#x = %d, want %v", a, p[i], want)
 			}
+		}
+	})
+}
+
+// TestParseSyscall reads the three shapes of /proc/PID/task/TID/syscall,
+// and a live thread blocked in a known call.
+func TestParseSyscall(t *testing.T) {
+	s, err := ParseSyscall("syscall", []byte("58 0x56069bd63289 0x0 0xfbad0087 0x7f6e04d88850 0x0 0x75 0x7ffcf696a7c0 0x7f6e04e493b8\n"))
+	if err != nil || s.Nr != 58 || s.Args[0] != 0x56069bd63289 || s.Args[5] != 0x75 || s.SP != 0x7ffcf696a7c0 || s.PC != 0x7f6e04e493b8 {
+		t.Errorf("in a call: %+v, %v", s, err)
+	}
+	if s, err := ParseSyscall("syscall", []byte("-1 0x7ffc0 0x401000\n")); err != nil || s.Nr != -1 || s.SP != 0x7ffc0 || s.PC != 0x401000 {
+		t.Errorf("outside a call: %+v, %v", s, err)
+	}
+	if _, err := ParseSyscall("syscall", []byte("running\n")); !errors.Is(err, ErrRunning) {
+		t.Errorf("running: %v", err)
+	}
+	for _, bad := range []string{"", "58 0x1 0x2\n", "-1 0x1 0x2 0x3 0x4 0x5 0x6 0x7 0x8", "x 0x1 0x2", "-1 12 0x2", "-2 0x1 0x2"} {
+		var fe *FormatError
+		if _, err := ParseSyscall("syscall", []byte(bad)); !errors.As(err, &fe) {
+			t.Errorf("%q: %v, want a FormatError", bad, err)
+		}
+	}
+	cmd := sleeper(t, "sleeper") // sleeping when it returns
+	pid := cmd.Process.Pid
+	s, err = ThreadSyscall(pid, pid)
+	if name := arch.Host().SyscallName(s.Nr); err != nil || !strings.HasSuffix(name, "nanosleep") || s.SP == 0 || s.PC == 0 {
+		t.Errorf("sleep(1): %+v (%s), %v; want it in nanosleep with an SP and a PC", s, name, err)
+	}
+}
+
+// TestTaskFlags: Task tells a kernel thread by its PF_KTHREAD flag, and
+// gives a process's parent.
+func TestTaskFlags(t *testing.T) {
+	self, err := Task(os.Getpid(), os.Getpid())
+	if err != nil || self.KernelThread() || self.PPid != os.Getppid() {
+		t.Errorf("Task(self) = %+v, %v; want parent %d, no PF_KTHREAD", self, err, os.Getppid())
+	}
+	if k, err := Task(2, 2); err == nil && k.Name == "kthreadd" && !k.KernelThread() {
+		t.Errorf("kthreadd is not a kernel thread: %+v", k)
+	}
+}
+
+func FuzzParseSyscall(f *testing.F) {
+	procSeeds(f, "syscall")
+	f.Add([]byte("58 0x56069bd63289 0x0 0xfbad0087 0x7f6e04d88850 0x0 0x75 0x7ffcf696a7c0 0x7f6e04e493b8\n"))
+	f.Add([]byte("-1 0x7ffc0 0x401000\n"))
+	f.Add([]byte("running\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := ParseSyscall("syscall", b); err == nil && s.Nr < -1 {
+			t.Fatalf("call number %d", s.Nr)
 		}
 	})
 }

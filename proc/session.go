@@ -64,7 +64,9 @@ type sthread struct {
 
 // Attach stops every thread of pid (including threads created while it
 // attaches) and holds them until Detach. Errors wrap ErrNoProcess,
-// ErrPermission, ErrTraced or ErrExited.
+// ErrKernelThread, ErrZombie, ErrPermission, ErrTraced or ErrExited. A
+// thread that does not stop within 5 s is left out: Call on it returns its
+// *NotStoppedError.
 func Attach(pid int) (*Session, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
@@ -102,6 +104,9 @@ func Attach(pid int) (*Session, error) {
 
 func (s *Session) attach() error {
 	f := s.f
+	if err := NotUser(s.Pid); err != nil {
+		return err
+	}
 	tids, err := Tasks(s.Pid)
 	if err != nil {
 		return err
@@ -129,6 +134,9 @@ func (s *Session) thread(tid int) (*sthread, error) {
 		return nil, errors.New("proc: session already detached")
 	}
 	th := s.threads[tid]
+	if ts := s.f.seen[tid]; th == nil && ts != nil && ts.th.Err != nil {
+		return nil, ts.th.Err // it never stopped, or exited: say which
+	}
 	if th == nil || !th.ts.stopped {
 		return nil, &Error{Msg: fmt.Sprintf("thread %d of PID %d is not stopped by this session", tid, s.Pid), Err: ErrNoProcess}
 	}

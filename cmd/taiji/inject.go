@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -25,6 +26,7 @@ func injectCmd() *cobra.Command {
 		Short: "Make a thread of a live process run one system call and print its result",
 		Long: `Make one thread of a live process (default: the thread-group leader) run one
 system call and print its result: the return value, or the errno by name.
+PID may be a thread's ID: that thread makes the call.
 
 SYSCALL is a name (getpid, close, write, mmap, prctl, ...) or a number. An ARG
 is an integer (decimal, 0x hex, negative), constants joined by | (O_RDONLY,
@@ -106,6 +108,13 @@ func runInject(args []string, fl *injectFlags) error {
 		return fmt.Errorf("no process with PID %d", pid)
 	}
 	tid := fl.tid
+	// A TID names its process, and the thread to make the call.
+	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+		if tid == 0 {
+			tid = pid
+		}
+		pid = tg
+	}
 	if tid == 0 {
 		tid = pid
 	}
@@ -114,6 +123,13 @@ func runInject(args []string, fl *injectFlags) error {
 		return err
 	}
 	res, err := s.Call(tid, nr, pargs...)
+	if errors.Is(err, proc.ErrNotStopped) {
+		if others := s.Threads(); len(others) > 0 {
+			err = fmt.Errorf("%w: it cannot make a system call until it wakes; choose another thread with --tid (stopped: %s)", err, listInts(others, 8))
+		} else {
+			err = fmt.Errorf("%w: it cannot make a system call until it wakes, and PID %d has no other thread", err, pid)
+		}
+	}
 	if derr := s.Detach(); err == nil {
 		err = derr
 	}

@@ -14,6 +14,11 @@ import (
 	"github.com/taijidbg/taiji/proc"
 )
 
+// exitIncomplete is the exit status of a run that printed its result but
+// could not capture all of it (a thread that cannot be stopped): 1 is for
+// runs that printed nothing.
+const exitIncomplete = 3
+
 func main() {
 	// taiji runs for milliseconds and holds a few tens of megabytes of
 	// debug data: collecting garbage along the way only costs time.
@@ -43,6 +48,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "taiji:", err)
 		if errors.Is(err, proc.ErrInterrupted) {
 			os.Exit(130)
+		}
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
 		}
 		os.Exit(1)
 	}

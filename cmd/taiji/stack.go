@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/module"
@@ -49,8 +51,7 @@ With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 			if err != nil {
 				return err
 			}
-			defer stop()
-			return runStack(pid, &fl)
+			return stop(runStack(pid, &fl))
 		},
 	}
 	f := c.Flags()
@@ -66,8 +67,9 @@ With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 }
 
 // target returns the PID to inspect: the argument, or a child started from
-// the words after "--", which stop ends.
-func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop func(), err error) {
+// the words after "--", which stop ends. stop takes the command's error and
+// returns it, reworded if the child ended during the command.
+func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop func(error) error, err error) {
 	if dash := c.ArgsLenAtDash(); dash >= 0 {
 		if dash != 0 || len(args) == 0 {
 			return 0, nil, fmt.Errorf("give either a PID or -- CMD, not both")
@@ -83,8 +85,21 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 		if err := cmd.Start(); err != nil {
 			return 0, nil, fmt.Errorf("cannot start %s: %v", args[0], err)
 		}
-		time.Sleep(after)
-		return cmd.Process.Pid, func() {
+		pid := cmd.Process.Pid
+		// Not cmd.Wait in the background: a wait in any thread of taiji
+		// would take the ptrace stops Freeze waits for.
+		if exitedWithin(pid, after) {
+			cmd.Wait()
+			return 0, nil, fmt.Errorf("%s %s before the snapshot at %v; try a shorter --after", args[0], exitStatus(cmd.ProcessState), after)
+		}
+		return pid, func(err error) error {
+			gone := errors.Is(err, proc.ErrExited) || errors.Is(err, proc.ErrNoProcess)
+			if gone && exitedWithin(pid, 0) {
+				// It ended while taiji looked: say so, not that some
+				// PID vanished or became a zombie.
+				cmd.Wait()
+				return fmt.Errorf("%s %s during the snapshot, %v after it started", args[0], exitStatus(cmd.ProcessState), after)
+			}
 			cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
 			go func() { cmd.Wait(); close(done) }()
@@ -94,6 +109,7 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 				cmd.Process.Kill()
 				<-done
 			}
+			return err
 		}, nil
 	}
 	if len(args) != 1 {
@@ -103,22 +119,93 @@ func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop
 	if err != nil || pid <= 0 {
 		return 0, nil, fmt.Errorf("%q is not a PID (a positive number; to start a program: taiji stack -- CMD ARGS)", args[0])
 	}
-	return pid, func() {}, nil
+	return pid, func(err error) error { return err }, nil
+}
+
+// exitedWithin waits up to d for the child pid to exit and reports whether
+// it has, without reaping it (nor taking any ptrace stop).
+func exitedWithin(pid int, d time.Duration) bool {
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		deadline := time.Now().Add(d)
+		for {
+			n, err := unix.Poll(fds, int(max(0, time.Until(deadline).Milliseconds())))
+			if err != unix.EINTR {
+				return err == nil && n > 0
+			}
+		}
+	}
+	time.Sleep(d)
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil && info.Signo != 0
+}
+
+// exitStatus says how a process ended: "exited (status 1)", "was killed by
+// SIGSEGV (core dumped)".
+func exitStatus(ps *os.ProcessState) string {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return "exited (" + ps.String() + ")"
+	case ws.Signaled():
+		s := "was killed by " + unix.SignalName(ws.Signal())
+		if ws.CoreDump() {
+			s += " (core dumped)"
+		}
+		return s
+	}
+	return fmt.Sprintf("exited (status %d)", ws.ExitStatus())
 }
 
 // stackReport is the JSON document docs/json.md describes.
 type stackReport struct {
-	Pid     int              `json:"pid"`
-	Exe     string           `json:"exe"`
-	Threads []*unwind.Thread `json:"threads"`
-	Notes   []string         `json:"notes,omitempty"`
+	Pid int    `json:"pid"`
+	Exe string `json:"exe"`
+	// KernelThread marks a kernel thread: no exe, only kernel frames.
+	KernelThread bool           `json:"kernel_thread,omitempty"`
+	Threads      []*stackThread `json:"threads"`
+	Notes        []string       `json:"notes,omitempty"`
 }
 
+// stackThread is a thread's backtrace and, if it is not the whole of it,
+// why.
+type stackThread struct {
+	*unwind.Thread
+	Incomplete string `json:"incomplete,omitempty"`
+}
+
+// incompleteError ends a run that printed its stacks but could not capture
+// every thread in full: taiji then exits with status 3.
+type incompleteError struct {
+	n, of int
+	first string
+}
+
+func (e *incompleteError) Error() string {
+	return fmt.Sprintf("%d of %d threads incomplete: %s", e.n, e.of, e.first)
+}
+
+func (e *incompleteError) ExitCode() int { return exitIncomplete }
+
 func runStack(pid int, fl *stackFlags) error {
+	var notes []string
+	// A TID (from top -H, say) names its process, as in gdb and eu-stack.
+	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+		notes = append(notes, fmt.Sprintf("%d is a thread of PID %d, not a process: every thread of PID %d is shown (--tid %d for this one alone)", pid, tg, tg, pid))
+		pid = tg
+	}
 	if err := checkTIDs(pid, fl.tids); err != nil {
 		return err
 	}
 	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel})
+	if errors.Is(err, proc.ErrKernelThread) {
+		if fl.noKernel {
+			return fmt.Errorf("%w; without --no-kernel, taiji stack shows it", err)
+		}
+		return kernelThreadStacks(pid, fl)
+	}
 	if err != nil {
 		return err
 	}
@@ -130,28 +217,104 @@ func runStack(pid int, fl *stackFlags) error {
 	}
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
-	threads, notes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
-	notes = append(snap.Warnings, notes...)
-
-	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
-	if fl.json {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(stackReport{Pid: pid, Exe: snap.Exe, Threads: threads, Notes: notes})
+	uts, unotes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
+	notes = append(append(notes, snap.Warnings...), unotes...)
+	threads := make([]*stackThread, len(uts))
+	var inc *incompleteError
+	for i, t := range uts {
+		why, short := incomplete(pid, snap.Threads[i])
+		threads[i] = &stackThread{Thread: t, Incomplete: why}
+		if why != "" {
+			if inc == nil {
+				inc = &incompleteError{of: len(uts), first: short}
+			}
+			inc.n++
+		}
 	}
-	word := "threads"
-	if len(threads) == 1 {
-		word = "thread"
+	if err := printStacks(&stackReport{Pid: pid, Exe: snap.Exe, Threads: threads, Notes: notes}, fl.json); err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "Process %d (%s), %d %s\n", pid, snap.Exe, len(threads), word)
-	for _, n := range notes {
-		fmt.Fprintf(w, "note: %s\n", n)
-	}
-	for _, t := range threads {
-		fmt.Fprintf(w, "\n%s", t)
+	if inc != nil {
+		return inc
 	}
 	return nil
+}
+
+// incomplete says why what was captured of t is not the whole of its
+// stack, at length and in short, or "" if it is. A thread that exited
+// during the snapshot is not incomplete: there was nothing left to show.
+func incomplete(pid int, t *proc.Thread) (why, short string) {
+	switch {
+	case t.NotStopped != nil:
+		return fmt.Sprintf("%v; its user frames start from the PC and SP in /proc/%d/task/%d/syscall and memory read without stopping it: unverified",
+			t.NotStopped, pid, t.TID), fmt.Sprintf("%v (its user frames are unverified)", t.NotStopped)
+	case t.Err != nil && !errors.Is(t.Err, proc.ErrExited) && !errors.Is(t.Err, proc.ErrNoProcess):
+		return t.Err.Error(), t.Err.Error()
+	}
+	return "", ""
+}
+
+// printStacks prints r as text or JSON.
+func printStacks(r *stackReport, asJSON bool) error {
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	word := "threads"
+	if len(r.Threads) == 1 {
+		word = "thread"
+	}
+	what := r.Exe
+	if r.KernelThread {
+		what = "kernel thread"
+	}
+	fmt.Fprintf(w, "Process %d (%s), %d %s\n", r.Pid, what, len(r.Threads), word)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	for _, t := range r.Threads {
+		s := t.Thread.String()
+		if t.Incomplete != "" {
+			// Mark it in the thread's heading, say why under its frames.
+			head, rest, _ := strings.Cut(s, "\n")
+			s = strings.TrimSuffix(head, ":") + " [incomplete]:\n" + rest + "    incomplete: " + t.Incomplete + "\n"
+		}
+		fmt.Fprintf(w, "\n%s", s)
+	}
+	return nil
+}
+
+// kernelThreadStacks shows a kernel thread: it has no user half, but its
+// kernel stack is what a user asking for its stack wants to see.
+func kernelThreadStacks(pid int, fl *stackFlags) error {
+	tids := fl.tids
+	if tids == nil {
+		var err error
+		if tids, err = proc.Tasks(pid); err != nil {
+			return err
+		}
+	}
+	r := &stackReport{Pid: pid, KernelThread: true,
+		Notes: []string{"a kernel thread has no user space: only its kernel frames are shown"}}
+	for _, tid := range tids {
+		info, err := proc.Task(pid, tid)
+		if err != nil {
+			return err
+		}
+		kernel, err := proc.KernelStack(pid, tid)
+		if err != nil {
+			return err
+		}
+		t := &unwind.Thread{TID: tid, Name: info.Name, State: info.State}
+		for _, k := range kernel {
+			t.Frames = append(t.Frames, unwind.Frame{Kind: unwind.Kernel, Function: k.Function, Offset: k.Offset, Module: k.Module})
+		}
+		r.Threads = append(r.Threads, &stackThread{Thread: t})
+	}
+	return printStacks(r, fl.json)
 }
 
 // checkTIDs says which --tid is not a thread of pid, before anything is

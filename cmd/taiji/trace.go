@@ -99,14 +99,22 @@ func startStopped(args []string) (cmd *exec.Cmd, resume func() error, err error)
 	}
 	var ws syscall.WaitStatus
 	if _, err := syscall.Wait4(cmd.Process.Pid, &ws, 0, nil); err != nil || !ws.Stopped() {
-		runtime.UnlockOSThread()
-		cmd.Process.Kill()
+		abandon(cmd)
 		return nil, nil, fmt.Errorf("cannot start %s stopped: %v %v", args[0], err, ws)
 	}
 	return cmd, func() error {
 		defer runtime.UnlockOSThread()
 		return syscall.PtraceDetach(cmd.Process.Pid)
 	}, nil
+}
+
+// abandon ends a command held at its exec stop that taiji will not trace:
+// killed there, it never runs an instruction of its own; reaped, it does not
+// linger as a zombie.
+func abandon(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+	runtime.UnlockOSThread()
 }
 
 func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
@@ -134,9 +142,8 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		pid = cmd.Process.Pid
 		exe = cmd.Path
 		defer func() {
-			if resume != nil { // never leave it stopped
-				resume()
-				cmd.Process.Kill()
+			if resume != nil { // refused before it ran
+				abandon(cmd)
 			}
 		}()
 	}
