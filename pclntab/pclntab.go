@@ -5,7 +5,9 @@
 //
 // The formats of Go 1.2 through the current release are read (the header
 // magic names the generation: 1.2, 1.16, 1.18, 1.20). The inline tree is
-// decoded for the 1.20+ layout only.
+// decoded for the 1.18 generation (go1.18, go1.19) and 1.20 (go1.20 on),
+// whose FUNCDATA are offsets into go:func.*; older tables hold absolute
+// FUNCDATA pointers and are read without inline frames.
 //
 // All addresses are link-time (file) addresses: a caller looking up a PC of a
 // running PIE subtracts the load bias first.
@@ -358,7 +360,10 @@ func (t *Table) NumFuncs() int { return t.nfunc }
 func (t *Table) SetGoFunc(data []byte) { t.gofunc = data }
 
 // HasInlineTree reports whether Inline can decode inlined calls.
-func (t *Table) HasInlineTree() bool { return t.gofunc != nil && t.ver >= ver120 }
+func (t *Table) HasInlineTree() bool {
+	_, ok := t.inlineLayout()
+	return t.gofunc != nil && ok
+}
 
 // pcAt returns the pc of functab field 2*i (entry i; i == nfunc is the end).
 func (t *Table) pcAt(i int) uint64 {
