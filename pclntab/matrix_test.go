@@ -13,17 +13,7 @@ import (
 // debug/gosym where there are symbols, and the stripped build against the
 // unstripped one.
 func TestMatrix(t *testing.T) {
-	for _, tc := range testprog.Toolchains(t) {
-		t.Run(tc.Version, func(t *testing.T) {
-			t.Parallel()
-			bins := testprog.BuildGoSource(t, tc, "prog", []byte(testProg), testprog.GoModes...)
-			for _, m := range testprog.GoModes {
-				t.Run(m.Name, func(t *testing.T) {
-					matrixCell(t, tc, m, bins)
-				})
-			}
-		})
-	}
+	testprog.RunMatrix(t, "prog", []byte(testProg), matrixCell)
 }
 
 func matrixCell(t *testing.T, tc testprog.Toolchain, m testprog.GoMode, bins map[string]string) {
@@ -48,6 +38,7 @@ func matrixCell(t *testing.T, tc testprog.Toolchain, m testprog.GoMode, bins map
 		t.Errorf("only %d groups with inlined frames; the test program has 2", n)
 	}
 	checkStartLine(t, tc, tab)
+	checkWrapperID(t, tc, tab)
 	checkRuntimeInline(t, tab)
 	if tc.Minor() < 20 {
 		checkInlineRecords118(t, tab)
@@ -127,5 +118,32 @@ func checkInlineRecords118(t *testing.T, tab *Table) {
 	}
 	if checked < 100 {
 		t.Errorf("only %d inline entries checked", checked)
+	}
+}
+
+// wrapperIDs are internal/abi.FuncIDWrapper (funcID_wrapper before go1.21)
+// as each release's source numbers it.
+var wrapperIDs = map[int]uint8{19: 21, 20: 21, 21: 21, 22: 22, 23: 22, 26: 23, 27: 23}
+
+func checkWrapperID(t *testing.T, tc testprog.Toolchain, tab *Table) {
+	t.Helper()
+	id, ok := tab.WrapperID()
+	if want, known := wrapperIDs[tc.Minor()]; known && (!ok || id != want) {
+		t.Errorf("WrapperID = %d, %v; want %d", id, ok, want)
+	}
+	// The go statement with arguments in the test program gets a wrapper
+	// (main.main.func2 before go1.21, then main.main.gowrap1); the method
+	// called through an interface value does not.
+	wrappers := 0
+	for _, fn := range tab.Funcs() {
+		if strings.HasPrefix(fn.Name, "main.") && tab.IsWrapper(fn) {
+			wrappers++
+		}
+		if fn.Name == "main.main" && tab.IsWrapper(fn) {
+			t.Errorf("main.main is a wrapper")
+		}
+	}
+	if wrappers == 0 {
+		t.Errorf("no wrapper among main's functions")
 	}
 }

@@ -99,6 +99,10 @@ func report(pcs []uintptr) {
 	}
 	fmt.Println("END")
 }
+
+// A go statement with arguments: the compiler wraps the call in a function
+// the runtime hides from tracebacks (funcID wrapper).
+func init() { go frame64(1) }
 `
 
 // cgoProg is testProg plus a C function, so the binary is linked by gcc.

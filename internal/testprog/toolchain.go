@@ -205,3 +205,28 @@ func BuildGoSource(t testing.TB, tc Toolchain, name string, src []byte, modes ..
 	}
 	return bins
 }
+
+// RunMatrix runs f as the subtest "goX.Y/mode" for every toolchain the tests
+// cover and every binary kind in GoModes, the toolchains in parallel. Each
+// toolchain builds the program once per mode, before its subtests run, and f
+// gets every mode's binary (bins, by mode name) so that it can compare them.
+// The program is the Go source src, or the embedded target name when src is
+// nil.
+func RunMatrix(t *testing.T, name string, src []byte, f func(t *testing.T, tc Toolchain, m GoMode, bins map[string]string)) {
+	t.Helper()
+	for _, tc := range Toolchains(t) {
+		t.Run(tc.Version, func(t *testing.T) {
+			t.Parallel()
+			modes := append([]GoMode(nil), GoModes...)
+			var bins map[string]string
+			if src == nil {
+				bins = BuildGoModes(t, tc, name, modes...)
+			} else {
+				bins = BuildGoSource(t, tc, name, src, modes...)
+			}
+			for _, m := range GoModes {
+				t.Run(m.Name, func(t *testing.T) { f(t, tc, m, bins) })
+			}
+		})
+	}
+}
