@@ -794,73 +794,16 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	// The seed comes from a Go binary already on this system rather than one
-	// built here, so that fuzz workers start quickly.
-	path := filepath.Join(runtime.GOROOT(), "bin", "gofmt")
-	ef, err := elf.Open(path)
-	if err != nil {
-		f.Skip(err)
-	}
-	data, err := ef.Section(".gopclntab").Data()
-	if err != nil {
-		f.Fatal(err)
-	}
-	tab, err := Open(ef)
-	if err != nil {
-		f.Fatal(err)
-	}
-	ef.Close()
-	if !tab.HasInlineTree() {
-		f.Fatalf("%s: no inline tree", path)
-	}
-	// Seed: a few real functions around the first one with nested inlining,
-	// re-serialized into a small table so mutations stay fast. The mini
-	// table must answer exactly like the real one.
-	var deep *Func
-	idx := 0
-	for i, fn := range tab.Funcs() {
-		for pc := fn.Entry; pc < fn.End && deep == nil; pc++ {
-			if len(tab.Inline(fn, pc)) >= 3 {
-				deep, idx = fn, i
-			}
-		}
-		if deep != nil {
-			break
+	// The seeds come from Go binaries already on this system rather than
+	// ones built here, so that fuzz workers start quickly: the running Go's
+	// gofmt, and that of each toolchain with an older table format (go1.19's
+	// 1.18 format).
+	seedFuzz(f, filepath.Join(runtime.GOROOT(), "bin", "gofmt"))
+	for _, tc := range testprog.Toolchains(f) {
+		if tc.Minor() < 20 {
+			seedFuzz(f, filepath.Join(filepath.Dir(tc.Go), "gofmt"))
 		}
 	}
-	if deep == nil {
-		f.Fatalf("%s: no function with nested inlining", path)
-	}
-	lo, hi := max(idx-3, 0), min(idx+4, tab.nfunc)
-	mini, gofunc := miniTable(f, tab, lo, hi)
-	mt, err := Parse(mini, tab.textStart, 8, binary.LittleEndian)
-	if err != nil {
-		f.Fatalf("mini table: %v", err)
-	}
-	mt.SetGoFunc(gofunc)
-	if len(mt.Funcs()) != hi-lo {
-		f.Fatalf("mini table has %d funcs, want %d", len(mt.Funcs()), hi-lo)
-	}
-	inl := 0
-	for _, fn := range mt.Funcs() {
-		for pc := fn.Entry; pc < fn.End; pc++ {
-			a, b := fmt.Sprint(mt.Frames(pc)), fmt.Sprint(tab.Frames(pc))
-			d1, _ := mt.SPDelta(fn, pc)
-			rf, _ := tab.Lookup(pc)
-			d2, _ := tab.SPDelta(rf, pc)
-			if a != b || d1 != d2 {
-				f.Fatalf("mini table at %#x: %s sp %d; real %s sp %d", pc, a, d1, b, d2)
-			}
-			if len(mt.Inline(fn, pc)) >= 3 {
-				inl++
-			}
-		}
-	}
-	if inl == 0 {
-		f.Fatal("mini table: lost the inlined calls")
-	}
-	f.Add(mini, gofunc)
-	f.Add(data[:512], gofunc)
 	f.Fuzz(func(t *testing.T, data, gofunc []byte) {
 		tab, err := Parse(data, 0x401000, 8, binary.LittleEndian)
 		if err != nil {
@@ -885,6 +828,70 @@ func FuzzParse(f *testing.F) {
 		tab.ByName("main.main")
 		tab.Lookup(0x1000)
 	})
+}
+
+// seedFuzz adds seeds from the Go binary at path: a few real functions
+// around the first one with nested inlining, re-serialized into a small
+// table so mutations stay fast (the mini table must answer exactly like the
+// real one), and the table's first bytes.
+func seedFuzz(f *testing.F, path string) {
+	ef, err := elf.Open(path)
+	if err != nil {
+		f.Skip(err)
+	}
+	tab, err := Open(ef)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ef.Close()
+	if !tab.HasInlineTree() {
+		f.Fatalf("%s: no inline tree", path)
+	}
+	var deep *Func
+	idx := 0
+	for i, fn := range tab.Funcs() {
+		for pc := fn.Entry; pc < fn.End && deep == nil; pc++ {
+			if len(tab.Inline(fn, pc)) >= 3 {
+				deep, idx = fn, i
+			}
+		}
+		if deep != nil {
+			break
+		}
+	}
+	if deep == nil {
+		f.Fatalf("%s: no function with nested inlining", path)
+	}
+	lo, hi := max(idx-3, 0), min(idx+4, tab.nfunc)
+	mini, gofunc := miniTable(f, tab, lo, hi)
+	mt, err := Parse(mini, tab.textStart, 8, binary.LittleEndian)
+	if err != nil {
+		f.Fatalf("%s: mini table: %v", path, err)
+	}
+	mt.SetGoFunc(gofunc)
+	if len(mt.Funcs()) != hi-lo || mt.GoVersion() != tab.GoVersion() {
+		f.Fatalf("%s: mini table has %d funcs, format %s; want %d, %s", path, len(mt.Funcs()), mt.GoVersion(), hi-lo, tab.GoVersion())
+	}
+	inl := 0
+	for _, fn := range mt.Funcs() {
+		for pc := fn.Entry; pc < fn.End; pc++ {
+			a, b := fmt.Sprint(mt.Frames(pc)), fmt.Sprint(tab.Frames(pc))
+			d1, _ := mt.SPDelta(fn, pc)
+			rf, _ := tab.Lookup(pc)
+			d2, _ := tab.SPDelta(rf, pc)
+			if a != b || d1 != d2 {
+				f.Fatalf("%s: mini table at %#x: %s sp %d; real %s sp %d", path, pc, a, d1, b, d2)
+			}
+			if len(mt.Inline(fn, pc)) >= 3 {
+				inl++
+			}
+		}
+	}
+	if inl == 0 {
+		f.Fatalf("%s: mini table: lost the inlined calls", path)
+	}
+	f.Add(mini, gofunc)
+	f.Add(tab.data[:512], gofunc)
 }
 
 func BenchmarkLookup(b *testing.B) {
