@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +42,34 @@ func TestStackMatrix(t *testing.T) {
 		checkGoThreads(t, "gotarget", r)
 		checkAgainstTraceback(t, bins[m.Name], p.Stdout(), r)
 		checkRuntimeInlined(t, r)
+		checkInlineText(t, p.Pid, p.Stdout())
 	})
+}
+
+// checkInlineText checks what a user reads: the call inlined into
+// main.syscallHost is a frame of its own, at its line, marked [inlined],
+// and syscallHost's frame is at the line of that call, as the runtime's
+// traceback has them.
+func checkInlineText(t *testing.T, pid int, out string) {
+	t.Helper()
+	tb, err := parseTraceback(out, "main.syscallHost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := map[string]int{}
+	for _, f := range tb {
+		line[f.Function] = f.Line
+	}
+	text, errOut, err := runTaiji(t, "stack", "--no-kernel", strconv.Itoa(pid))
+	if err != nil {
+		t.Fatalf("taiji stack: %v\n%s", err, errOut)
+	}
+	want := regexp.MustCompile(fmt.Sprintf(`in main\.syscallOuterInline at \S+/main\.go:%d \[inlined\]\n#\d+ +0x[0-9a-f]+ in main\.syscallHost at \S+/main\.go:%d\n`,
+		line["main.syscallOuterInline"], line["main.syscallHost"]))
+	if !want.MatchString(text) {
+		t.Errorf("taiji stack does not show main.syscallOuterInline [inlined] at line %d in main.syscallHost at line %d:\n%s",
+			line["main.syscallOuterInline"], line["main.syscallHost"], text)
+	}
 }
 
 // TestStackMatrixCgoCall runs taiji stack on the cgo target built by every
