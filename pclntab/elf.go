@@ -129,9 +129,13 @@ const (
 	mdPCHeader    = 0
 	mdFuncnametab = 1
 	mdText        = 22
-	// gofunc follows rodata; go1.20 added covctrs/ecovctrs before it.
-	mdGofunc118 = 38
-	mdGofunc120 = 40
+	// gofunc follows rodata; go1.20 added covctrs/ecovctrs before it, and
+	// go1.27 typedesclen, itaboffset and itabsize. go1.26 added epclntab
+	// right after gofunc: where that word holds the pclntab's end, the word
+	// before it is gofunc, whatever fields came before.
+	mdGofunc118    = 38
+	mdGofunc120    = 40
+	mdGofuncMaxIdx = 48 // how far to look for gofunc, epclntab
 )
 
 // findModuledata locates runtime.firstmoduledata: from its symbol, or by
@@ -144,7 +148,11 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 		gofuncIdx = mdGofunc118
 	}
 	size := (gofuncIdx + 1) * ps
+	if t.ver >= ver120 {
+		size = (mdGofuncMaxIdx + 2) * ps
+	}
 	nameOff := pclnAddr + uint64(len(t.data)-len(t.funcnametab))
+	pclnEnd := pclnAddr + uint64(len(t.data))
 	var relocs map[uint64]uint64
 	if f.Type == elf.ET_DYN {
 		relocs = relativeRelocs(f, t.order, ps)
@@ -168,10 +176,17 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 			word(b[off+mdFuncnametab*ps:], at+mdFuncnametab*ps) != nameOff {
 			return nil
 		}
-		return &moduledata{
-			text:   word(b[off+mdText*ps:], at+mdText*ps),
-			gofunc: word(b[off+gofuncIdx*ps:], at+gofuncIdx*ps),
+		field := func(i uint64) uint64 { return word(b[off+i*ps:], at+i*ps) }
+		md := &moduledata{text: field(mdText), gofunc: field(gofuncIdx)}
+		if t.ver >= ver120 {
+			for i := uint64(mdGofunc120); i <= mdGofuncMaxIdx; i++ {
+				if field(i+1) == pclnEnd {
+					md.gofunc = field(i)
+					break
+				}
+			}
 		}
+		return md
 	}
 
 	if v := symValue(syms, "runtime.firstmoduledata"); v != 0 {

@@ -16,15 +16,44 @@ type Location struct {
 	Inline   bool // an inlined call; false for the physical function
 }
 
-// inlinedCallSize is the size of the go1.20+ runtime.inlinedCall record:
-// funcID uint8, _ [3]byte, nameOff int32, parentPc int32, startLine int32.
-const inlinedCallSize = 16
+// inlineLayout is where the fields of one FUNCDATA_InlTree entry
+// (runtime.inlinedCall) are, per pclntab generation.
+type inlineLayout struct {
+	size     int // bytes per entry
+	funcID   int // offset of the uint8 funcID
+	nameOff  int // offset of the int32 name offset into funcnametab
+	parentPc int // offset of the int32 parentPc (from the function's entry)
+}
+
+var (
+	// go1.12-go1.19 (runtime/symtab.go): parent int16, funcID uint8, _ byte,
+	// file int32, line int32, func_ int32, parentPc int32. file and line
+	// repeat the call site; the runtime reads it from parentPc's position,
+	// as go1.20+ must, and so do we.
+	inlineLayout118 = inlineLayout{size: 20, funcID: 2, nameOff: 12, parentPc: 16}
+	// go1.20+ (runtime/symtabinl.go since go1.21): funcID uint8, _ [3]byte,
+	// nameOff int32, parentPc int32, startLine int32.
+	inlineLayout120 = inlineLayout{size: 16, funcID: 0, nameOff: 4, parentPc: 8}
+)
+
+// inlineLayout returns the layout of the table's inline tree entries, false
+// for formats whose FUNCDATA are not go:func offsets (before go1.18).
+func (t *Table) inlineLayout() (inlineLayout, bool) {
+	switch t.ver {
+	case ver118:
+		return inlineLayout118, true
+	case ver120:
+		return inlineLayout120, true
+	}
+	return inlineLayout{}, false
+}
 
 // inlined walks the inline tree at pc: it returns the inlined calls,
 // innermost first, and the pc whose file:line is the physical function's
 // position (the call site of the outermost inlined call, or pc itself).
 func (t *Table) inlined(f *Func, pc uint64) ([]InlinedCall, uint64) {
-	if f == nil || t.gofunc == nil || t.ver < ver120 {
+	lay, ok := t.inlineLayout()
+	if f == nil || t.gofunc == nil || !ok {
 		return nil, pc
 	}
 	treeOff, ok := t.funcdataOff(f, funcdataInlTree)
@@ -35,19 +64,19 @@ func (t *Table) inlined(f *Func, pc uint64) ([]InlinedCall, uint64) {
 	var calls []InlinedCall
 	ix := t.pcdata(f, pcdataInlTreeIndex, pc)
 	for ix >= 0 && len(calls) < maxInlineDepth {
-		if uint64(ix+1)*inlinedCallSize > uint64(len(tree)) {
+		if uint64(ix+1)*uint64(lay.size) > uint64(len(tree)) {
 			break // corrupt index: keep what we have
 		}
-		rec := tree[int(ix)*inlinedCallSize:]
-		name, ok := cstring(t.funcnametab, uint64(t.order.Uint32(rec[4:])))
+		rec := tree[int(ix)*lay.size:]
+		name, ok := cstring(t.funcnametab, uint64(t.order.Uint32(rec[lay.nameOff:])))
 		if !ok {
 			name = "?"
 		}
 		file, line, _ := t.Line(f, pc)
-		calls = append(calls, InlinedCall{Name: name, File: file, Line: line, ID: rec[0]})
+		calls = append(calls, InlinedCall{Name: name, File: file, Line: line, ID: rec[lay.funcID]})
 		// parentPc is an instruction whose position is the call site; it
 		// is inside the same physical function.
-		next := f.Entry + uint64(int64(int32(t.order.Uint32(rec[8:]))))
+		next := f.Entry + uint64(int64(int32(t.order.Uint32(rec[lay.parentPc:]))))
 		if next < f.Entry || next >= f.End {
 			break
 		}

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// miniTable re-serializes functions [lo, hi) of a real go1.20+ table
+// miniTable re-serializes functions [lo, hi) of a real go1.18+ table
 // (little-endian, 64-bit) into a small, self-contained pclntab plus go:func
 // data: a realistic fuzz seed small enough for the fuzzer to mutate. Each
 // function keeps its pc-value tables and inline tree; other FUNCDATA is
@@ -88,9 +88,10 @@ func miniTable(t testing.TB, tab *Table, lo, hi int) (data, gofunc []byte) {
 				n = max(n, tab.pcdata(f, pcdataInlTreeIndex, pc))
 			}
 			le.PutUint32(rec[at:], uint32(len(gofunc)))
+			lay, _ := tab.inlineLayout()
 			for j := 0; j <= int(n); j++ {
-				e := append([]byte(nil), tab.gofunc[int(off)+16*j:][:16]...)
-				le.PutUint32(e[4:], addName(le.Uint32(e[4:])))
+				e := append([]byte(nil), tab.gofunc[int(off)+lay.size*j:][:lay.size]...)
+				le.PutUint32(e[lay.nameOff:], addName(le.Uint32(e[lay.nameOff:])))
 				gofunc = append(gofunc, e...)
 			}
 		}

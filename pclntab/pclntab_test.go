@@ -3,6 +3,7 @@ package pclntab
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
@@ -12,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/taijidbg/taiji/internal/testprog"
 )
 
 // testProg calls runtime.Callers from inside a chain of small helpers the
@@ -95,6 +99,10 @@ func report(pcs []uintptr) {
 	}
 	fmt.Println("END")
 }
+
+// A go statement with arguments: the compiler wraps the call in a function
+// the runtime hides from tracebacks (funcID wrapper).
+func init() { go frame64(1) }
 `
 
 // cgoProg is testProg plus a C function, so the binary is linked by gcc.
@@ -234,59 +242,69 @@ func TestGosymOracle(t *testing.T) {
 			if got := tab.GoVersion(); got != "1.20" {
 				t.Errorf("GoVersion = %q, want 1.20", got)
 			}
-			text := f.Section(".text").Addr
-			syms, _ := f.Symbols()
-			if rt := symValue(syms, "runtime.text"); rt != 0 {
-				text = rt
-			}
-			if tab.TextStart() != text {
-				t.Errorf("TextStart = %#x, want runtime.text %#x", tab.TextStart(), text)
-			}
-			data, _ := f.Section(".gopclntab").Data()
-			gt, err := gosym.NewTable(nil, gosym.NewLineTable(data, text))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(gt.Funcs) != len(tab.Funcs()) || len(gt.Funcs) < 1000 {
-				t.Fatalf("%d funcs, gosym has %d", len(tab.Funcs()), len(gt.Funcs))
-			}
-			lines := 0
-			for _, gf := range gt.Funcs {
-				fn, ok := tab.Lookup(gf.Entry)
-				if !ok || fn.Name != gf.Name || fn.Entry != gf.Entry || fn.End != gf.End {
-					t.Fatalf("Lookup(%#x) = %+v, %v; gosym: %s [%#x,%#x)", gf.Entry, fn, ok, gf.Name, gf.Entry, gf.End)
-				}
-				if bn, ok := tab.ByName(gf.Name); !ok || bn.Name != gf.Name {
-					t.Errorf("ByName(%q) = %v, %v", gf.Name, bn, ok)
-				}
-				for _, pc := range samplePCs(gf.Entry, gf.End) {
-					if fn2, ok := tab.Lookup(pc); !ok || fn2 != fn {
-						t.Fatalf("Lookup(%#x) inside %s = %v", pc, gf.Name, fn2)
-					}
-					wfile, wline, _ := gt.PCToLine(pc)
-					file, line, ok := tab.Line(fn, pc)
-					if wfile == "" {
-						if ok {
-							t.Errorf("%s+%#x: Line = %s:%d, gosym has none", gf.Name, pc-gf.Entry, file, line)
-						}
-						continue
-					}
-					if file != wfile || line != wline {
-						t.Errorf("%s+%#x: Line = %s:%d, gosym %s:%d", gf.Name, pc-gf.Entry, file, line, wfile, wline)
-					}
-					lines++
-				}
-			}
-			if lines < 5000 {
-				t.Errorf("only %d lines compared", lines)
-			}
-			if _, ok := tab.Lookup(gt.Funcs[len(gt.Funcs)-1].End); ok {
-				t.Errorf("Lookup past the last function succeeded")
-			}
-			if _, ok := tab.Lookup(gt.Funcs[0].Entry - 1); ok {
-				t.Errorf("Lookup before the first function succeeded")
-			}
+			gosymMatches(t, f, tab, 1)
 		})
+	}
+}
+
+// gosymMatches checks an unstripped binary's table against debug/gosym: the
+// text start (runtime.text), every function's range and name, and the
+// file:line of a few pcs in every step-th function.
+func gosymMatches(t *testing.T, f *elf.File, tab *Table, step int) {
+	t.Helper()
+	text := f.Section(".text").Addr
+	syms, _ := f.Symbols()
+	if rt := symValue(syms, "runtime.text"); rt != 0 {
+		text = rt
+	}
+	if tab.TextStart() != text {
+		t.Errorf("TextStart = %#x, want runtime.text %#x", tab.TextStart(), text)
+	}
+	gt, err := gosym.NewTable(nil, gosym.NewLineTable(tab.data, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gt.Funcs) != len(tab.Funcs()) || len(gt.Funcs) < 1000 {
+		t.Fatalf("%d funcs, gosym has %d", len(tab.Funcs()), len(gt.Funcs))
+	}
+	lines := 0
+	for i, gf := range gt.Funcs {
+		fn, ok := tab.Lookup(gf.Entry)
+		if !ok || fn.Name != gf.Name || fn.Entry != gf.Entry || fn.End != gf.End {
+			t.Fatalf("Lookup(%#x) = %+v, %v; gosym: %s [%#x,%#x)", gf.Entry, fn, ok, gf.Name, gf.Entry, gf.End)
+		}
+		if bn, ok := tab.ByName(gf.Name); !ok || bn.Name != gf.Name {
+			t.Errorf("ByName(%q) = %v, %v", gf.Name, bn, ok)
+		}
+		if i%step != 0 {
+			continue
+		}
+		for _, pc := range samplePCs(gf.Entry, gf.End) {
+			if fn2, ok := tab.Lookup(pc); !ok || fn2 != fn {
+				t.Fatalf("Lookup(%#x) inside %s = %v", pc, gf.Name, fn2)
+			}
+			wfile, wline, _ := gt.PCToLine(pc)
+			file, line, ok := tab.Line(fn, pc)
+			if wfile == "" {
+				if ok {
+					t.Errorf("%s+%#x: Line = %s:%d, gosym has none", gf.Name, pc-gf.Entry, file, line)
+				}
+				continue
+			}
+			if file != wfile || line != wline {
+				t.Errorf("%s+%#x: Line = %s:%d, gosym %s:%d", gf.Name, pc-gf.Entry, file, line, wfile, wline)
+			}
+			lines++
+		}
+	}
+	if lines < 5000/step {
+		t.Errorf("only %d lines compared", lines)
+	}
+	if _, ok := tab.Lookup(gt.Funcs[len(gt.Funcs)-1].End); ok {
+		t.Errorf("Lookup past the last function succeeded")
+	}
+	if _, ok := tab.Lookup(gt.Funcs[0].Entry - 1); ok {
+		t.Errorf("Lookup before the first function succeeded")
 	}
 }
 
@@ -297,43 +315,51 @@ func TestStrippedSame(t *testing.T) {
 		t.Run(pair[1], func(t *testing.T) {
 			_, full := open(t, build(t, pair[0]))
 			sf, strip := open(t, build(t, pair[1]))
-			if syms, _ := sf.Symbols(); len(syms) != 0 {
-				t.Fatalf("stripped build has %d symbols", len(syms))
-			}
-			if strip.TextStart() != full.TextStart() {
-				t.Errorf("TextStart = %#x, unstripped %#x", strip.TextStart(), full.TextStart())
-			}
-			if !full.HasInlineTree() || !strip.HasInlineTree() {
-				t.Fatalf("HasInlineTree: unstripped %v stripped %v", full.HasInlineTree(), strip.HasInlineTree())
-			}
-			if len(strip.Funcs()) != len(full.Funcs()) {
-				t.Fatalf("%d funcs, unstripped %d", len(strip.Funcs()), len(full.Funcs()))
-			}
-			inl := 0
-			for _, fn := range full.Funcs() {
-				sfn, ok := strip.Lookup(fn.Entry)
-				if !ok || sfn.Name != fn.Name || sfn.End != fn.End {
-					t.Fatalf("Lookup(%#x) = %v, %v, want %s", fn.Entry, sfn, ok, fn.Name)
-				}
-				for _, pc := range samplePCs(fn.Entry, fn.End) {
-					a, b := fmt.Sprint(full.Frames(pc)), fmt.Sprint(strip.Frames(pc))
-					if a != b {
-						t.Fatalf("Frames(%#x): stripped %s, unstripped %s", pc, b, a)
-					}
-					if len(full.Frames(pc)) > 1 {
-						inl++
-					}
-					d1, ok1 := full.SPDelta(fn, pc)
-					d2, ok2 := strip.SPDelta(sfn, pc)
-					if d1 != d2 || ok1 != ok2 {
-						t.Fatalf("SPDelta(%#x) = %d,%v, unstripped %d,%v", pc, d2, ok2, d1, ok1)
-					}
-				}
-			}
-			if inl < 100 {
-				t.Errorf("only %d sampled pcs are in inlined code", inl)
-			}
+			strippedSame(t, full, sf, strip)
 		})
+	}
+}
+
+// strippedSame checks that strip, the table of sf, a -s -w build, answers
+// exactly like full, the same program's unstripped build at the same
+// addresses: functions, inline frames and SP deltas.
+func strippedSame(t *testing.T, full *Table, sf *elf.File, strip *Table) {
+	t.Helper()
+	if syms, _ := sf.Symbols(); len(syms) != 0 {
+		t.Fatalf("stripped build has %d symbols", len(syms))
+	}
+	if strip.TextStart() != full.TextStart() {
+		t.Errorf("TextStart = %#x, unstripped %#x", strip.TextStart(), full.TextStart())
+	}
+	if !full.HasInlineTree() || !strip.HasInlineTree() {
+		t.Fatalf("HasInlineTree: unstripped %v stripped %v", full.HasInlineTree(), strip.HasInlineTree())
+	}
+	if len(strip.Funcs()) != len(full.Funcs()) {
+		t.Fatalf("%d funcs, unstripped %d", len(strip.Funcs()), len(full.Funcs()))
+	}
+	inl := 0
+	for _, fn := range full.Funcs() {
+		sfn, ok := strip.Lookup(fn.Entry)
+		if !ok || sfn.Name != fn.Name || sfn.End != fn.End {
+			t.Fatalf("Lookup(%#x) = %v, %v, want %s", fn.Entry, sfn, ok, fn.Name)
+		}
+		for _, pc := range samplePCs(fn.Entry, fn.End) {
+			a, b := fmt.Sprint(full.Frames(pc)), fmt.Sprint(strip.Frames(pc))
+			if a != b {
+				t.Fatalf("Frames(%#x): stripped %s, unstripped %s", pc, b, a)
+			}
+			if len(full.Frames(pc)) > 1 {
+				inl++
+			}
+			d1, ok1 := full.SPDelta(fn, pc)
+			d2, ok2 := strip.SPDelta(sfn, pc)
+			if d1 != d2 || ok1 != ok2 {
+				t.Fatalf("SPDelta(%#x) = %d,%v, unstripped %d,%v", pc, d2, ok2, d1, ok1)
+			}
+		}
+	}
+	if inl < 100 {
+		t.Errorf("only %d sampled pcs are in inlined code", inl)
 	}
 }
 
@@ -383,45 +409,8 @@ func TestFramesMatchRuntime(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := build(t, name)
 			_, tab := open(t, path)
-			mainAddr, groups := runProg(t, path)
-			mm, ok := tab.ByName("main.main")
-			if !ok {
-				t.Fatal("no main.main")
-			}
-			bias := mainAddr - mm.Entry
-			if name != "pie" && name != "piestrip" && bias != 0 {
-				t.Errorf("load bias %#x in a non-PIE build", bias)
-			}
-			inlined := 0
-			for _, g := range groups {
-				// g.pc is already the return address minus one (Frame.PC).
-				locs := tab.Frames(g.pc - bias)
-				var got []string
-				for _, l := range locs {
-					got = append(got, fmt.Sprintf("%s\t%s\t%d", l.Function, l.File, l.Line))
-				}
-				if strings.Join(got, "\n") != strings.Join(g.frames, "\n") {
-					t.Errorf("Frames(%#x):\n%s\nruntime:\n%s", g.pc-bias, strings.Join(got, "\n"), strings.Join(g.frames, "\n"))
-				}
-				fn, _ := tab.Lookup(g.pc - bias)
-				calls := tab.Inline(fn, g.pc-bias)
-				if len(calls) != len(locs)-1 {
-					t.Errorf("Inline(%#x) = %v, Frames %v", g.pc-bias, calls, locs)
-				}
-				for i, c := range calls {
-					if c.Name != locs[i].Function || c.File != locs[i].File || c.Line != locs[i].Line {
-						t.Errorf("Inline(%#x)[%d] = %+v, Frames %+v", g.pc-bias, i, c, locs[i])
-					}
-				}
-				if len(locs) > 1 {
-					inlined++
-					for i, l := range locs {
-						if l.Inline != (i < len(locs)-1) {
-							t.Errorf("Frames(%#x)[%d].Inline = %v", g.pc-bias, i, l.Inline)
-						}
-					}
-				}
-			}
+			pie := name == "pie" || name == "piestrip"
+			inlined := framesMatchRuntime(t, path, tab, pie)
 			if name == "noopt" {
 				if inlined != 0 {
 					t.Errorf("%d inlined frames with -N -l", inlined)
@@ -431,6 +420,52 @@ func TestFramesMatchRuntime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// framesMatchRuntime runs the test program at path and checks that Frames
+// and Inline expand each pc it reports exactly as its own
+// runtime.CallersFrames did. It returns how many pcs were in inlined code.
+func framesMatchRuntime(t *testing.T, path string, tab *Table, pie bool) (inlined int) {
+	t.Helper()
+	mainAddr, groups := runProg(t, path)
+	mm, ok := tab.ByName("main.main")
+	if !ok {
+		t.Fatal("no main.main")
+	}
+	bias := mainAddr - mm.Entry
+	if !pie && bias != 0 {
+		t.Errorf("load bias %#x in a non-PIE build", bias)
+	}
+	for _, g := range groups {
+		// g.pc is already the return address minus one (Frame.PC).
+		locs := tab.Frames(g.pc - bias)
+		var got []string
+		for _, l := range locs {
+			got = append(got, fmt.Sprintf("%s\t%s\t%d", l.Function, l.File, l.Line))
+		}
+		if strings.Join(got, "\n") != strings.Join(g.frames, "\n") {
+			t.Errorf("Frames(%#x):\n%s\nruntime:\n%s", g.pc-bias, strings.Join(got, "\n"), strings.Join(g.frames, "\n"))
+		}
+		fn, _ := tab.Lookup(g.pc - bias)
+		calls := tab.Inline(fn, g.pc-bias)
+		if len(calls) != len(locs)-1 {
+			t.Errorf("Inline(%#x) = %v, Frames %v", g.pc-bias, calls, locs)
+		}
+		for i, c := range calls {
+			if c.Name != locs[i].Function || c.File != locs[i].File || c.Line != locs[i].Line {
+				t.Errorf("Inline(%#x)[%d] = %+v, Frames %+v", g.pc-bias, i, c, locs[i])
+			}
+		}
+		if len(locs) > 1 {
+			inlined++
+			for i, l := range locs {
+				if l.Inline != (i < len(locs)-1) {
+					t.Errorf("Frames(%#x)[%d].Inline = %v", g.pc-bias, i, l.Inline)
+				}
+			}
+		}
+	}
+	return inlined
 }
 
 // TestPIERelocatedModuledata covers linkers that leave the pointer slots of
@@ -484,7 +519,7 @@ func TestPIERelocatedModuledata(t *testing.T) {
 }
 
 // TestToolchainBinaries reads Go binaries this test did not build: the Go
-// distribution's own, and, where installed, stripped binaries built by
+// distribution's own (every toolchain's gofmt), and, where installed, stripped binaries built by
 // older Go releases (go1.22-go1.25), whose moduledata must be found by
 // scanning. gosym is the oracle for names and lines; inline trees must
 // decode to plausible names and positions.
@@ -497,17 +532,29 @@ func TestToolchainBinaries(t *testing.T) {
 		"/usr/lib/google-cloud-sdk/bin/gcloud-crc32c", // go1.24, stripped
 		"/usr/lib/google-cloud-sdk/bin/local-extract", // go1.25, stripped
 	}
+	format := map[string]string{} // pclntab generation, where it is not 1.20
+	// Each toolchain's own gofmt, as its distribution built it (Debian's
+	// go1.19 is itself a go1.19 program).
+	for _, tc := range testprog.Toolchains(t) {
+		p := filepath.Join(filepath.Dir(tc.Go), "gofmt")
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+		if tc.Minor() < 20 {
+			format[p] = "1.18"
+		}
+	}
 	for _, path := range paths {
 		if _, err := os.Stat(path); err != nil {
 			continue
 		}
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			f, tab := open(t, path)
-			if !tab.HasInlineTree() || tab.GoVersion() != "1.20" {
-				t.Errorf("HasInlineTree %v, GoVersion %s", tab.HasInlineTree(), tab.GoVersion())
+		t.Run(strings.TrimPrefix(strings.ReplaceAll(path, "/", "_"), "_"), func(t *testing.T) {
+			_, tab := open(t, path)
+			want := cmp.Or(format[path], "1.20")
+			if !tab.HasInlineTree() || tab.GoVersion() != want {
+				t.Errorf("HasInlineTree %v, GoVersion %s (want %s)", tab.HasInlineTree(), tab.GoVersion(), want)
 			}
-			data, _ := f.Section(".gopclntab").Data()
-			gt, err := gosym.NewTable(nil, gosym.NewLineTable(data, tab.TextStart()))
+			gt, err := gosym.NewTable(nil, gosym.NewLineTable(tab.data, tab.TextStart()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -747,73 +794,16 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	// The seed comes from a Go binary already on this system rather than one
-	// built here, so that fuzz workers start quickly.
-	path := filepath.Join(runtime.GOROOT(), "bin", "gofmt")
-	ef, err := elf.Open(path)
-	if err != nil {
-		f.Skip(err)
-	}
-	data, err := ef.Section(".gopclntab").Data()
-	if err != nil {
-		f.Fatal(err)
-	}
-	tab, err := Open(ef)
-	if err != nil {
-		f.Fatal(err)
-	}
-	ef.Close()
-	if !tab.HasInlineTree() {
-		f.Fatalf("%s: no inline tree", path)
-	}
-	// Seed: a few real functions around the first one with nested inlining,
-	// re-serialized into a small table so mutations stay fast. The mini
-	// table must answer exactly like the real one.
-	var deep *Func
-	idx := 0
-	for i, fn := range tab.Funcs() {
-		for pc := fn.Entry; pc < fn.End && deep == nil; pc++ {
-			if len(tab.Inline(fn, pc)) >= 3 {
-				deep, idx = fn, i
-			}
-		}
-		if deep != nil {
-			break
+	// The seeds come from Go binaries already on this system rather than
+	// ones built here, so that fuzz workers start quickly: the running Go's
+	// gofmt, and that of each toolchain with an older table format (go1.19's
+	// 1.18 format).
+	seedFuzz(f, filepath.Join(runtime.GOROOT(), "bin", "gofmt"))
+	for _, tc := range testprog.Toolchains(f) {
+		if tc.Minor() < 20 {
+			seedFuzz(f, filepath.Join(filepath.Dir(tc.Go), "gofmt"))
 		}
 	}
-	if deep == nil {
-		f.Fatalf("%s: no function with nested inlining", path)
-	}
-	lo, hi := max(idx-3, 0), min(idx+4, tab.nfunc)
-	mini, gofunc := miniTable(f, tab, lo, hi)
-	mt, err := Parse(mini, tab.textStart, 8, binary.LittleEndian)
-	if err != nil {
-		f.Fatalf("mini table: %v", err)
-	}
-	mt.SetGoFunc(gofunc)
-	if len(mt.Funcs()) != hi-lo {
-		f.Fatalf("mini table has %d funcs, want %d", len(mt.Funcs()), hi-lo)
-	}
-	inl := 0
-	for _, fn := range mt.Funcs() {
-		for pc := fn.Entry; pc < fn.End; pc++ {
-			a, b := fmt.Sprint(mt.Frames(pc)), fmt.Sprint(tab.Frames(pc))
-			d1, _ := mt.SPDelta(fn, pc)
-			rf, _ := tab.Lookup(pc)
-			d2, _ := tab.SPDelta(rf, pc)
-			if a != b || d1 != d2 {
-				f.Fatalf("mini table at %#x: %s sp %d; real %s sp %d", pc, a, d1, b, d2)
-			}
-			if len(mt.Inline(fn, pc)) >= 3 {
-				inl++
-			}
-		}
-	}
-	if inl == 0 {
-		f.Fatal("mini table: lost the inlined calls")
-	}
-	f.Add(mini, gofunc)
-	f.Add(data[:512], gofunc)
 	f.Fuzz(func(t *testing.T, data, gofunc []byte) {
 		tab, err := Parse(data, 0x401000, 8, binary.LittleEndian)
 		if err != nil {
@@ -838,6 +828,70 @@ func FuzzParse(f *testing.F) {
 		tab.ByName("main.main")
 		tab.Lookup(0x1000)
 	})
+}
+
+// seedFuzz adds seeds from the Go binary at path: a few real functions
+// around the first one with nested inlining, re-serialized into a small
+// table so mutations stay fast (the mini table must answer exactly like the
+// real one), and the table's first bytes.
+func seedFuzz(f *testing.F, path string) {
+	ef, err := elf.Open(path)
+	if err != nil {
+		f.Skip(err)
+	}
+	tab, err := Open(ef)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ef.Close()
+	if !tab.HasInlineTree() {
+		f.Fatalf("%s: no inline tree", path)
+	}
+	var deep *Func
+	idx := 0
+	for i, fn := range tab.Funcs() {
+		for pc := fn.Entry; pc < fn.End && deep == nil; pc++ {
+			if len(tab.Inline(fn, pc)) >= 3 {
+				deep, idx = fn, i
+			}
+		}
+		if deep != nil {
+			break
+		}
+	}
+	if deep == nil {
+		f.Fatalf("%s: no function with nested inlining", path)
+	}
+	lo, hi := max(idx-3, 0), min(idx+4, tab.nfunc)
+	mini, gofunc := miniTable(f, tab, lo, hi)
+	mt, err := Parse(mini, tab.textStart, 8, binary.LittleEndian)
+	if err != nil {
+		f.Fatalf("%s: mini table: %v", path, err)
+	}
+	mt.SetGoFunc(gofunc)
+	if len(mt.Funcs()) != hi-lo || mt.GoVersion() != tab.GoVersion() {
+		f.Fatalf("%s: mini table has %d funcs, format %s; want %d, %s", path, len(mt.Funcs()), mt.GoVersion(), hi-lo, tab.GoVersion())
+	}
+	inl := 0
+	for _, fn := range mt.Funcs() {
+		for pc := fn.Entry; pc < fn.End; pc++ {
+			a, b := fmt.Sprint(mt.Frames(pc)), fmt.Sprint(tab.Frames(pc))
+			d1, _ := mt.SPDelta(fn, pc)
+			rf, _ := tab.Lookup(pc)
+			d2, _ := tab.SPDelta(rf, pc)
+			if a != b || d1 != d2 {
+				f.Fatalf("%s: mini table at %#x: %s sp %d; real %s sp %d", path, pc, a, d1, b, d2)
+			}
+			if len(mt.Inline(fn, pc)) >= 3 {
+				inl++
+			}
+		}
+	}
+	if inl == 0 {
+		f.Fatalf("%s: mini table: lost the inlined calls", path)
+	}
+	f.Add(mini, gofunc)
+	f.Add(tab.data[:512], gofunc)
 }
 
 func BenchmarkLookup(b *testing.B) {

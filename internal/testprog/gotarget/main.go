@@ -13,6 +13,11 @@
 //   - inlineHost: a channel receive inside inlined outerInline -> leafInline.
 //
 // The garbage collector is switched off so that nothing runs after "ready".
+//
+// With GOTARGET_TRACEBACK=1 in its environment it first prints the Go
+// runtime's own traceback of every goroutine (runtime.Stack) between the
+// lines "traceback" and "end traceback": an oracle for the goroutine
+// stacks that no debugger has to agree with.
 package main
 
 import (
@@ -140,6 +145,16 @@ func main() {
 
 	for !parked() {
 		time.Sleep(time.Millisecond)
+	}
+	if os.Getenv("GOTARGET_TRACEBACK") == "1" {
+		buf := make([]byte, 1<<20)
+		fmt.Printf("traceback\n%s\nend traceback\n", buf[:runtime.Stack(buf, true)])
+		// Stopping the world for runtime.Stack can wake or start threads:
+		// let them settle before saying ready.
+		time.Sleep(100 * time.Millisecond)
+		for !parked() {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	fmt.Println("ready")
 	sink += <-never
