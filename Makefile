@@ -7,8 +7,10 @@ ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # builders (gcc, g++, clang), a second tracer (strace), and libc's debug file
 # (the stack tests compare libc frames, inline ones included, with gdb's).
 DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux
-# The benchmarks' peers: eu-stack (elfutils) and gdb above, and bpftrace.
-BENCH_DEBS := bpftrace
+# The benchmarks' peers: eu-stack (elfutils) and gdb above, bpftrace, GNU
+# time for peak RSS, and delve (from the module proxy, pinned, into bin/).
+BENCH_DEBS := bpftrace time
+DLV_VERSION := v1.27.2
 
 .PHONY: all build demo test deps toolchains bench-deps vet unit xarch bench clean generate
 
@@ -46,6 +48,8 @@ deps:
 # bench-deps: the peers the benchmarks measure against.
 bench-deps: deps
 	scripts/need-debs $(BENCH_DEBS)
+	@[ -x $(BIN)/dlv ] || { echo "go install delve $(DLV_VERSION) into $(BIN)"; \
+		GOBIN=$(abspath $(BIN)) $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION); }
 
 vet:
 	$(GO) vet ./...
