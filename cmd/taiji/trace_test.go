@@ -91,6 +91,10 @@ func traceAndCompare(t *testing.T, bin string, extra []string, funcs []string, t
 	var pending = map[string]map[string]any{}
 	for _, ev := range events {
 		fn, _ := ev["function"].(string)
+		// Generic instances are named by their shapes, which differ by Go
+		// release (F[go.shape.int], F[go.shape.int_0]): the truth leaves
+		// type arguments out.
+		fn = typeArgsRE.ReplaceAllString(fn, "")
 		switch ev["event"] {
 		case "call":
 			c := map[string]any{}
@@ -133,6 +137,8 @@ func traceAndCompare(t *testing.T, bin string, extra []string, funcs []string, t
 		}
 	}
 }
+
+var typeArgsRE = regexp.MustCompile(`\[[^\]]*\]`)
 
 var typedFuncs = []string{"main.Mix", "main.Ints", "main.Move", "main.Fail", "main.Many"}
 
@@ -412,5 +418,125 @@ func TestTraceDemo(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^main\.Mix\s+(\d+)\s+(\d+)\s+0\s`).FindStringSubmatch(stdout)
 	if calls == 0 || m == nil || m[1] != strconv.Itoa(calls) {
 		t.Fatalf("%d calls printed, summary %v:\n%s", calls, m, stdout)
+	}
+}
+
+// goToolchain is one Go release the tests build targets with.
+type goToolchain struct{ Version, Go string }
+
+// goToolchains lists the Go releases to test: the file $TAIJI_GO_TOOLCHAINS
+// names (make test writes it), else what scripts/go-toolchains finds here.
+func goToolchains(t *testing.T) []goToolchain {
+	t.Helper()
+	var out []byte
+	var err error
+	if f := os.Getenv("TAIJI_GO_TOOLCHAINS"); f != "" {
+		out, err = os.ReadFile(f)
+	} else {
+		out, err = exec.Command("../../scripts/go-toolchains").Output()
+	}
+	if err != nil {
+		t.Fatalf("listing Go toolchains: %v", err)
+	}
+	var tcs []goToolchain
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			tcs = append(tcs, goToolchain{f[0], f[1]})
+		}
+	}
+	if len(tcs) == 0 {
+		t.Fatal("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	return tcs
+}
+
+// buildTraceCases builds testdata/tracecases with the go command goBin.
+func buildTraceCases(t *testing.T, goBin string, flags ...string) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/tracecases/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tracecases\n\ngo 1.19\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tracecases")
+	cmd := exec.Command(goBin, append(append([]string{"build", "-o", bin}, flags...), ".")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s build: %v\n%s", goBin, err, out)
+	}
+	return bin
+}
+
+// caseFuncs are tracecases' functions, as patterns and as the names its
+// truth lines use.
+var caseFuncs = []string{
+	"main.F", "main.Pair", "main.(*Box).Get", "main.Box.Val", // generic: a hidden dictionary argument
+	"main.safe", "main.unnamed", "main.named", "main.twoDefer", // results with defers and recover
+	"main.Deep",         // a parameter type nested deeper than taiji decodes
+	"main.values.func1", // a closure
+}
+
+// TestTraceGoReleases traces generic functions and methods, results of
+// functions with defers, a parameter whose type nests deeply and a closure,
+// built by every Go release, optimized and not: every call and result must
+// decode to what the target says it passed.
+func TestTraceGoReleases(t *testing.T) {
+	needRoot(t)
+	for _, tc := range goToolchains(t) {
+		for _, mode := range []string{"opt", "noopt"} {
+			t.Run(tc.Version+"-"+mode, func(t *testing.T) {
+				var flags []string
+				if mode == "noopt" {
+					flags = []string{"-gcflags=all=-N -l"}
+				}
+				bin := buildTraceCases(t, tc.Go, flags...)
+				traceAndCompare(t, bin, nil, caseFuncs, "values")
+			})
+		}
+	}
+}
+
+// TestTraceGlobs: globs match closures, methods and generic instances as
+// they are written in Go, with real probes on them.
+func TestTraceGlobs(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go")
+	for _, c := range []struct {
+		patterns []string
+		want     []string // functions traced, type arguments left out
+	}{
+		{[]string{"main.values.func*"}, []string{"main.values.func1"}},
+		{[]string{"main.*func1"}, []string{"main.safe.func1", "main.twoDefer.func1", "main.unnamed.func1", "main.values.func1"}},
+		{[]string{"main.(*Box).*"}, []string{"main.(*Box).Get"}},
+		{[]string{"main.(*Box[...]).Get", "main.F[...]"}, []string{"main.(*Box).Get", "main.F"}},
+		{[]string{"main.Box*.Val"}, []string{"main.Box.Val"}},
+		{[]string{"main.Pa?r"}, []string{"main.Pair"}},
+	} {
+		args := append(append([]string{"trace", "--json"}, c.patterns...), "--", bin, "values")
+		stdout, stderr, err := runTaiji(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", c.patterns, err, stderr)
+		}
+		seen := map[string]bool{}
+		for _, ev := range jsonLines(t, stdout) {
+			if ev["event"] == "call" {
+				seen[typeArgsRE.ReplaceAllString(ev["function"].(string), "")] = true
+			}
+		}
+		var got []string
+		for fn := range seen {
+			got = append(got, fn)
+		}
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v traced %v, want %v", c.patterns, got, c.want)
+		}
 	}
 }
