@@ -44,7 +44,8 @@ func WithDict(name string, args []Param, goVersion string, ptr int64) []Param {
 		}
 	}
 	at := 0
-	v := version.Lang(strings.Fields(goVersion + " ")[0])
+	v, _, _ := strings.Cut(goVersion, " ") // "go1.26.0 X:nocoverageredesign"
+	v = version.Lang(v)
 	if isMethod(name) && len(args) > 0 && (!version.IsValid(v) || version.Compare(v, "go1.20") >= 0) {
 		at = 1
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,6 +539,103 @@ func TestTraceGlobs(t *testing.T) {
 		sort.Strings(got)
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%v traced %v, want %v", c.patterns, got, c.want)
+		}
+	}
+}
+
+// TestTraceHTTPServer traces the functions people trace in a net/http
+// server, whose parameter types (conn, Server, Request...) link to one
+// another far deeper than taiji decodes, under a bounded load of requests
+// the test makes: every function must be probed with its types, every call
+// paired with its return, and nothing reported wrong.
+func TestTraceHTTPServer(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go")
+	funcs := []string{"net/http.(*conn).serve", "net/http.(*conn).readRequest", "net/http.serverHandler.ServeHTTP"}
+	cmd := exec.Command(taijiBin, append(append([]string{"trace", "--json"}, funcs...), "--", bin, "http")...)
+	stdin, err := cmd.StdinPipe() // the server's: it shuts down when it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderrPipe)
+	var addr string
+	var stderr []string
+	for addr == "" && sc.Scan() {
+		stderr = append(stderr, sc.Text())
+		if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+			addr = a
+		}
+	}
+	if addr == "" {
+		cmd.Wait()
+		t.Fatalf("the server did not start:\n%s", strings.Join(stderr, "\n"))
+	}
+	rest := make(chan []string)
+	go func() {
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		rest <- lines
+	}()
+	// One connection per request, so serve runs once per request too.
+	const n = 40
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < n; i++ {
+		resp, err := client.Get(fmt.Sprintf("http://%s/r%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != fmt.Sprintf("hello /r%d\n", i) {
+			t.Fatalf("response %q", body)
+		}
+	}
+	stdin.Close()
+	stderr = append(stderr, <-rest...)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("taiji: %v\n%s", err, strings.Join(stderr, "\n"))
+	}
+	for _, l := range stderr {
+		if strings.HasPrefix(l, "taiji:") {
+			t.Errorf("taiji said: %s", l)
+		}
+	}
+	calls := map[string]int{}
+	for _, ev := range jsonLines(t, stdout.String()) {
+		switch ev["event"] {
+		case "call":
+			fn := ev["function"].(string)
+			calls[fn]++
+			// The receiver is decoded: an address and what it points to.
+			recv := ev["args"].([]any)[0].(map[string]any)
+			if v, ok := recv["value"].(map[string]any); !ok || v["ptr"] == nil && fn != "net/http.serverHandler.ServeHTTP" {
+				t.Fatalf("%s: receiver %v not decoded", fn, recv)
+			}
+		case "summary":
+			for _, f := range ev["functions"].([]any) {
+				f := f.(map[string]any)
+				c, r := f["calls"].(json.Number).String(), f["returns"].(json.Number).String()
+				if c != strconv.Itoa(n) || r != c || f["lost"].(json.Number).String() != "0" || f["unmatched"].(json.Number).String() != "0" {
+					t.Errorf("%s: calls %s returns %s lost %v unmatched %v, want %d calls, all returned", f["function"], c, r, f["lost"], f["unmatched"], n)
+				}
+			}
+		}
+	}
+	for _, fn := range funcs {
+		if calls[fn] != n {
+			t.Errorf("%s: %d call events, want %d", fn, calls[fn], n)
 		}
 	}
 }
