@@ -125,9 +125,9 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		}
 		pid = cmd.Process.Pid
 		defer func() {
-			if resume != nil { // never leave it stopped
-				resume()
+			if resume != nil { // refused: end it before it runs any code, and reap it
 				cmd.Process.Kill()
+				resume()
 				cmd.Wait()
 			}
 		}()
