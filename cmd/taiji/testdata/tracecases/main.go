@@ -147,6 +147,10 @@ func call(f func(int) int, n int) int { return f(n) }
 func values() {
 	report("main.F", map[string]any{"v": 3}, map[string]any{"~r0": F(3)})
 	report("main.F", map[string]any{"v": "test"}, map[string]any{"~r0": F("test")})
+	// Every pointer type argument shares one shape (go.shape.*uint8): the
+	// value is shown as an address, not as what a *uint8 would point to.
+	pb := &Box[int]{V: 9}
+	report("main.F", map[string]any{"v": ptr(unsafe.Pointer(pb))}, map[string]any{"~r0": ptr(unsafe.Pointer(F(pb)))})
 	report("main.Pair", map[string]any{"k": "key", "v": 7, "n": 4}, map[string]any{"~r0": Pair("key", 7, 4)})
 	b := &Box[string]{V: "boxed"}
 	report("main.(*Box).Get", map[string]any{"b": object(b, map[string]any{"V": "boxed"}), "x": 7}, map[string]any{"~r0": b.Get(7)})
