@@ -639,3 +639,40 @@ func TestTraceHTTPServer(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceGenericSig: a stripped binary's generic instances traced with
+// --sig, which names the instance by its symbol and lists a method's
+// receiver first; taiji adds the dictionary argument itself.
+func TestTraceGenericSig(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go", "-ldflags=-s -w")
+	stdout, stderr, err := runTaiji(t, "trace", "--json",
+		"--sig", "main.F[go.shape.int](v int) int",
+		"--sig", "main.(*Box[go.shape.string]).Get(b unsafe.Pointer, x int) string",
+		"main.F[go.shape.int]", "main.(*Box).Get", "--", bin, "values")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var got []string
+	for _, ev := range jsonLines(t, stdout) {
+		var vals []any
+		switch ev["event"] {
+		case "call":
+			vals = ev["args"].([]any)
+		case "return":
+			vals = ev["results"].([]any)
+		default:
+			continue
+		}
+		for _, v := range vals {
+			v := v.(map[string]any)
+			if v["name"] != "b" { // an address
+				got = append(got, fmt.Sprintf("%s=%v", v["name"], v["value"]))
+			}
+		}
+	}
+	want := []string{"v=3", "~r0=3", "x=7", "~r0=boxed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v\n%s", got, want, stdout)
+	}
+}
