@@ -30,6 +30,10 @@ type Type struct {
 	// RuntimeType is the link-time address of the Go runtime's type
 	// descriptor (DW_AT_go_runtime_type), 0 if unknown.
 	RuntimeType uint64
+	// Elided marks a type the DWARF walk did not enter, beyond MaxIndirect
+	// pointers: Name and Size are known, Kind is reflect.Invalid and
+	// nothing of its structure is. Values of it are shown as elided.
+	Elided bool
 }
 
 // Field is one field of a struct type.

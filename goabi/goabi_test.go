@@ -48,6 +48,7 @@ func FuzzParseSig(f *testing.F) {
 	for _, s := range []string{
 		"main.Mix(a int64, b uint8, ok bool, s string, bs []byte) (int64, string)",
 		"net/http.(*conn).serve(ctx any)", "f(a, b int) error", "f([4]*[]map[int]chan string) (x int, y error)",
+		"main.F[go.shape.int](v int) int", "main.(*Box[go.shape.string]).Get(b unsafe.Pointer, x int) string",
 	} {
 		f.Add(s)
 	}

@@ -72,7 +72,7 @@ func FromDWARF(d *dwarf.Data, off dwarf.Offset, ptr int64) (t *Type, err error) 
 		}
 	}()
 	c := &conv{d: d, ptr: ptr, seen: map[dwarf.Offset]*Type{}}
-	return c.typ(off, 0)
+	return c.typ(off, 0, 0)
 }
 
 const (
@@ -87,8 +87,27 @@ type conv struct {
 	seen map[dwarf.Offset]*Type
 }
 
-// maxDepth bounds the type graph walk; recursive types are cut by seen.
-const maxDepth = 32
+// The type graph is walked to a bounded depth; recursive types are cut by
+// seen. Behind MaxIndirect pointers (or slice, map, chan elements) a type
+// is Elided: a value printer reads memory at most a few pointers deep, so
+// what lies further is never shown, and the ABI needs only the values
+// passed, not what they point to. Value nesting (fields, arrays) is what
+// the ABI assigns, and is followed up to maxNest levels, beyond which only
+// corrupt DWARF goes.
+const (
+	MaxIndirect = 4
+	maxNest     = 100
+)
+
+// elided stands for the type of entry e where the walk stops: its name and
+// size, nothing of its structure.
+func elided(e *dwarf.Entry, ptr int64) *Type {
+	t := &Type{Elided: true}
+	t.Name, _ = e.Val(dwarf.AttrName).(string)
+	t.Size, _ = e.Val(dwarf.AttrByteSize).(int64)
+	t.Align = min(max(t.Size, 1), ptr)
+	return t
+}
 
 func (c *conv) entry(off dwarf.Offset) (*dwarf.Entry, *dwarf.Reader, error) {
 	r := c.d.Reader()
@@ -103,16 +122,22 @@ func (c *conv) entry(off dwarf.Offset) (*dwarf.Entry, *dwarf.Reader, error) {
 	return e, r, nil
 }
 
-func (c *conv) typ(off dwarf.Offset, depth int) (*Type, error) {
+// typ converts the type at off, reached through ind indirections and depth
+// levels of nesting in all.
+func (c *conv) typ(off dwarf.Offset, ind, depth int) (*Type, error) {
 	if t, ok := c.seen[off]; ok {
 		return t, nil
 	}
-	if depth > maxDepth {
-		return nil, fmt.Errorf("goabi: DWARF type at %#x nests too deeply", off)
+	if depth > maxNest {
+		return nil, fmt.Errorf("goabi: DWARF type at %#x nests more than %d levels deep", off, maxNest)
 	}
 	e, r, err := c.entry(off)
 	if err != nil {
 		return nil, err
+	}
+	if ind > MaxIndirect {
+		// Not cached in seen: a shorter path may reach the same type.
+		return elided(e, c.ptr), nil
 	}
 	t := &Type{}
 	c.seen[off] = t
@@ -124,11 +149,19 @@ func (c *conv) typ(off dwarf.Offset, depth int) (*Type, error) {
 	}
 	kind, isGo := e.Val(attrGoKind).(int64)
 	ref, _ := e.Val(dwarf.AttrType).(dwarf.Offset)
+	// sub converts a type held by value (a field, an array element, what
+	// a typedef names); elem one reached through a pointer.
 	sub := func(o dwarf.Offset) (*Type, error) {
 		if o == 0 {
 			return nil, nil
 		}
-		return c.typ(o, depth+1)
+		return c.typ(o, ind, depth+1)
+	}
+	elem := func(o dwarf.Offset) (*Type, error) {
+		if o == 0 {
+			return nil, nil
+		}
+		return c.typ(o, ind+1, depth+1)
 	}
 	switch e.Tag {
 	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType:
@@ -141,7 +174,9 @@ func (c *conv) typ(off dwarf.Offset, depth int) (*Type, error) {
 		}
 		name := t.Name
 		*t = *under
-		if name != "" && (e.Tag == dwarf.TagTypedef) {
+		// ".param0" and friends are a shaped function's type parameters:
+		// the shape (go.shape.int) says more.
+		if name != "" && e.Tag == dwarf.TagTypedef && !strings.HasPrefix(name, ".") {
 			t.Name = name
 		}
 		if t.Name == "error" || (t.Kind == reflect.Struct && (under.Name == "runtime.iface" || under.Name == "runtime.eface")) {
@@ -174,7 +209,7 @@ func (c *conv) typ(off dwarf.Offset, depth int) (*Type, error) {
 		if t.Name == "" {
 			t.Name = "*"
 		}
-		if t.Elem, err = sub(ref); err != nil {
+		if t.Elem, err = elem(ref); err != nil {
 			return nil, err
 		}
 		if t.Name == "*" && t.Elem != nil {

@@ -21,17 +21,26 @@ import (
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
 	"github.com/taijidbg/taiji/internal/suggest"
+	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
+	"github.com/taijidbg/taiji/proc"
 )
 
 // Binary is an executable opened for tracing.
 type Binary struct {
-	Path      string
+	// Path is where the file is opened and uprobes are attached: a path
+	// the kernel resolves to the file's inode, such as
+	// /proc/PID/map_files/... for a binary deleted since it started.
+	Path string
+	// Name is the binary's name for messages: as given, or as the process
+	// maps it.
+	Name      string
 	Arch      *arch.Arch
 	GoVersion string // "" if not Go or unknown
-	ELF       *elf.File
+	Module    *module.Module
+	ELF       *elf.File      // Module.File
 	Table     *pclntab.Table // nil: not a Go binary
-	DWARF     *dwarf.Data    // nil: no DWARF
+	DWARF     *dwarf.Data    // nil: no DWARF (in the binary or its debug file)
 
 	subprograms  map[string]dwarf.Offset
 	runtimeTypes map[uint64]dwarf.Offset
@@ -54,41 +63,73 @@ type Func struct {
 	// TypesFrom says where argument types came from: "dwarf", "sig" or
 	// "" (none: raw registers are shown).
 	TypesFrom string
+	// Note says, in one line, why types are missing although DWARF has
+	// the function; "" if nothing is wrong.
+	Note string
 }
 
 // ErrNoFunc is returned when a pattern matches no function.
 var ErrNoFunc = errors.New("no such function")
 
-// Open opens the executable at path.
-func Open(path string) (b *Binary, err error) {
-	f, err := elf.Open(path)
+// Open opens the executable at path, with its separate debug file if one
+// is found (module.Open).
+func Open(path string) (*Binary, error) {
+	return openModule(path, path, module.Options{})
+}
+
+// OpenProcess opens the executable process pid runs, as taiji stack opens
+// a process's modules (proc.MappedFile): through the process's root when
+// it is in a container, through /proc/PID/map_files when its file was
+// deleted or replaced after it started. Uprobes attach through the path
+// opened, which resolves to the running file's inode.
+func OpenProcess(pid int) (*Binary, error) {
+	exe, err := proc.Exe(pid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
+	root := proc.Root(pid)
+	ino, err := proc.Inode(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return nil, fmt.Errorf("process %d: cannot open its executable %s: %v", pid, exe, err)
+	}
+	maps, err := proc.Maps(pid)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range maps {
+		if m.Inode == ino && strings.HasPrefix(m.Path, "/") {
+			path, via := proc.MappedFile(pid, m, root)
+			return openModule(exe, path, module.Options{Root: via})
 		}
-	}()
-	a, err := arch.ForELF(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	b = &Binary{Path: path, Arch: a, ELF: f}
-	if t, err := pclntab.Open(f); err == nil {
+	// Not mapped yet (or no longer): the link itself reaches the file.
+	return openModule(exe, fmt.Sprintf("/proc/%d/exe", pid), module.Options{})
+}
+
+func openModule(name, path string, opts module.Options) (b *Binary, err error) {
+	m, err := module.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	full := path
+	if opts.Root != "" {
+		full = opts.Root + path
+	}
+	b = &Binary{Path: full, Name: name, Arch: m.Arch, Module: m, ELF: m.File}
+	if t, err := pclntab.Open(m.File); err == nil {
 		b.Table = t
-		if bi, err := buildinfo.ReadFile(path); err == nil {
+		if bi, err := buildinfo.ReadFile(full); err == nil {
 			b.GoVersion = bi.GoVersion
 		}
 	}
-	if d, err := f.DWARF(); err == nil {
+	if d, err := m.DWARF(); err == nil && d != nil {
 		b.DWARF = d
 	}
 	return b, nil
 }
 
 // Close releases the file.
-func (b *Binary) Close() error { return b.ELF.Close() }
+func (b *Binary) Close() error { return b.Module.Close() }
 
 // IsGo reports whether the binary has a Go function table.
 func (b *Binary) IsGo() bool { return b.Table != nil }
@@ -115,21 +156,34 @@ type symbol struct {
 }
 
 // symbols lists the functions: Go functions from pclntab (present even in
-// stripped binaries), others from the ELF symbol table.
+// stripped binaries), others from the ELF symbol table. Go 1.18 and 1.19
+// name every instance of a generic function F[...] in pclntab: the ELF
+// symbol at the same address, when there is one, says which
+// (F[go.shape.int_0]), and instances keep their own entries either way.
 func (b *Binary) symbols() []symbol {
 	var out []symbol
 	seen := map[string]bool{}
+	elfSyms := b.elfSymbols()
 	if b.Table != nil {
+		instance := map[uint64]string{}
+		for _, s := range elfSyms {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && strings.Contains(s.Name, "[") {
+				instance[s.Value] = s.Name
+			}
+		}
 		for _, f := range b.Table.Funcs() {
-			if seen[f.Name] || f.End <= f.Entry {
+			name := f.Name
+			if n, ok := instance[f.Entry]; ok && strings.Contains(name, "[...]") {
+				name = n
+			}
+			if (seen[name] && !strings.Contains(name, "[...]")) || f.End <= f.Entry {
 				continue
 			}
-			seen[f.Name] = true
-			out = append(out, symbol{f.Name, f.Entry, f.End - f.Entry, true})
+			seen[name] = true
+			out = append(out, symbol{name, f.Entry, f.End - f.Entry, true})
 		}
 	}
-	syms, _ := b.ELF.Symbols()
-	for _, s := range syms {
+	for _, s := range elfSyms {
 		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Size == 0 || seen[s.Name] ||
 			s.Section == elf.SHN_UNDEF {
 			continue
@@ -140,17 +194,29 @@ func (b *Binary) symbols() []symbol {
 	return out
 }
 
+// elfSymbols returns the ELF symbol table: the binary's, or its debug
+// file's when the binary was stripped.
+func (b *Binary) elfSymbols() []elf.Symbol {
+	syms, _ := b.ELF.Symbols()
+	if len(syms) == 0 && b.Module.Debug != nil {
+		syms, _ = b.Module.Debug.Symbols()
+	}
+	return syms
+}
+
 // Match reports whether name matches the glob pattern, where * matches any
-// run of characters (including / and .) and ? any one character.
+// run of characters (including / and .) and ? any one character; a * right
+// after ( is the literal star of a pointer receiver, as in main.(*T).M.
 func Match(pattern, name string) bool {
+	glob := func(p int) bool { return pattern[p] == '*' && (p == 0 || pattern[p-1] != '(') }
 	// Iterative glob with one backtrack point: linear, no recursion.
 	p, n, starP, starN := 0, 0, -1, 0
 	for n < len(name) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == name[n]):
+		case p < len(pattern) && !glob(p) && (pattern[p] == '?' || pattern[p] == name[n]):
 			p++
 			n++
-		case p < len(pattern) && pattern[p] == '*':
+		case p < len(pattern) && glob(p):
 			starP, starN = p, n
 			p++
 		case starP >= 0:
@@ -160,10 +226,54 @@ func Match(pattern, name string) bool {
 			return false
 		}
 	}
-	for p < len(pattern) && pattern[p] == '*' {
+	for p < len(pattern) && glob(p) {
 		p++
 	}
 	return p == len(pattern)
+}
+
+// matchFunc reports whether pattern selects the function named name: the
+// name itself, or a generic instance's name written as Go's tracebacks
+// write it (main.F[...], main.(*Box[...]).Get) or with no type arguments at
+// all (main.F, main.(*Box).Get). Globs leave out what the compiler makes
+// rather than the programmer writes (method value wrappers -fm, go and
+// defer statement wrappers, type: and .. symbols) unless the pattern names
+// them; closures (main.main.func1) are the programmer's and match.
+func matchFunc(pattern, name string) bool {
+	if strings.ContainsAny(pattern, "*?") {
+		for _, w := range []string{"-fm", ".gowrap", ".deferwrap", "type:", ".."} {
+			if strings.Contains(name, w) && !strings.Contains(pattern, w) {
+				return false
+			}
+		}
+	}
+	if Match(pattern, name) {
+		return true
+	}
+	if !strings.Contains(name, "[") {
+		return false
+	}
+	return Match(pattern, typeArgs(name, "[...]")) || Match(pattern, typeArgs(name, ""))
+}
+
+// typeArgs replaces each bracketed type argument list in name with with.
+func typeArgs(name, with string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '[':
+			if depth == 0 {
+				b.WriteString(with)
+			}
+			depth++
+		case c == ']' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Funcs resolves patterns to functions and their probe sites. sigs give
@@ -172,32 +282,27 @@ func Match(pattern, name string) bool {
 func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, error) {
 	syms := b.symbols()
 	var out []*Func
-	got := map[string]bool{}
+	got := map[uint64]bool{} // by address: go1.19's stripped F[...] instances share a name
 	for _, pat := range patterns {
 		n := 0
 		for _, s := range syms {
-			if !Match(pat, s.name) || got[s.name] {
-				if Match(pat, s.name) {
-					n++
-				}
+			if !matchFunc(pat, s.name) {
 				continue
 			}
-			// Globs skip the runtime's own wrappers and compiler-made
-			// functions: tracing them is never what a glob meant.
-			if strings.ContainsAny(pat, "*?") && (strings.Contains(s.name, ".func") || strings.HasSuffix(s.name, "-fm") ||
-				strings.HasPrefix(s.name, "type:") || strings.Contains(s.name, "..")) {
+			if got[s.addr] {
+				n++
 				continue
 			}
 			f, err := b.function(s, sigs[s.name])
 			if err != nil {
 				return nil, err
 			}
-			got[s.name] = true
+			got[s.addr] = true
 			out = append(out, f)
 			n++
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Path, suggestion(pat, syms))
+			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Name, suggestion(pat, syms))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
@@ -222,15 +327,15 @@ const maxFuncBytes = 1 << 20
 
 func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
 	if s.size > maxFuncBytes {
-		return nil, fmt.Errorf("%s: function %s is %d bytes long; refusing to disassemble it", b.Path, s.name, s.size)
+		return nil, fmt.Errorf("%s: function %s is %d bytes long; refusing to disassemble it", b.Name, s.name, s.size)
 	}
 	code, err := b.code(s.addr, s.size)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", b.Path, s.name, err)
+		return nil, fmt.Errorf("%s: %s: %v", b.Name, s.name, err)
 	}
 	insts, err := disasm.Decode(b.Arch, code, s.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", b.Path, s.name, err)
+		return nil, fmt.Errorf("%s: %s: %v", b.Name, s.name, err)
 	}
 	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
 	if s.goFunc {
@@ -273,10 +378,12 @@ func (b *Binary) FileOffset(addr uint64) (uint64, error) {
 			return addr - p.Vaddr + p.Off, nil
 		}
 	}
-	return 0, fmt.Errorf("%s: address %#x is not in an executable segment", b.Path, addr)
+	return 0, fmt.Errorf("%s: address %#x is not in an executable segment", b.Name, addr)
 }
 
-// types fills in the function's parameters and their locations.
+// types fills in the function's parameters and their locations. A type
+// DWARF cannot give leaves the function traced with raw registers and a
+// Note, never refused.
 func (b *Binary) types(f *Func, sig *goabi.Sig) error {
 	switch {
 	case sig != nil:
@@ -284,7 +391,8 @@ func (b *Binary) types(f *Func, sig *goabi.Sig) error {
 	case b.DWARF != nil:
 		args, results, err := b.dwarfParams(f.Name)
 		if err != nil {
-			return err
+			f.Note = fmt.Sprintf("%s: %v: showing raw registers", f.Name, err)
+			return nil
 		}
 		if args != nil || results != nil {
 			f.Args, f.Results, f.TypesFrom = args, results, "dwarf"
@@ -294,16 +402,33 @@ func (b *Binary) types(f *Func, sig *goabi.Sig) error {
 		return nil
 	}
 	abi := goabi.ABIC
+	args := f.Args
 	if f.Go {
 		abi = b.goABI()
+		args = goabi.WithDict(f.Name, args, b.GoVersion, int64(b.Arch.PtrSize))
 	}
-	var err error
-	f.ArgLocs, f.ResultLocs, err = goabi.Assign(b.Arch, abi, f.Args, f.Results)
-	return err
+	argLocs, resLocs, err := goabi.Assign(b.Arch, abi, args, f.Results)
+	if err != nil {
+		return err
+	}
+	// The dictionary takes its register but is not shown.
+	f.Args, f.ArgLocs, f.ResultLocs = nil, nil, resLocs
+	for i, a := range args {
+		if a.Name != goabi.DictName {
+			f.Args, f.ArgLocs = append(f.Args, a), append(f.ArgLocs, argLocs[i])
+		}
+	}
+	if f.Args == nil {
+		f.Args = []goabi.Param{}
+	}
+	return nil
 }
 
 // dwarfParams reads the formal parameters of the named function;
-// DW_AT_variable_parameter marks Go's results.
+// DW_AT_variable_parameter marks Go's results. A Go result that a deferred
+// closure may change (a named result, or any result of a function with a
+// defer on some releases) is listed twice, once for the result slot and
+// once for its variable: the first of each name is kept.
 func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err error) {
 	if b.subprograms == nil {
 		b.indexDWARF()
@@ -319,13 +444,15 @@ func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err erro
 		return nil, nil, err
 	}
 	var cReturn dwarf.Offset
-	if !b.IsGo() || !strings.Contains(name, ".") {
+	goFunc := b.IsGo() && strings.Contains(name, ".")
+	if !goFunc {
 		cReturn, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
 	}
+	seen := map[string]bool{}
 	for {
 		c, err := r.Next()
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: DWARF for %s: %v", b.Path, name, err)
+			return nil, nil, fmt.Errorf("DWARF: %v", err)
 		}
 		if c == nil || c.Tag == 0 {
 			break
@@ -337,10 +464,16 @@ func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err erro
 			continue
 		}
 		pname, _ := c.Val(dwarf.AttrName).(string)
+		if goFunc && pname != "" && pname != "_" {
+			if seen[pname] {
+				continue
+			}
+			seen[pname] = true
+		}
 		toff, _ := c.Val(dwarf.AttrType).(dwarf.Offset)
 		t, err := goabi.FromDWARF(b.DWARF, toff, int64(b.Arch.PtrSize))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: parameter %s: %v", b.Path, name, pname, err)
+			return nil, nil, fmt.Errorf("parameter %s: %v", pname, err)
 		}
 		p := goabi.Param{Name: pname, Type: t}
 		if isResult, _ := c.Val(dwarf.AttrVarParam).(bool); isResult {
@@ -417,7 +550,7 @@ func (b *Binary) RuntimeType(addr uint64) *goabi.Type {
 	if s := b.ELF.Section(".rodata"); s != nil {
 		base = s.Addr
 	}
-	if syms, err := b.ELF.Symbols(); err == nil {
+	if syms := b.elfSymbols(); syms != nil {
 		for _, s := range syms {
 			if s.Name == "runtime.types" {
 				base = s.Value
@@ -477,5 +610,5 @@ func (b *Binary) GoidOffset() (goid uint64, err error) {
 	case version.Compare(v, "go1.21") >= 0:
 		return 152, nil
 	}
-	return 0, fmt.Errorf("%s: no DWARF, and the goroutine id offset of %s is not known", b.Path, v)
+	return 0, fmt.Errorf("%s: no DWARF, and the goroutine id offset of %s is not known", b.Name, v)
 }

@@ -151,6 +151,10 @@ type (
 		Ptr Ptr
 		Len any
 	}
+	// Elided is a value of the named type that lies deeper than taiji
+	// decodes (goabi.MaxIndirect pointers, or maxDecodeDepth levels of
+	// nesting): text "T{...}", JSON {"elided":"T"}.
+	Elided string
 )
 
 func (p Ptr) String() string               { return "0x" + strconv.FormatUint(uint64(p), 16) }
@@ -193,6 +197,9 @@ func (i Iface) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(m)
 }
+func (e Elided) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"elided": string(e)})
+}
 func (c Container) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{"ptr": c.Ptr, "len": c.Len})
 }
@@ -215,6 +222,8 @@ func format(b *strings.Builder, v any) {
 		}
 	case Unavailable:
 		fmt.Fprintf(b, "<%s>", string(v))
+	case Elided:
+		b.WriteString(string(v) + "{...}")
 	case Object:
 		b.WriteByte('{')
 		for i, kv := range v {
@@ -317,12 +326,15 @@ func (d *decoder) item(path string) (Capture, bool) {
 	return d.ev.Items[k], true
 }
 
+// maxDecodeDepth bounds the nesting of a decoded value.
+const maxDecodeDepth = 6
+
 func (d *decoder) value(path string, t *goabi.Type, s source, depth int) any {
 	if t == nil {
 		return Unavailable("no type")
 	}
-	if depth > 6 {
-		return Unavailable("too deep")
+	if depth > maxDecodeDepth || t.Elided {
+		return Elided(t.Name)
 	}
 	ptr := int64(d.a.PtrSize)
 	switch t.Kind {

@@ -2,7 +2,11 @@ package trace
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"reflect"
 	"testing"
+
+	"github.com/taijidbg/taiji/goabi"
 )
 
 // event builds a raw event the way bpf/trace.c lays it out.
@@ -71,5 +75,30 @@ func TestMatch(t *testing.T) {
 		if Match(c.p, c.n) != c.ok {
 			t.Errorf("Match(%q, %q) != %v", c.p, c.n, c.ok)
 		}
+	}
+}
+
+// TestElided: a value deeper than taiji decodes says so, with its type, in
+// text and in JSON (docs/json.md).
+func TestElided(t *testing.T) {
+	v := Object{{"V", json.Number("1")}, {"Next", Elided("main.T5")}}
+	if got, want := Format(v), "{V:1, Next:main.T5{...}}"; got != want {
+		t.Errorf("text %s, want %s", got, want)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"V":1,"Next":{"elided":"main.T5"}}`; got != want {
+		t.Errorf("JSON %s, want %s", got, want)
+	}
+	// A decoder reaching an elided type, or nesting deeper than it
+	// decodes, yields Elided rather than a guess.
+	d := &decoder{}
+	if got := d.value("v", &goabi.Type{Name: "main.T5", Elided: true}, source{}, 0); got != Elided("main.T5") {
+		t.Errorf("elided type decoded as %#v", got)
+	}
+	if got := d.value("v", &goabi.Type{Name: "main.S", Kind: reflect.Struct}, source{}, maxDecodeDepth+1); got != Elided("main.S") {
+		t.Errorf("too deep a value decoded as %#v", got)
 	}
 }

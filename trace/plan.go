@@ -2,6 +2,7 @@ package trace
 
 import (
 	"reflect"
+	"strings"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goabi"
@@ -178,7 +179,7 @@ func (p *planner) value(path string, t *goabi.Type, s source, depth int) {
 			}
 			return
 		}
-		if t.Elem != nil && t.Elem.Size > 0 && t.Elem.Size <= itemMax && depth < 2 &&
+		if t.Elem != nil && !t.Elem.Elided && t.Elem.Size > 0 && t.Elem.Size <= itemMax && depth < 2 && !isShape(t) &&
 			t.Elem.Kind != reflect.Func && t.Elem.Kind != reflect.UnsafePointer {
 			if inner, ok := p.memory(path+"*", s, 0, -1, 1, uint32(t.Elem.Size), uint32(t.Elem.Size)); ok {
 				p.value(path+"*", t.Elem, inner, depth+1)
@@ -199,6 +200,13 @@ func (p *planner) value(path string, t *goabi.Type, s source, depth int) {
 			p.memory(path+"#str", data, 0, ptr, 1, 0, p.maxBytes)
 		}
 	}
+}
+
+// isShape reports whether t is a generic function's shape type for
+// pointers (go.shape.*uint8 stands for every pointer type argument): what
+// it points to is not a uint8, so it is shown as an address.
+func isShape(t *goabi.Type) bool {
+	return strings.HasPrefix(t.Name, "go.shape.")
 }
 
 // isCChar reports whether t is C's char (const stripped), whose pointers

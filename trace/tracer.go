@@ -299,23 +299,23 @@ func attachError(err error) error {
 }
 
 // loadBias finds the load bias of the binary in process pid (0 for
-// non-PIE executables).
+// non-PIE executables): the mapping of the binary's inode (its name may be
+// a container's path, or end in " (deleted)").
 func loadBias(b *Binary, pid int) (uint64, error) {
 	maps, err := proc.Maps(pid)
 	if err != nil {
 		return 0, err
 	}
-	st, err := os.Stat(b.Path)
+	ino, err := proc.Inode(b.Path)
 	if err != nil {
 		return 0, err
 	}
 	for _, m := range maps {
-		if fi, err := os.Stat(m.Path); err == nil && os.SameFile(fi, st) {
-			for _, p := range b.ELF.Progs {
-				if p.Type == 1 && p.Off <= m.Offset && m.Offset < p.Off+p.Filesz { // PT_LOAD
-					return m.Start - (p.Vaddr + (m.Offset - p.Off)), nil
-				}
-			}
+		if m.Inode != ino || !strings.HasPrefix(m.Path, "/") || !strings.Contains(m.Perm, "x") {
+			continue
+		}
+		if bias, ok := b.Module.Bias(m.Start, m.Offset); ok {
+			return bias, nil
 		}
 	}
 	return 0, nil

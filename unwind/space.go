@@ -1,12 +1,9 @@
 package unwind
 
 import (
-	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/cfi"
@@ -152,34 +149,10 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 	return &sp, notes
 }
 
-// locate says how to open the file a mapping names. The kernel names it as
-// the *reader's* root sees it when that root reaches it (a chroot inside
-// taiji's mount namespace: a host path), else as its own mount namespace
-// sees it (a container: reached through /proc/PID/root when the path is
-// relative to the container's root, or not at all from here when it lives
-// on a mount private to the container). /proc/PID/map_files reaches the
-// file in every case; it comes last because a debug file is looked for
-// next to the binary. The inode in maps tells which reading is right.
+// locate says how to open the file a mapping names: see proc.MappedFile.
 func (u *Unwinder) locate(pid int, m proc.Mapping) (string, module.Options) {
 	opts := u.Options
-	for _, root := range []string{"", u.Options.Root} {
-		if sameInode(root+m.Path, m.Inode) {
-			opts.Root = root
-			return m.Path, opts
-		}
-	}
-	if mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, m.Start, m.End); sameInode(mf, m.Inode) {
-		opts.Root = ""
-		return mf, opts
-	}
-	return m.Path, opts // let Open say what is wrong
-}
-
-func sameInode(path string, ino uint64) bool {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && st.Ino == ino
+	path, root := proc.MappedFile(pid, m, u.Options.Root)
+	opts.Root = root
+	return path, opts
 }

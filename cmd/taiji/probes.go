@@ -72,6 +72,7 @@ type probeFunc struct {
 	Returns    []probeSite `json:"returns"`
 	TailJumps  int         `json:"tail_jumps,omitempty"`
 	Types      string      `json:"types"`
+	Note       string      `json:"note,omitempty"`
 	Args       []string    `json:"args"`
 	Results    []string    `json:"results"`
 }
@@ -84,7 +85,7 @@ func printProbes(b *trace.Binary, funcs []*trace.Func, asJSON bool) error {
 	enc := json.NewEncoder(os.Stdout)
 	for _, f := range funcs {
 		pf := probeFunc{Function: f.Name, Addr: fmt.Sprintf("%#x", f.Addr), Size: f.Size, Go: f.Go,
-			StackCheck: f.StackCheck, Entry: site(f.Entry), TailJumps: f.TailJumps, Types: f.TypesFrom,
+			StackCheck: f.StackCheck, Entry: site(f.Entry), TailJumps: f.TailJumps, Types: f.TypesFrom, Note: f.Note,
 			Returns: []probeSite{}, Args: []string{}, Results: []string{}}
 		if pf.Types == "" {
 			pf.Types = "none"
@@ -117,6 +118,9 @@ func printProbes(b *trace.Binary, funcs []*trace.Func, asJSON bool) error {
 			fmt.Printf("  note   %d jumps leave the function: returns through them are not seen\n", f.TailJumps)
 		}
 		fmt.Printf("  types  %s\n", pf.Types)
+		if f.Note != "" {
+			fmt.Printf("  note   %s\n", f.Note)
+		}
 		for _, a := range pf.Args {
 			fmt.Printf("  arg    %s\n", a)
 		}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/pclntab"
-	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/trace"
 	"github.com/taijidbg/taiji/unwind"
 )
@@ -127,30 +126,25 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 	var cmd *exec.Cmd
 	var resume func() error
 	pid := fl.pid
-	var exe string
-	if pid != 0 {
-		var err error
-		if exe, err = proc.Exe(pid); err != nil {
-			return err
-		}
-		exe = proc.Root(pid) + exe
-	} else {
+	if pid == 0 {
 		var err error
 		if cmd, resume, err = startStopped(cmdArgs); err != nil {
 			return err
 		}
 		pid = cmd.Process.Pid
-		exe = cmd.Path
 		defer func() {
 			if resume != nil { // refused before it ran
 				abandon(cmd)
 			}
 		}()
 	}
-	b, err := trace.Open(exe)
+	// The process is stopped after its execve, or running: either way its
+	// executable is opened as taiji stack opens it, deleted or not.
+	b, err := trace.OpenProcess(pid)
 	if err != nil {
 		return err
 	}
+	exe := b.Name
 	defer b.Close()
 	sigs, err := parseSigs(fl.sigs, int64(b.Arch.PtrSize))
 	if err != nil {
@@ -175,7 +169,9 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		return err
 	}
 	for _, f := range funcs {
-		if f.TypesFrom == "" && b.IsGo() && f.Go {
+		if f.Note != "" {
+			fmt.Fprintf(os.Stderr, "taiji: %s: %s\n", exe, f.Note)
+		} else if f.TypesFrom == "" && b.IsGo() && f.Go {
 			fmt.Fprintf(os.Stderr, "taiji: %s: no DWARF and no --sig for %s: showing raw registers\n", exe, f.Name)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,6 +93,10 @@ func traceAndCompare(t *testing.T, bin string, extra []string, funcs []string, t
 	var pending = map[string]map[string]any{}
 	for _, ev := range events {
 		fn, _ := ev["function"].(string)
+		// Generic instances are named by their shapes, which differ by Go
+		// release (F[go.shape.int], F[go.shape.int_0]): the truth leaves
+		// type arguments out.
+		fn = typeArgsRE.ReplaceAllString(fn, "")
 		switch ev["event"] {
 		case "call":
 			c := map[string]any{}
@@ -133,6 +139,8 @@ func traceAndCompare(t *testing.T, bin string, extra []string, funcs []string, t
 		}
 	}
 }
+
+var typeArgsRE = regexp.MustCompile(`\[[^\]]*\]`)
 
 var typedFuncs = []string{"main.Mix", "main.Ints", "main.Move", "main.Fail", "main.Many"}
 
@@ -412,5 +420,259 @@ func TestTraceDemo(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^main\.Mix\s+(\d+)\s+(\d+)\s+0\s`).FindStringSubmatch(stdout)
 	if calls == 0 || m == nil || m[1] != strconv.Itoa(calls) {
 		t.Fatalf("%d calls printed, summary %v:\n%s", calls, m, stdout)
+	}
+}
+
+// goToolchain is one Go release the tests build targets with.
+type goToolchain struct{ Version, Go string }
+
+// goToolchains lists the Go releases to test: the file $TAIJI_GO_TOOLCHAINS
+// names (make test writes it), else what scripts/go-toolchains finds here.
+func goToolchains(t *testing.T) []goToolchain {
+	t.Helper()
+	var out []byte
+	var err error
+	if f := os.Getenv("TAIJI_GO_TOOLCHAINS"); f != "" {
+		out, err = os.ReadFile(f)
+	} else {
+		out, err = exec.Command("../../scripts/go-toolchains").Output()
+	}
+	if err != nil {
+		t.Fatalf("listing Go toolchains: %v", err)
+	}
+	var tcs []goToolchain
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			tcs = append(tcs, goToolchain{f[0], f[1]})
+		}
+	}
+	if len(tcs) == 0 {
+		t.Fatal("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	return tcs
+}
+
+// buildTraceCases builds testdata/tracecases with the go command goBin.
+func buildTraceCases(t *testing.T, goBin string, flags ...string) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/tracecases/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tracecases\n\ngo 1.19\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tracecases")
+	cmd := exec.Command(goBin, append(append([]string{"build", "-o", bin}, flags...), ".")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s build: %v\n%s", goBin, err, out)
+	}
+	return bin
+}
+
+// caseFuncs are tracecases' functions, as patterns and as the names its
+// truth lines use.
+var caseFuncs = []string{
+	"main.F", "main.Pair", "main.(*Box).Get", "main.Box.Val", // generic: a hidden dictionary argument
+	"main.safe", "main.unnamed", "main.named", "main.twoDefer", // results with defers and recover
+	"main.Deep",         // a parameter type nested deeper than taiji decodes
+	"main.values.func1", // a closure
+}
+
+// TestTraceGoReleases traces generic functions and methods, results of
+// functions with defers, a parameter whose type nests deeply and a closure,
+// built by every Go release, optimized and not: every call and result must
+// decode to what the target says it passed.
+func TestTraceGoReleases(t *testing.T) {
+	needRoot(t)
+	for _, tc := range goToolchains(t) {
+		for _, mode := range []string{"opt", "noopt"} {
+			t.Run(tc.Version+"-"+mode, func(t *testing.T) {
+				var flags []string
+				if mode == "noopt" {
+					flags = []string{"-gcflags=all=-N -l"}
+				}
+				bin := buildTraceCases(t, tc.Go, flags...)
+				traceAndCompare(t, bin, nil, caseFuncs, "values")
+			})
+		}
+	}
+}
+
+// TestTraceGlobs: globs match closures, methods and generic instances as
+// they are written in Go, with real probes on them.
+func TestTraceGlobs(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go")
+	for _, c := range []struct {
+		patterns []string
+		want     []string // functions traced, type arguments left out
+	}{
+		{[]string{"main.values.func*"}, []string{"main.values.func1"}},
+		{[]string{"main.*func1"}, []string{"main.safe.func1", "main.twoDefer.func1", "main.unnamed.func1", "main.values.func1"}},
+		{[]string{"main.(*Box).*"}, []string{"main.(*Box).Get"}},
+		{[]string{"main.(*Box[...]).Get", "main.F[...]"}, []string{"main.(*Box).Get", "main.F"}},
+		{[]string{"main.Box*.Val"}, []string{"main.Box.Val"}},
+		{[]string{"main.Pa?r"}, []string{"main.Pair"}},
+	} {
+		args := append(append([]string{"trace", "--json"}, c.patterns...), "--", bin, "values")
+		stdout, stderr, err := runTaiji(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", c.patterns, err, stderr)
+		}
+		seen := map[string]bool{}
+		for _, ev := range jsonLines(t, stdout) {
+			if ev["event"] == "call" {
+				seen[typeArgsRE.ReplaceAllString(ev["function"].(string), "")] = true
+			}
+		}
+		var got []string
+		for fn := range seen {
+			got = append(got, fn)
+		}
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v traced %v, want %v", c.patterns, got, c.want)
+		}
+	}
+}
+
+// TestTraceHTTPServer traces the functions people trace in a net/http
+// server, whose parameter types (conn, Server, Request...) link to one
+// another far deeper than taiji decodes, under a bounded load of requests
+// the test makes: every function must be probed with its types, every call
+// paired with its return, and nothing reported wrong.
+func TestTraceHTTPServer(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go")
+	funcs := []string{"net/http.(*conn).serve", "net/http.(*conn).readRequest", "net/http.serverHandler.ServeHTTP"}
+	cmd := exec.Command(taijiBin, append(append([]string{"trace", "--json"}, funcs...), "--", bin, "http")...)
+	stdin, err := cmd.StdinPipe() // the server's: it shuts down when it closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderrPipe)
+	var addr string
+	var stderr []string
+	for addr == "" && sc.Scan() {
+		stderr = append(stderr, sc.Text())
+		if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+			addr = a
+		}
+	}
+	if addr == "" {
+		cmd.Wait()
+		t.Fatalf("the server did not start:\n%s", strings.Join(stderr, "\n"))
+	}
+	rest := make(chan []string)
+	go func() {
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		rest <- lines
+	}()
+	// One connection per request, so serve runs once per request too.
+	const n = 40
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < n; i++ {
+		resp, err := client.Get(fmt.Sprintf("http://%s/r%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != fmt.Sprintf("hello /r%d\n", i) {
+			t.Fatalf("response %q", body)
+		}
+	}
+	stdin.Close()
+	stderr = append(stderr, <-rest...)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("taiji: %v\n%s", err, strings.Join(stderr, "\n"))
+	}
+	for _, l := range stderr {
+		if strings.HasPrefix(l, "taiji:") {
+			t.Errorf("taiji said: %s", l)
+		}
+	}
+	calls := map[string]int{}
+	for _, ev := range jsonLines(t, stdout.String()) {
+		switch ev["event"] {
+		case "call":
+			fn := ev["function"].(string)
+			calls[fn]++
+			// The receiver is decoded: an address and what it points to.
+			recv := ev["args"].([]any)[0].(map[string]any)
+			if v, ok := recv["value"].(map[string]any); !ok || v["ptr"] == nil && fn != "net/http.serverHandler.ServeHTTP" {
+				t.Fatalf("%s: receiver %v not decoded", fn, recv)
+			}
+		case "summary":
+			for _, f := range ev["functions"].([]any) {
+				f := f.(map[string]any)
+				c, r := f["calls"].(json.Number).String(), f["returns"].(json.Number).String()
+				if c != strconv.Itoa(n) || r != c || f["lost"].(json.Number).String() != "0" || f["unmatched"].(json.Number).String() != "0" {
+					t.Errorf("%s: calls %s returns %s lost %v unmatched %v, want %d calls, all returned", f["function"], c, r, f["lost"], f["unmatched"], n)
+				}
+			}
+		}
+	}
+	for _, fn := range funcs {
+		if calls[fn] != n {
+			t.Errorf("%s: %d call events, want %d", fn, calls[fn], n)
+		}
+	}
+}
+
+// TestTraceGenericSig: a stripped binary's generic instances traced with
+// --sig, which names the instance by its symbol and lists a method's
+// receiver first; taiji adds the dictionary argument itself.
+func TestTraceGenericSig(t *testing.T) {
+	needRoot(t)
+	bin := buildTraceCases(t, "go", "-ldflags=-s -w")
+	stdout, stderr, err := runTaiji(t, "trace", "--json",
+		"--sig", "main.F[go.shape.int](v int) int",
+		"--sig", "main.(*Box[go.shape.string]).Get(b unsafe.Pointer, x int) string",
+		"main.F[go.shape.int]", "main.(*Box).Get", "--", bin, "values")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var got []string
+	for _, ev := range jsonLines(t, stdout) {
+		var vals []any
+		switch ev["event"] {
+		case "call":
+			vals = ev["args"].([]any)
+		case "return":
+			vals = ev["results"].([]any)
+		default:
+			continue
+		}
+		for _, v := range vals {
+			v := v.(map[string]any)
+			if v["name"] != "b" { // an address
+				got = append(got, fmt.Sprintf("%s=%v", v["name"], v["value"]))
+			}
+		}
+	}
+	want := []string{"v=3", "~r0=3", "x=7", "~r0=boxed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v\n%s", got, want, stdout)
 	}
 }
