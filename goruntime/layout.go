@@ -78,9 +78,9 @@ type Gobuf struct {
 type Source int
 
 const (
-	FromDWARFInfo Source = iota + 1 // the binary's own DWARF
-	FromTable                       // a table generated from this release's toolchain
-	FromNeighbours                  // unverified: between two generated releases that agree on these fields
+	FromDWARFInfo  Source = iota + 1 // the binary's own DWARF
+	FromTable                        // a table generated from this release's toolchain
+	FromNeighbours                   // unverified: between two generated releases that agree on these fields
 )
 
 func (s Source) String() string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/cfi"
+	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
 	"github.com/taijidbg/taiji/proc"
@@ -28,6 +29,10 @@ type image struct {
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
 	dbg  *cfi.Table // from .debug_frame
 	pcln *pclntab.Table
+
+	rtOnce sync.Once
+	rt     *goruntime.Layout // the Go runtime's layout (gstate.go)
+	rtErr  error
 }
 
 // tables parses the unwind tables on first use: a module whose frames are
