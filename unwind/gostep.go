@@ -130,7 +130,7 @@ func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwal
 			return phys{}, false, nil
 		}
 		sp, err := u.readPtr(mem, rt.curg+uint64(l.SchedSP()))
-		if err != nil {
+		if err != nil || sp == 0 {
 			return phys{}, false, nil
 		}
 		regs := f.regs

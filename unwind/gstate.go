@@ -3,9 +3,11 @@ package unwind
 import (
 	"debug/dwarf"
 	"io"
+	"reflect"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
+	"github.com/taijidbg/taiji/proc"
 )
 
 // gwalk is the Go runtime state one thread's walk carries across stack
@@ -81,15 +83,100 @@ func (gw *gwalk) state(u *Unwinder, im *image, mem io.ReaderAt) *gstate {
 }
 
 // goLayout returns the layout of the runtime structures of the Go binary im,
-// found once: from its DWARF, else from goruntime's tables for its release.
-// DWARF is read only here, when a walk first crosses a stack switch in im.
+// found once. Unlike goruntime.ForBinary it takes an exact generated table
+// before DWARF: CopyGoState needs it while the target is stopped, and
+// scanning a large binary's DWARF would lengthen that stop; the table was
+// read from the DWARF of the same release. DWARF serves releases outside
+// the tables, then the neighbouring releases' agreement.
 func (im *image) goLayout(a *arch.Arch) (*goruntime.Layout, error) {
 	im.rtOnce.Do(func() {
+		v := goruntime.GoVersion(im.mod.File)
+		if l, err := goruntime.ForRelease(v, a.PtrSize); err == nil && l.Source == goruntime.FromTable {
+			im.rt = l
+			return
+		}
 		var d *dwarf.Data
 		if dd, err := im.mod.DWARF(); err == nil {
 			d = dd
 		}
-		im.rt, im.rtErr = goruntime.ForBinary(d, goruntime.GoVersion(im.mod.File), a.PtrSize)
+		im.rt, im.rtErr = goruntime.ForBinary(d, v, a.PtrSize)
 	})
 	return im.rt, im.rtErr
+}
+
+// CopyGoState is a proc.FreezeOptions.Copy: while the threads are stopped,
+// it keeps what the unwinder reads to cross a Go stack switch, which the
+// threads change as soon as they run again (a goroutine that finished
+// growing its stack has moved it and cleared its g.sched). For each thread
+// running Go code whose g is known: its g, m, and the m's g0, curg and
+// gsignal structures, and the stacks of curg and g0 from their saved SP
+// up (to stack.hi, at most proc.DefaultStackBytes): the goroutine a
+// system-stack frame returns to, the C frames a cgo callback came from.
+func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
+	sp, _ := u.space(s)
+	var goImg *image
+	for i := range sp.regions {
+		if im := sp.regions[i].img; im != nil && im.mod != nil {
+			if im.tables(); im.pcln != nil {
+				goImg = im
+				break
+			}
+		}
+	}
+	if goImg == nil {
+		return nil
+	}
+	mem := s.Memory()
+	var out []proc.Segment
+	seen := map[uint64]bool{}
+	keep := func(addr, n uint64) {
+		if addr == 0 || n == 0 || seen[addr] {
+			return
+		}
+		seen[addr] = true
+		buf := make([]byte, n)
+		if k, _ := mem.ReadAt(buf, int64(addr)); k > 0 {
+			out = append(out, proc.Segment{Addr: addr, Data: buf[:k]})
+		}
+	}
+	for _, t := range s.Threads {
+		gw := &gwalk{regs: t.Regs}
+		st := gw.state(u, goImg, mem)
+		if st == nil {
+			continue
+		}
+		l := st.layout
+		gSize, mSize := span(l.G, l.SchedSP(), l.SchedPC(), l.SchedLR(), l.SchedBP()), span(l.M)
+		for _, g := range []uint64{st.g, st.g0, st.curg, st.gsignal} {
+			keep(g, gSize)
+		}
+		keep(st.m, mSize)
+		for _, g := range []uint64{st.curg, st.g0} {
+			if g == 0 || g == st.g || !l.G.StackHi.Known() {
+				continue
+			}
+			lo, err1 := u.readPtr(mem, g+uint64(l.SchedSP()))
+			hi, err2 := u.readPtr(mem, g+uint64(l.G.StackHi))
+			if err1 != nil || err2 != nil || lo == 0 || hi <= lo {
+				continue
+			}
+			keep(lo, min(hi-lo, proc.DefaultStackBytes))
+		}
+	}
+	return out
+}
+
+// span returns the bytes from a structure's start to the end of the last
+// known pointer-sized field among the offsets in v (structs of Offs) and
+// extra: enough to copy every field the unwinder reads.
+func span(v any, extra ...goruntime.Off) uint64 {
+	end := goruntime.Off(0)
+	rv := reflect.ValueOf(v)
+	for i := 0; i < rv.NumField(); i++ {
+		end = max(end, goruntime.Off(rv.Field(i).Int()))
+	}
+	for _, o := range extra {
+		end = max(end, o)
+	}
+	return uint64(end) + 8
 }

@@ -118,10 +118,6 @@ func runStack(pid int, fl *stackFlags) error {
 	if err := checkTIDs(pid, fl.tids); err != nil {
 		return err
 	}
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel})
-	if err != nil {
-		return err
-	}
 	// --debug-dir adds to the standard place rather than replacing it, so
 	// system libraries keep their debug files.
 	opts := module.Options{Root: proc.Root(pid), DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
@@ -130,6 +126,12 @@ func runStack(pid int, fl *stackFlags) error {
 	}
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
+	// The unwinder keeps the Go runtime state it needs to cross stack
+	// switches while the threads are stopped.
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Copy: u.CopyGoState})
+	if err != nil {
+		return err
+	}
 	threads, notes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
 	notes = append(snap.Warnings, notes...)
 
