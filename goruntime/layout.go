@@ -11,7 +11,8 @@
 //     (ztables.go, written by gen_tables.go from those toolchains' DWARF,
 //     never by hand) for the binary's release and pointer size (ForRelease);
 //     a release between two generated ones takes each field on which both
-//     neighbours agree, marked unverified, and leaves the others unknown;
+//     neighbours agree, marked unverified, and leaves the others unknown
+//     (a release outside them, each field on which every table agrees);
 //  3. else nothing: ErrUnknownLayout.
 //
 // Nothing here reads a process or calls the operating system: the package

@@ -24,7 +24,10 @@ type table struct {
 // goVersion (as buildinfo reports it: "go1.22.3") for pointer size ptrSize,
 // from the generated tables. A release between two generated ones takes the
 // fields on which both agree (Source FromNeighbours: unverified) and leaves
-// the rest Unknown. Outside the tables the error wraps ErrUnknownLayout.
+// the rest Unknown; a release older or newer than every table takes the
+// fields on which all tables agree, the same way. The error wraps
+// ErrUnknownLayout when goVersion names no release or no table has
+// ptrSize.
 func ForRelease(goVersion string, ptrSize int) (*Layout, error) {
 	rel := Release(goVersion)
 	if rel == "" {
@@ -45,17 +48,41 @@ func ForRelease(goVersion string, ptrSize int) (*Layout, error) {
 			above = t
 		}
 	}
-	if below == nil || above == nil {
-		return nil, fmt.Errorf("%w: %s with %d-byte pointers is outside the generated tables (%s)",
-			ErrUnknownLayout, rel, ptrSize, Releases(ptrSize))
+	known := Releases(ptrSize)
+	if len(known) == 0 {
+		return nil, fmt.Errorf("%w: no generated table for %d-byte pointers", ErrUnknownLayout, ptrSize)
 	}
-	merged := *below
+	// Between two generated releases, the fields both agree on; outside
+	// them, the fields every generated release agrees on (g.sched has not
+	// moved since go1.4; g.goid moves often).
+	var from string
+	var merged table
+	if below != nil && above != nil {
+		merged = *below
+		merge(&merged, above)
+		from = fmt.Sprintf("%s and %s, which agree on the fields given (unverified for %s)", below.Release, above.Release, rel)
+	} else {
+		first := true
+		for i := range tables {
+			if t := &tables[i]; t.PtrSize == ptrSize {
+				if first {
+					merged, first = *t, false
+				}
+				merge(&merged, t)
+			}
+		}
+		from = fmt.Sprintf("every release from %s to %s, which agree on the fields given (unverified for %s)",
+			known[0], known[len(known)-1], rel)
+	}
 	merged.Release = rel
-	agree(reflect.ValueOf(&merged.G).Elem(), reflect.ValueOf(above.G))
-	agree(reflect.ValueOf(&merged.M).Elem(), reflect.ValueOf(above.M))
-	agree(reflect.ValueOf(&merged.Gobuf).Elem(), reflect.ValueOf(above.Gobuf))
-	return merged.layout(FromNeighbours, fmt.Sprintf("%s and %s, which agree on the fields given (unverified for %s)",
-		below.Release, above.Release, rel)), nil
+	return merged.layout(FromNeighbours, from), nil
+}
+
+// merge sets every field of dst that differs in other to Unknown.
+func merge(dst, other *table) {
+	agree(reflect.ValueOf(&dst.G).Elem(), reflect.ValueOf(other.G))
+	agree(reflect.ValueOf(&dst.M).Elem(), reflect.ValueOf(other.M))
+	agree(reflect.ValueOf(&dst.Gobuf).Elem(), reflect.ValueOf(other.Gobuf))
 }
 
 // agree sets every Off field of dst that differs from the same field of

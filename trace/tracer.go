@@ -170,7 +170,8 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		case lerr != nil:
 			t.Notes = append(t.Notes, fmt.Sprintf("goroutine ids are not shown (0): %v", lerr))
 		case !l.G.Goid.Known():
-			t.Notes = append(t.Notes, fmt.Sprintf("goroutine ids are not shown (0): %s: the offset of g.goid differs between %s", b.Path, l.From))
+			t.Notes = append(t.Notes, fmt.Sprintf("goroutine ids are not shown (0): %s has no DWARF, and the offset of g.goid in %s is not known (taiji's tables cover %s)",
+				b.Path, l.Release, strings.Join(goruntime.Releases(a.PtrSize), ", ")))
 		default:
 			goid = uint64(l.G.Goid)
 			if l.Source == goruntime.FromNeighbours {
