@@ -116,10 +116,17 @@ func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
 	sp, _ := u.space(s)
 	var goImg *image
 	for i := range sp.regions {
-		if im := sp.regions[i].img; im != nil && im.mod != nil {
+		// Only the layout is needed here, not the unwind tables: their
+		// parsing would lengthen the stop.
+		if im := sp.regions[i].img; im != nil && im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
+			goImg = im
+			break
+		}
+	}
+	for i := range sp.regions { // no section headers: look for a pclntab
+		if im := sp.regions[i].img; goImg == nil && im != nil && im.mod != nil {
 			if im.tables(); im.pcln != nil {
 				goImg = im
-				break
 			}
 		}
 	}
