@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"io"
 	"reflect"
+	"strings"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
@@ -113,21 +114,17 @@ func (im *image) goLayout(a *arch.Arch) (*goruntime.Layout, error) {
 // up (to stack.hi, at most proc.DefaultStackBytes): the goroutine a
 // system-stack frame returns to, the C frames a cgo callback came from.
 func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
-	sp, _ := u.space(s)
+	// The executable's runtime is the one that schedules the threads
+	// (Go in a shared library, c-shared or plugin, is not followed here).
+	// Only its layout is needed, not its unwind tables, and nothing else
+	// is opened: all of this lengthens the stop.
 	var goImg *image
-	for i := range sp.regions {
-		// Only the layout is needed here, not the unwind tables: their
-		// parsing would lengthen the stop.
-		if im := sp.regions[i].img; im != nil && im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
-			goImg = im
-			break
-		}
-	}
-	for i := range sp.regions { // no section headers: look for a pclntab
-		if im := sp.regions[i].img; goImg == nil && im != nil && im.mod != nil {
-			if im.tables(); im.pcln != nil {
+	for _, m := range s.Maps {
+		if m.Path == s.Exe && strings.Contains(m.Perm, "x") {
+			if im := u.fileImage(s, m); im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
 				goImg = im
 			}
+			break
 		}
 	}
 	if goImg == nil {

@@ -116,6 +116,12 @@ func (u *Unwinder) image(path string, open func() (*module.Module, error)) *imag
 
 const vdsoName = "[vdso]"
 
+// fileImage returns the image of the file mapping m of s.
+func (u *Unwinder) fileImage(s *proc.Snapshot, m proc.Mapping) *image {
+	path, opts := u.locate(s.Pid, m)
+	return u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
+}
+
 // space builds the address space of a snapshot: every executable mapping of
 // a file (or the vDSO, whose image the snapshot copied) with its load bias.
 func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
@@ -135,8 +141,7 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 				return module.FromBytes(vdsoName, s.VDSO, u.Options)
 			})
 		case strings.HasPrefix(m.Path, "/"):
-			path, opts := u.locate(s.Pid, m)
-			r.img = u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
+			r.img = u.fileImage(s, m)
 		}
 		if r.img != nil && r.img.err != nil && !r.img.reported {
 			notes = append(notes, r.img.err.Error())
