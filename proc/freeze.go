@@ -30,6 +30,13 @@ type FreezeOptions struct {
 	// still not stopped at the timeout is captured from /proc instead
 	// (Thread.NotStopped). 0 means 5 seconds.
 	Timeout time.Duration
+	// Copy, if set, runs while every thread is still stopped, after their
+	// registers and stacks are copied. It is handed the snapshot so far
+	// (whose Memory reads the stopped process) and returns more memory to
+	// keep in the snapshot: what an unwinder follows from the registers
+	// into memory that the threads change once resumed (a Go thread's g
+	// and m, the goroutine stack it switched from).
+	Copy func(s *Snapshot) []Segment
 }
 
 // Snapshot is what Freeze copied from a process.
@@ -41,7 +48,8 @@ type Snapshot struct {
 	Threads  []*Thread // the leader first, then by TID
 	VDSO     []byte    // the [vdso] image, copied (nil if the process has none)
 	VDSOAddr uint64
-	Warnings []string // things the user should know, one sentence each
+	Warnings []string  // things the user should know, one sentence each
+	Extra    []Segment // memory FreezeOptions.Copy kept
 
 	memTID int // the thread through which to read memory
 }
@@ -115,6 +123,7 @@ func (s *Snapshot) Memory() io.ReaderAt {
 	if s.VDSO != nil {
 		segs = append(segs, Segment{Addr: s.VDSOAddr, Data: s.VDSO})
 	}
+	segs = append(segs, s.Extra...)
 	tid := s.memTID
 	if tid == 0 {
 		tid = s.Pid
@@ -325,6 +334,18 @@ func (f *freezer) run() (*Snapshot, error) {
 		late = late || ts.late
 		if ts.stopped {
 			f.capture(snap, ts.th, &remapped)
+		}
+	}
+	if f.opts.Copy != nil {
+		view := &Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps}
+		for _, ts := range f.order {
+			if ts.stopped && !ts.foreign && ts.th.Err == nil {
+				view.Threads = append(view.Threads, ts.th)
+			}
+		}
+		if len(view.Threads) > 0 {
+			view.memTID = view.Threads[0].TID
+			snap.Extra = f.opts.Copy(view)
 		}
 	}
 	if testHookStopped != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
+	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/internal/suggest"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
@@ -565,50 +566,14 @@ func (b *Binary) RuntimeType(addr uint64) *goabi.Type {
 	return t
 }
 
-// GoidOffset returns the offset of runtime.g.goid and of g.stack.hi.
-func (b *Binary) GoidOffset() (goid uint64, err error) {
-	if b.DWARF != nil {
-		if b.subprograms == nil {
-			b.indexDWARF()
-		}
-		r := b.DWARF.Reader()
-		for {
-			e, err := r.Next()
-			if err != nil || e == nil {
-				break
-			}
-			if e.Tag == dwarf.TagStructType && e.Val(dwarf.AttrName) == "runtime.g" && e.Children {
-				for {
-					c, err := r.Next()
-					if err != nil || c == nil || c.Tag == 0 {
-						break
-					}
-					if c.Val(dwarf.AttrName) == "goid" {
-						if o, ok := c.Val(dwarf.AttrDataMemberLoc).(int64); ok {
-							return uint64(o), nil
-						}
-					}
-				}
-				break
-			}
-			if e.Tag != dwarf.TagCompileUnit && e.Children {
-				r.SkipChildren()
-			}
-		}
+// RuntimeLayout returns the layout of the binary's runtime structures
+// (g.goid for goroutine ids), from goruntime: the binary's DWARF, else the
+// tables generated for its Go release. The error wraps
+// goruntime.ErrUnknownLayout when neither knows it.
+func (b *Binary) RuntimeLayout() (*goruntime.Layout, error) {
+	l, err := goruntime.ForBinary(b.DWARF, b.GoVersion, b.Arch.PtrSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Path, err)
 	}
-	// Stripped binaries: runtime.g up to goid is stack, stackguard0/1,
-	// _panic, _defer, m, sched (a gobuf), syscallsp/pc, syscallbp (go1.23+),
-	// stktopsp, param, atomicstatus, stackLock; gobuf lost its ret field in
-	// go1.25. 64-bit offsets per release:
-	v := version.Lang(b.GoVersion)
-	switch {
-	case b.Arch.PtrSize != 8 || !version.IsValid(v):
-	case version.Compare(v, "go1.25") >= 0:
-		return 152, nil
-	case version.Compare(v, "go1.23") >= 0:
-		return 160, nil
-	case version.Compare(v, "go1.21") >= 0:
-		return 152, nil
-	}
-	return 0, fmt.Errorf("%s: no DWARF, and the goroutine id offset of %s is not known", b.Name, v)
+	return l, nil
 }

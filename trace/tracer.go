@@ -21,6 +21,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
+	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/proc"
 )
 
@@ -60,6 +61,9 @@ type Tracer struct {
 	sym    symbolizer
 	// Multi reports whether the sites were attached with uprobe_multi.
 	Multi bool
+	// Notes say, once, what the tracer cannot show for this binary (one
+	// sentence each), for the caller to print.
+	Notes []string
 }
 
 // Event is one decoded call or return.
@@ -156,10 +160,23 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 	if off, ok := a.PtRegs[a.GoG]; ok && b.IsGo() {
 		gOff = int32(off)
 	}
+	// Goroutine ids need g.goid's offset. Without it the probes still
+	// pair calls by g (its address): only the ids are missing, and the
+	// tracer says so once.
 	var goid uint64
 	if b.IsGo() {
-		if goid, err = b.GoidOffset(); err != nil {
-			return nil, err
+		l, lerr := b.RuntimeLayout()
+		switch {
+		case lerr != nil:
+			t.Notes = append(t.Notes, fmt.Sprintf("goroutine ids are not shown (0): %v", lerr))
+		case !l.G.Goid.Known():
+			t.Notes = append(t.Notes, fmt.Sprintf("goroutine ids are not shown (0): %s has no DWARF, and the offset of g.goid in %s is not known (taiji's tables cover %s)",
+				b.Path, l.Release, strings.Join(goruntime.Releases(a.PtrSize), ", ")))
+		default:
+			goid = uint64(l.G.Goid)
+			if l.Source == goruntime.FromNeighbours {
+				t.Notes = append(t.Notes, "goroutine ids use the runtime.g layout of "+l.From)
+			}
 		}
 	}
 	set := map[string]any{

@@ -4,37 +4,47 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/pclntab"
 )
 
 // goStep unwinds a Go function using the pclntab's SP delta, exactly as the
 // Go runtime's own traceback does: Go code has no CFI in stripped binaries,
 // but the pcsp table tells how far SP is from the frame's top at every PC.
-func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, error) {
-	a := u.Arch
-	r := f.region
+// At the runtime's stack-switching functions it follows the switch as the
+// rules of package goruntime say (see goSwitch).
+func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwalk) (phys, error) {
 	if fn.TopFrame() {
 		return phys{}, errTopFrame
 	}
-	if fn.Name == "runtime.asmcgocall" && !f.exact && a.GoCgoCall != nil {
-		f.switched = true
-		return u.cgoReturn(f, mem)
+	if c, ok, err := u.goSwitch(f, fn, mem, gw); ok {
+		return c, err
 	}
-	// A function that writes SP directly (mcall, systemstack, asmcgocall,
-	// morestack, gogo) has switched stacks: below it lies either another
-	// stack or stale memory, and its SP delta describes neither. Go's own
-	// traceback stops here too, unless the frame is the innermost one,
-	// where the delta is still exact.
+	// A function that writes SP directly (mcall, gogo, and the switching
+	// functions above when the runtime state to follow them is unknown)
+	// has switched stacks: below it lies either another stack or stale
+	// memory, and its SP delta describes neither. Go's own traceback
+	// stops here too, unless the frame is the innermost one, where the
+	// delta is still exact.
 	if fn.SPWrite() && !f.exact {
 		return phys{}, errTopFrame
 	}
+	return u.goFrame(f, fn, f.regs, mem)
+}
+
+// goFrame finds the caller of the Go frame f as if its SP were the one in
+// regs: the usual step, and the second half of a stack switch whose frame
+// continues on another stack.
+func (u *Unwinder) goFrame(f *phys, fn *pclntab.Func, regs arch.Regs, mem io.ReaderAt) (phys, error) {
+	a := u.Arch
+	r := f.region
 	delta, ok := r.img.pcln.SPDelta(fn, f.lookupPC()-r.bias)
 	if !ok {
 		return phys{}, fmt.Errorf("%s: no SP delta for pc 0x%x in %s: walk ended", r.path, f.pc, fn.Name)
 	}
-	sp, _ := f.regs.Get(a.SP)
+	sp, _ := regs.Get(a.SP)
 	ptr := uint64(a.PtrSize)
-	regs := f.regs
 	var ra, cfa uint64
 	var err error
 	if a.GoUsesLR {
@@ -45,7 +55,7 @@ func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, err
 		cfa = sp + uint64(delta)
 		if delta == 0 {
 			var known bool
-			if ra, known = f.regs.Get(a.LR); !known {
+			if ra, known = regs.Get(a.LR); !known {
 				return phys{}, fmt.Errorf("the return address of %s is lost (LR unknown): walk ended", fn.Name)
 			}
 		} else {
@@ -74,14 +84,134 @@ func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, err
 	return phys{pc: ra, regs: regs}, nil
 }
 
-// The Go runtime's g struct, as far as the unwinder reads it: g.sched, the
-// goroutine's saved resume point, follows stack (2 words), stackguard0,
-// stackguard1, _panic, _defer and m; gobuf starts with sp and pc. These
-// offsets have not changed since Go 1.4 (later gobuf fields have).
-const (
-	gSchedSP = 7 // in pointer-size words
-	gSchedPC = 8
-)
+// goSwitch follows a stack switch at f, a frame of one of the runtime's
+// stack-switching functions (goruntime.SwitchAt), as Go's own traceback
+// does and, for cgo, through the C frames between. ok is false when f is
+// not such a frame or the runtime state needed is unknown: the caller then
+// treats f as any SPWRITE function.
+func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwalk) (c phys, ok bool, err error) {
+	sw, isSwitch := goruntime.SwitchAt(fn.Name)
+	if !isSwitch || sw.Resume == goruntime.ResumeEnd {
+		return phys{}, false, nil
+	}
+	a := u.Arch
+	if sw.Resume == goruntime.ResumeSavedG {
+		// The C code asmcgocall ran has returned to it: f is not the
+		// innermost frame. Innermost, the thread is still in asmcgocall
+		// and its pcsp delta holds.
+		if f.exact || a.GoCgoCall == nil {
+			return phys{}, false, nil
+		}
+		f.switched = true
+		if n := len(gw.pending); n > 0 {
+			// A callback was crossed on the way here: the goroutine's
+			// g.sched has been reused since, but the callback's frame
+			// kept where the goroutine left off.
+			c = gw.pending[n-1]
+			gw.pending = gw.pending[:n-1]
+			gw.g = gw.curg
+			return c, true, nil
+		}
+		c, err = u.cgoReturn(f, mem, gw)
+		return c, true, err
+	}
+	rt := gw.state(u, f.region.img, mem)
+	if rt == nil {
+		return phys{}, false, nil
+	}
+	l := rt.layout
+	switch sw.Resume {
+	case goruntime.ResumeCurgSP: // systemstack
+		if !rt.onG0() {
+			return phys{}, false, nil
+		}
+		delta, _ := f.region.img.pcln.SPDelta(fn, f.lookupPC()-f.region.bias)
+		if !goruntime.SystemstackSwitched(a.GoUsesLR, delta) {
+			return phys{}, false, nil
+		}
+		sp, err := u.readPtr(mem, rt.curg+uint64(l.SchedSP()))
+		if err != nil || sp == 0 {
+			return phys{}, false, nil
+		}
+		regs := f.regs
+		regs.Set(a.SP, sp)
+		f.switched = true
+		gw.enter(rt.curg)
+		c, err = u.goFrame(f, fn, regs, mem)
+		return c, true, err
+	case goruntime.ResumeCurgSched: // morestack
+		if !rt.onG0() {
+			return phys{}, false, nil
+		}
+		sched, err := u.readSched(mem, rt.curg, l)
+		if err != nil {
+			return phys{}, false, nil
+		}
+		f.switched = true
+		gw.enter(rt.curg)
+		return sched, true, nil
+	case goruntime.ResumeG0SP: // cgocallback, on the goroutine's stack
+		if rt.g == rt.g0 || rt.g == 0 {
+			return phys{}, false, nil
+		}
+		// Where the goroutine continues once the callback returns: the
+		// frame cgocallback built on its stack returns to the old
+		// curg.sched.pc. Kept for asmcgocall, below the C frames.
+		back, err := u.goFrame(f, fn, f.regs, mem)
+		if err != nil {
+			return phys{}, false, nil
+		}
+		// That return PC is curg.sched.pc, a resume point (go1.19 saves
+		// systemstack_switch's entry there), not a return address.
+		back.exact = true
+		sp0, err := u.readPtr(mem, rt.g0+uint64(l.SchedSP()))
+		if err != nil || sp0 == 0 {
+			return phys{}, false, nil
+		}
+		regs := f.regs
+		regs.Set(a.SP, sp0)
+		c, err = u.goFrame(f, fn, regs, mem)
+		if err != nil {
+			return phys{}, false, nil
+		}
+		f.switched = true
+		gw.pending = append(gw.pending, back)
+		gw.curg = rt.g
+		gw.enter(rt.g0)
+		return c, true, nil
+	}
+	return phys{}, false, nil
+}
+
+// readSched reads g.sched of the goroutine g as the frame it resumes at.
+func (u *Unwinder) readSched(mem io.ReaderAt, g uint64, l *goruntime.Layout) (phys, error) {
+	a := u.Arch
+	sp, err := u.readPtr(mem, g+uint64(l.SchedSP()))
+	if err != nil {
+		return phys{}, err
+	}
+	pc, err := u.readPtr(mem, g+uint64(l.SchedPC()))
+	if err != nil {
+		return phys{}, err
+	}
+	if sp == 0 || pc == 0 {
+		return phys{}, fmt.Errorf("goroutine 0x%x has no saved state", g)
+	}
+	var regs arch.Regs
+	regs.PC = pc
+	regs.Set(a.SP, sp)
+	if a.GoUsesLR && l.SchedLR().Known() {
+		if lr, err := u.readPtr(mem, g+uint64(l.SchedLR())); err == nil {
+			regs.Set(a.LR, lr)
+		}
+	}
+	if l.SchedBP().Known() {
+		if bp, err := u.readPtr(mem, g+uint64(l.SchedBP())); err == nil {
+			regs.Set(a.FP, bp)
+		}
+	}
+	return phys{pc: pc, regs: regs}, nil
+}
 
 // cgoReturn steps from runtime.asmcgocall's frame on the system stack, where
 // the C code it called returns, back to the goroutine stack it left: the
@@ -89,7 +219,7 @@ const (
 // asmcgocall saved the goroutine's resume point in g.sched (its PC inside
 // runtime.systemstack_switch, whose frame mirrors asmcgocall's), exactly so
 // that Go's own traceback can do this.
-func (u *Unwinder) cgoReturn(f *phys, mem io.ReaderAt) (phys, error) {
+func (u *Unwinder) cgoReturn(f *phys, mem io.ReaderAt, gw *gwalk) (phys, error) {
 	a := u.Arch
 	sp, _ := f.regs.Get(a.SP)
 	g, err := u.readPtr(mem, sp+uint64(a.GoCgoCall.G))
@@ -99,18 +229,16 @@ func (u *Unwinder) cgoReturn(f *phys, mem io.ReaderAt) (phys, error) {
 	if g == 0 { // called on the system stack already: nothing to return to
 		return phys{}, errTopFrame
 	}
-	ptr := uint64(a.PtrSize)
-	gsp, err := u.readPtr(mem, g+gSchedSP*ptr)
+	l, err := f.region.img.goLayout(u.Arch)
+	if err != nil {
+		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot return to the goroutine: %v", err)
+	}
+	c, err := u.readSched(mem, g, l)
 	if err != nil {
 		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot read the goroutine's saved state: %v", err)
 	}
-	gpc, err := u.readPtr(mem, g+gSchedPC*ptr)
-	if err != nil {
-		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot read the goroutine's saved state: %v", err)
-	}
-	regs := f.regs
-	regs.PC = gpc
-	regs.Set(a.SP, gsp)
+	gw.enter(g)
 	// The resume PC is where the goroutine stands, not a return address.
-	return phys{pc: gpc, regs: regs, exact: true}, nil
+	c.exact = true
+	return c, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/cfi"
+	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
 	"github.com/taijidbg/taiji/proc"
@@ -25,6 +26,10 @@ type image struct {
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
 	dbg  *cfi.Table // from .debug_frame
 	pcln *pclntab.Table
+
+	rtOnce sync.Once
+	rt     *goruntime.Layout // the Go runtime's layout (gstate.go)
+	rtErr  error
 }
 
 // tables parses the unwind tables on first use: a module whose frames are
@@ -108,6 +113,12 @@ func (u *Unwinder) image(path string, open func() (*module.Module, error)) *imag
 
 const vdsoName = "[vdso]"
 
+// fileImage returns the image of the file mapping m of s.
+func (u *Unwinder) fileImage(s *proc.Snapshot, m proc.Mapping) *image {
+	path, opts := u.locate(s.Pid, m)
+	return u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
+}
+
 // space builds the address space of a snapshot: every executable mapping of
 // a file (or the vDSO, whose image the snapshot copied) with its load bias.
 func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
@@ -127,8 +138,7 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 				return module.FromBytes(vdsoName, s.VDSO, u.Options)
 			})
 		case strings.HasPrefix(m.Path, "/"):
-			path, opts := u.locate(s.Pid, m)
-			r.img = u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
+			r.img = u.fileImage(s, m)
 		}
 		if r.img != nil && r.img.err != nil && !r.img.reported {
 			notes = append(notes, r.img.err.Error())

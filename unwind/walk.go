@@ -48,6 +48,7 @@ var errLoop = errors.New("the stack pointer stopped advancing (a loop in the fra
 func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (frames []phys, note string) {
 	a := u.Arch
 	cur := phys{pc: regs.PC, regs: regs, exact: true}
+	gw := &gwalk{regs: regs}
 	sameSP := 0
 	for len(frames) < limit {
 		cur.region = sp.find(cur.pc)
@@ -57,7 +58,7 @@ func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (
 			// is what gdb and eu-stack do; saying so is more useful.
 			return frames, u.endNote(&frames[len(frames)-1], fmt.Sprintf("return address 0x%x is not in any executable mapping: walk ended", cur.pc))
 		}
-		caller, method, err := u.step(&cur, mem)
+		caller, method, err := u.step(&cur, mem, gw)
 		cur.method = method
 		frames = append(frames, cur)
 		if err != nil {
@@ -100,7 +101,7 @@ func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (
 var errTopFrame = errors.New("outermost Go frame")
 
 // step computes the caller of f.
-func (u *Unwinder) step(f *phys, mem io.ReaderAt) (caller phys, method string, err error) {
+func (u *Unwinder) step(f *phys, mem io.ReaderAt, gw *gwalk) (caller phys, method string, err error) {
 	r := f.region
 	if r == nil {
 		return caller, "", fmt.Errorf("pc 0x%x is not in any executable mapping: walk ended", f.pc)
@@ -108,6 +109,8 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt) (caller phys, method string, e
 	if u.isSigtramp(f) {
 		f.signal = true
 		c, err := u.sigreturn(f, mem)
+		// The interrupted code ran with its own g register.
+		*gw = gwalk{regs: c.regs}
 		return c, "signal", err
 	}
 	if r.img != nil && r.img.mod != nil {
@@ -115,7 +118,7 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt) (caller phys, method string, e
 		pc := f.lookupPC() - r.bias
 		if t := r.img.pcln; t != nil {
 			if fn, ok := t.Lookup(pc); ok {
-				c, err := u.goStep(f, fn, mem)
+				c, err := u.goStep(f, fn, mem, gw)
 				return c, "go", err
 			}
 		}

@@ -199,7 +199,17 @@ func runStack(pid int, fl *stackFlags) error {
 	if err := checkTIDs(pid, fl.tids); err != nil {
 		return err
 	}
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel})
+	// --debug-dir adds to the standard place rather than replacing it, so
+	// system libraries keep their debug files.
+	opts := module.Options{Root: proc.Root(pid), DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
+	if !fl.noCache {
+		opts.CacheDir = module.DefaultCacheDir()
+	}
+	u := unwind.New(arch.Host(), opts)
+	defer u.Close()
+	// The unwinder keeps the Go runtime state it needs to cross stack
+	// switches while the threads are stopped.
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Copy: u.CopyGoState})
 	if errors.Is(err, proc.ErrKernelThread) {
 		if fl.noKernel {
 			return fmt.Errorf("%w; without --no-kernel, taiji stack shows it", err)
@@ -209,14 +219,6 @@ func runStack(pid int, fl *stackFlags) error {
 	if err != nil {
 		return err
 	}
-	// --debug-dir adds to the standard place rather than replacing it, so
-	// system libraries keep their debug files.
-	opts := module.Options{Root: proc.Root(pid), DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
-	if !fl.noCache {
-		opts.CacheDir = module.DefaultCacheDir()
-	}
-	u := unwind.New(arch.Host(), opts)
-	defer u.Close()
 	uts, unotes := u.Process(snap, unwind.Options{MaxFrames: fl.maxFrames, NoKernel: fl.noKernel, NoSource: fl.noSource})
 	notes = append(append(notes, snap.Warnings...), unotes...)
 	threads := make([]*stackThread, len(uts))
