@@ -21,7 +21,9 @@ var AMD64 = register(&Arch{
 	},
 	GoUsesLR:  false,
 	GoG:       14,               // R14 under ABIInternal
-	GoCgoCall: &GoCgoCall{G: 8}, // asm_amd64.s: MOVQ DI, 8(SP) // save g
+	// asm_amd64.s: MOVQ DI, 8(SP) // save g; before go1.22 asmcgocall
+	// reserved 64 bytes (Windows' shadow space) and kept g at 48(SP).
+	GoCgoCall: &GoCgoCall{G: 8, Older: []GoCgoCallSlot{{Before: "go1.22", G: 48}}},
 	SigFrame: SigFrame{
 		// mov $15,%rax (rt_sigreturn); syscall
 		Trampoline: []byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05},

@@ -12,6 +12,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"go/version"
 	"runtime"
 	"sort"
 )
@@ -88,6 +89,31 @@ type Arch struct {
 // itself in this frame, so an unwinder can continue on the goroutine stack.
 type GoCgoCall struct {
 	G int64 // offset of the saved g from the frame's SP (0 there: no goroutine)
+	// Older lists the slots of earlier Go releases, oldest change last:
+	// a release before Older[i].Before kept g at Older[i].G.
+	Older []GoCgoCallSlot
+}
+
+// GoCgoCallSlot is where asmcgocall kept g before Go release Before.
+type GoCgoCallSlot struct {
+	Before string // a Go release, "go1.22"
+	G      int64
+}
+
+// GFor returns the offset of the saved g in asmcgocall's frame for a binary
+// of Go release release ("go1.21.5", "go1.21"; "" for unknown, which is
+// taken as current).
+func (c *GoCgoCall) GFor(release string) int64 {
+	g := c.G
+	if !version.IsValid(release) {
+		return g
+	}
+	for _, o := range c.Older {
+		if version.Compare(version.Lang(release), o.Before) < 0 {
+			g = o.G
+		}
+	}
+	return g
 }
 
 // SigFrame describes the saved register block the kernel pushes before

@@ -89,3 +89,20 @@ func TestRegs(t *testing.T) {
 		t.Error("out-of-range register known")
 	}
 }
+
+// TestGoCgoCallGFor: amd64's asmcgocall kept g at 48(SP) before go1.22
+// (asm_amd64.s of go1.21: MOVQ DI, 48(SP)) and at 8(SP) since.
+func TestGoCgoCallGFor(t *testing.T) {
+	c := AMD64.GoCgoCall
+	for _, tc := range []struct {
+		release string
+		want    int64
+	}{{"go1.19", 48}, {"go1.21.13", 48}, {"go1.22", 8}, {"go1.22.0", 8}, {"go1.27.3", 8}, {"", 8}, {"devel", 8}} {
+		if got := c.GFor(tc.release); got != tc.want {
+			t.Errorf("GFor(%q) = %d, want %d", tc.release, got, tc.want)
+		}
+	}
+	if g := ARM64.GoCgoCall.GFor("go1.19"); g != 0 {
+		t.Errorf("arm64 GFor(go1.19) = %d, want 0 (asm_arm64.s: MOVD R4, 0(RSP))", g)
+	}
+}

@@ -221,17 +221,19 @@ func (u *Unwinder) readSched(mem io.ReaderAt, g uint64, l *goruntime.Layout) (ph
 // that Go's own traceback can do this.
 func (u *Unwinder) cgoReturn(f *phys, mem io.ReaderAt, gw *gwalk) (phys, error) {
 	a := u.Arch
+	im := f.region.img
+	l, err := im.goLayout(u.Arch)
+	if err != nil {
+		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot return to the goroutine: %v", err)
+	}
 	sp, _ := f.regs.Get(a.SP)
-	g, err := u.readPtr(mem, sp+uint64(a.GoCgoCall.G))
+	// The slot of the saved g moved between releases (amd64, go1.22).
+	g, err := u.readPtr(mem, sp+uint64(a.GoCgoCall.GFor(im.goVer)))
 	if err != nil {
 		return phys{}, err
 	}
 	if g == 0 { // called on the system stack already: nothing to return to
 		return phys{}, errTopFrame
-	}
-	l, err := f.region.img.goLayout(u.Arch)
-	if err != nil {
-		return phys{}, fmt.Errorf("runtime.asmcgocall: cannot return to the goroutine: %v", err)
 	}
 	c, err := u.readSched(mem, g, l)
 	if err != nil {

@@ -92,6 +92,7 @@ func (gw *gwalk) state(u *Unwinder, im *image, mem io.ReaderAt) *gstate {
 func (im *image) goLayout(a *arch.Arch) (*goruntime.Layout, error) {
 	im.rtOnce.Do(func() {
 		v := goruntime.GoVersion(im.mod.File)
+		im.goVer = v
 		if l, err := goruntime.ForRelease(v, a.PtrSize); err == nil && l.Source == goruntime.FromTable {
 			im.rt = l
 			return

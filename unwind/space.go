@@ -29,6 +29,7 @@ type image struct {
 
 	rtOnce sync.Once
 	rt     *goruntime.Layout // the Go runtime's layout (gstate.go)
+	goVer  string            // the Go release that built it, "" if unknown
 	rtErr  error
 }
 

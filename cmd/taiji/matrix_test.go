@@ -74,19 +74,13 @@ func checkInlineText(t *testing.T, pid int, out string) {
 
 // TestStackMatrixCgoCall runs taiji stack on the cgo target built by every
 // Go release, against gdb: a goroutine blocked in a C function is followed
-// back from runtime.asmcgocall to the Go frames that made the call.
+// back from runtime.asmcgocall to the Go frames that made the call (where
+// asmcgocall keeps g moved in go1.22 on amd64: arch.GoCgoCall.Older).
 func TestStackMatrixCgoCall(t *testing.T) {
 	requireRoot(t)
 	gdboracle.Require(t)
 	for _, tc := range testprog.Toolchains(t) {
 		t.Run(tc.Version, func(t *testing.T) {
-			if tc.Minor() < 22 {
-				// Before go1.22, runtime.asmcgocall on amd64 keeps the
-				// goroutine's g at 48(SP), not 8(SP): a per-release runtime
-				// layout that unwind's cgoReturn does not know yet (it then
-				// follows another goroutine's g.sched).
-				t.Skipf("known failing, issue 7 item 1 (runtime layouts per release): %s's asmcgocall saves g at 48(SP)", tc)
-			}
 			t.Parallel()
 			p := testprog.Start(t, testprog.BuildGoWith(t, tc, testprog.GoModes[0], "cgotarget"))
 			r := compareWithGDB(t, p.Pid, []string{"--max-frames", "0"}, gdboracle.Options{}, compareOpts{goJunk: true})

@@ -181,6 +181,11 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		return err
 	}
 	defer t.Close()
+	// What the tracer cannot show (goroutine ids of an unknown runtime
+	// layout) is said once, up front, not per event.
+	for _, n := range t.Notes {
+		fmt.Fprintf(os.Stderr, "taiji: %s: %s\n", exe, n)
+	}
 
 	done := make(chan string, 2)
 	sigc := make(chan os.Signal, 2)
