@@ -52,7 +52,7 @@ func (u *Unwinder) Process(s *proc.Snapshot, opts Options) ([]*Thread, []string)
 		}
 		th.Frames, th.Omitted, th.gap = u.assemble(kernel, frames, opts)
 	}
-	return out, notes
+	return out, append(notes, u.moduleNotes(sp)...)
 }
 
 // assemble cuts the frames to MaxFrames (keeping both ends), then names the
