@@ -57,6 +57,9 @@ func symRank(s elf.Symbol) int {
 // demangleName returns the demangled form of a C++ or Rust symbol with its
 // parameters, as gdb and addr2line -C print it, or name itself.
 func demangleName(name string) string {
+	if base, ok := strings.CutSuffix(name, "@plt"); ok {
+		return demangleName(base) + "@plt"
+	}
 	if !isMangled(name) {
 		return name
 	}
@@ -177,6 +180,7 @@ func (m *Module) buildSymbols() *symtab {
 			t.byAddr = append(t.byAddr, sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)})
 		}
 	}
+	t.byAddr = append(t.byAddr, pltSymbols(m.File)...)
 	t.all = kept
 	slices.SortFunc(t.byAddr, func(a, b sym) int {
 		if c := cmp.Compare(a.start, b.start); c != 0 {

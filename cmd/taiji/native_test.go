@@ -5,10 +5,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/taijidbg/taiji/internal/gdboracle"
 	"github.com/taijidbg/taiji/internal/testprog"
 )
 
@@ -73,4 +77,54 @@ func TestStackRejectedDebugFile(t *testing.T) {
 			t.Errorf("want one note rejecting %s for its build ID %s, got %d:\n%s", s.Debug, o.BuildID, n, out)
 		}
 	})
+}
+
+// buildPLT builds testdata/plt: libf.so and main linked against it with
+// flags, into a fresh directory.
+func buildPLT(t *testing.T, flags ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libf.so")
+	gcc(t, "-O2", "-g", "-shared", "-fPIC", "-o", lib, "testdata/plt/f.c")
+	bin := filepath.Join(dir, "plt")
+	gcc(t, append(append([]string{"-O2", "-g"}, flags...), "-o", bin, "testdata/plt/main.c", lib, "-Wl,-rpath,"+dir)...)
+	return bin
+}
+
+func gcc(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// A thread inside a PLT stub: named f@plt, and unwound through the stub's
+// CFI, whose CFA expression reads rip, down to _start, as gdb does. Lazy
+// and -z now layouts, and IBT's .plt.sec.
+func TestStackPLT(t *testing.T) {
+	requireRoot(t)
+	gdboracle.Require(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"lazy", []string{"-no-pie", "-Wl,-z,lazy"}},
+		{"now", []string{"-no-pie", "-Wl,-z,now"}},
+		{"ibt-lazy", []string{"-no-pie", "-fcf-protection=full", "-Wl,-z,lazy,-z,ibtplt"}},
+		{"ibt-now", []string{"-no-pie", "-fcf-protection=full", "-Wl,-z,now,-z,ibtplt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testprog.Start(t, buildPLT(t, tc.flags...))
+			r := compareWithGDB(t, p.Cmd.Process.Pid, []string{"--no-kernel"}, gdboracle.Options{}, compareOpts{})
+			th := r.Threads[0]
+			var names []string
+			for _, f := range th.Frames {
+				names = append(names, f.Function)
+			}
+			want := []string{"f@plt", "call_f", "via", "main"}
+			if len(names) < len(want)+1 || !slices.Equal(names[:len(want)], want) || names[len(names)-1] != "_start" || len(th.Notes) > 0 {
+				t.Errorf("frames %q, notes %q; want %q ... _start", names, th.Notes, want)
+			}
+		})
+	}
 }
