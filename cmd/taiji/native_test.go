@@ -128,3 +128,57 @@ func TestStackPLT(t *testing.T) {
 		})
 	}
 }
+
+// Code without CFI: the caller is found from the function's instructions
+// (pushes, stack adjustments, a frame pointer set up), not by trusting
+// %rbp, which a function that never saved it leaves pointing at its
+// caller's frame. Where the code cannot be followed, the frame that the
+// frame-pointer chain gives is marked as a guess.
+func TestStackNoCFI(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "nocfi")
+	gcc(t, "-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", bin, "testdata/nocfi/main.c", "testdata/nocfi/nocfi.S")
+	p := testprog.Start(t, bin)
+	r := stackJSON(t, p.Cmd.Process.Pid, "--no-kernel")
+	tail := []string{"start_thread", "clone3"}
+	want := map[string][]string{
+		"keep":    {"nocfi_keep", "outer_keep", "thread_keep"},
+		"branchy": {"nocfi_branchy", "outer_branchy", "thread_branchy"},
+		"fp":      {"__libc_pause", "block_in_c", "nocfi_fp", "outer_fp", "thread_fp"},
+	}
+	seen := 0
+	for _, th := range r.Threads {
+		var names, notes []string
+		for _, f := range th.Frames {
+			names = append(names, f.Function)
+			if f.Note != "" {
+				notes = append(notes, f.Function+": "+f.Note)
+			}
+		}
+		if th.Name == "guess" {
+			// nocfi_guess realigns SP without a frame pointer: the
+			// chain skips outer_guess, and the frame it gives says so.
+			seen++
+			if len(th.Frames) < 2 || th.Frames[0].Function != "nocfi_guess" || !strings.Contains(th.Frames[1].Note, "guessed") || len(notes) != 1 {
+				t.Errorf("thread guess: frames %q, notes %q; want nocfi_guess, then a frame noted as a guess", names, notes)
+			}
+			continue
+		}
+		w, ok := want[th.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		if w = append(w, tail...); !slices.Equal(names, w) || len(notes) > 0 || len(th.Notes) > 0 {
+			t.Errorf("thread %s: frames %q, notes %q %q; want %q", th.Name, names, notes, th.Notes, w)
+		}
+	}
+	if seen != 4 {
+		t.Errorf("found %d of the 4 threads", seen)
+	}
+	out, _, err := runTaiji(t, "stack", "--no-kernel", strconv.Itoa(p.Cmd.Process.Pid))
+	if err != nil || !strings.Contains(out, "(guessed from the frame-pointer chain") {
+		t.Errorf("the text output does not show the guess (%v):\n%s", err, out)
+	}
+}
