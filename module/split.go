@@ -175,7 +175,7 @@ func (m *Module) loadSplit(ix *dwarfIndex, cu *cuInfo, name, compDir string, id 
 	}
 	st.missing = true
 	dwp := m.Path + ".dwp"
-	return nil, fmt.Errorf("%s not found (nor %s): no file:line or inline frames for the functions of %s, named from the symbol table instead", path, dwp, filepath.Base(name))
+	return nil, fmt.Errorf("%s not found (nor %s): no inline frames for its code, whose names come from the symbol table", path, dwp)
 }
 
 // errSaid is a failure already reported once.
