@@ -32,20 +32,41 @@ var objdumpPLT = regexp.MustCompile(`^([0-9a-f]+) <(.+@plt)>:$`)
 // in every layout of the PLT: lazy and -z now, PIE or not, IBT's .plt.sec,
 // and .plt.got for a function whose address is also taken.
 func TestPLTSymbols(t *testing.T) {
-	need(t, "gcc", "objdump")
-	dir := t.TempDir()
-	lib := build(t, dir, "libf.so", ".c", pltLib, "-shared", "-fPIC")
-	for _, tc := range []struct {
-		name  string
-		flags []string
-	}{
+	pltSymbolsFor(t, "gcc", "objdump", []pltCase{
 		{"lazy", []string{"-no-pie", "-Wl,-z,lazy"}},
 		{"now", []string{"-no-pie", "-Wl,-z,now"}},
 		{"pie-lazy", []string{"-pie", "-fPIE", "-Wl,-z,lazy"}},
 		{"ibt-lazy", []string{"-no-pie", "-fcf-protection=full", "-Wl,-z,lazy,-z,ibtplt"}},
 		{"ibt-pie-now", []string{"-pie", "-fPIE", "-fcf-protection=full", "-Wl,-z,now,-z,ibtplt"}},
 		{"address-taken", []string{"-no-pie", "-DTAKE", "-Wl,-z,lazy"}},
-	} {
+	})
+}
+
+// TestPLTSymbolsARM64 is TestPLTSymbols for arm64 binaries, built by the
+// cross compiler scripts/xarch-test installs.
+func TestPLTSymbolsARM64(t *testing.T) {
+	pltSymbolsFor(t, "aarch64-linux-gnu-gcc", "aarch64-linux-gnu-objdump", []pltCase{
+		{"pie", []string{"-pie", "-fPIE"}},
+		{"now", []string{"-no-pie", "-Wl,-z,now"}},
+		{"bti", []string{"-mbranch-protection=standard", "-Wl,-z,force-bti"}},
+		{"address-taken", []string{"-no-pie", "-DTAKE"}},
+	})
+}
+
+type pltCase struct {
+	name  string
+	flags []string
+}
+
+func pltSymbolsFor(t *testing.T, cc, objdump string, cases []pltCase) {
+	need(t, cc, objdump)
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libf.so")
+	if err := os.WriteFile(lib+".c", []byte(pltLib), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, cc, "-O2", "-shared", "-fPIC", "-o", lib, lib+".c")
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			src := pltProg
 			if tc.name == "address-taken" {
@@ -57,9 +78,9 @@ func TestPLTSymbols(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The library after the source, or ld drops it.
-			run(t, "gcc", append(append([]string{"-O2", "-g"}, tc.flags...), "-o", bin, srcPath, lib)...)
+			run(t, cc, append(append([]string{"-O2", "-g"}, tc.flags...), "-o", bin, srcPath, lib)...)
 			m := mustOpen(t, bin, Options{DebugDirs: []string{}})
-			out := run(t, "objdump", "-d", "-j", ".plt", "-j", ".plt.sec", "-j", ".plt.got", bin)
+			out := run(t, objdump, "-d", "-j", ".plt", "-j", ".plt.sec", "-j", ".plt.got", bin)
 			n := 0
 			sc := bufio.NewScanner(strings.NewReader(out))
 			for sc.Scan() {
