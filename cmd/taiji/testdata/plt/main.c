@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 void f(void);
-/* Points f's GOT slot at f's own PLT stub, so that calling f spins in the stub. */
+/* Points f's GOT slot at f's own PLT stub's jmp, so that calling f spins in the stub. */
 static void loop_plt(void) {
 	unsigned char *stub;
 	/* The stub's address without taking f's: that would make the stub
@@ -20,7 +20,9 @@ static void loop_plt(void) {
 			uintptr_t *slot = (uintptr_t *)(stub + i + 6 + disp);
 			long pg = sysconf(_SC_PAGESIZE);
 			mprotect((void *)((uintptr_t)slot & ~(pg - 1)), pg, PROT_READ | PROT_WRITE);
-			*slot = (uintptr_t)stub;
+			/* At the jmp itself (after endbr64, with its bnd
+			   prefix), so the thread stays on one instruction. */
+			*slot = (uintptr_t)(stub + i - (i > 0 && stub[i - 1] == 0xf2));
 			return;
 		}
 	}
