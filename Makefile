@@ -4,9 +4,12 @@ BIN     := bin
 TAIJI   := $(BIN)/taiji
 ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # Debian packages the tests need: oracles (gdb, elfutils, binutils), target
-# builders (gcc, g++, clang), a second tracer (strace), and libc's debug file
-# (the stack tests compare libc frames, inline ones included, with gdb's).
-DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux
+# builders (gcc, g++, clang), a second tracer (strace), libc's debug file
+# (the stack tests compare libc frames, inline ones included, with gdb's),
+# llvm's llvm-dwp (split-DWARF packages; binutils' dwp packs DWARF 4 only), and
+# the arm64 cross compiler (module's PLT naming test reads arm64 binaries).
+DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux llvm \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 # The benchmarks' peers: eu-stack (elfutils) and gdb above, bpftrace, GNU
 # time for peak RSS, and delve (from the module proxy, pinned, into bin/).
 BENCH_DEBS := bpftrace time

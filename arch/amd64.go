@@ -14,6 +14,7 @@ var AMD64 = register(&Arch{
 	SP:        7,
 	FP:        6,
 	LR:        -1,
+	PC:        16,
 	RegNames: map[int]string{
 		0: "rax", 1: "rdx", 2: "rcx", 3: "rbx", 4: "rsi", 5: "rdi", 6: "rbp", 7: "rsp",
 		8: "r8", 9: "r9", 10: "r10", 11: "r11", 12: "r12", 13: "r13", 14: "r14", 15: "r15",

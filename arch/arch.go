@@ -32,6 +32,11 @@ type Arch struct {
 
 	// DWARF register numbers. LR is -1 where calls push the return address.
 	SP, FP, LR int
+	// PC is the DWARF number of the program counter where the psABI gives
+	// it one (x86-64 rip 16, arm64 pc 32), else 0 (no arch numbers its PC
+	// 0). CFI expressions may read it: glibc's .plt CFI computes the CFA
+	// from rip. Its value is Regs.PC, not a slot of Regs.R.
+	PC int
 	// RegNames maps DWARF register numbers to assembler names (for display).
 	RegNames map[int]string
 

@@ -15,6 +15,7 @@ var ARM64 = register(&Arch{
 	SP:        31,
 	FP:        29,
 	LR:        30,
+	PC:        32,
 	RegNames: func() map[int]string {
 		m := seqNames(map[int]string{}, 0, 31, "x")
 		m[31], m[32] = "sp", "pc"

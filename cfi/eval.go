@@ -103,12 +103,7 @@ func Eval(expr []byte, regs *arch.Regs, mem io.ReaderAt, a *arch.Arch, initial .
 		sp++
 		return true
 	}
-	reg := func(n int) (uint64, bool) {
-		if regs == nil {
-			return 0, false
-		}
-		return regs.Get(n)
-	}
+	reg := func(n int) (uint64, bool) { return regValue(regs, a, n) }
 	for ops := 0; b.off < len(expr); ops++ {
 		if ops >= maxEvalOps {
 			return fail(b.off, "more than %d operations", maxEvalOps)
@@ -334,4 +329,20 @@ func b2u(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// regValue returns DWARF register n of regs, the PC included where the arch
+// numbers it (arch.Arch.PC): regs keeps the PC apart from the numbered
+// registers.
+func regValue(regs *arch.Regs, a *arch.Arch, n int) (uint64, bool) {
+	if regs == nil {
+		return 0, false
+	}
+	if v, ok := regs.Get(n); ok {
+		return v, true
+	}
+	if n == a.PC && a.PC != 0 {
+		return regs.PC, true
+	}
+	return 0, false
 }

@@ -140,3 +140,28 @@ func TestEvalBounds(t *testing.T) {
 		t.Fatal("20001 operations: want an error")
 	}
 }
+
+// TestEvalPC evaluates the CFA expression ld writes for x86-64 .plt stubs:
+// rsp+8, plus 8 more once the stub's push has run (at offset 11 and later
+// within the 16-byte entry): rsp+8 + ((rip&15) >= 11) << 3. The PC is no
+// numbered register in arch.Regs, yet rip (DWARF 16) must read it.
+func TestEvalPC(t *testing.T) {
+	expr := []byte{0x77, 8, 0x80, 0, 0x3f, 0x1a, 0x3b, 0x2a, 0x33, 0x24, 0x22}
+	for _, tt := range []struct{ pc, want uint64 }{
+		{0x401040, 0x1008}, {0x40104a, 0x1008}, {0x40104b, 0x1010}, {0x40104f, 0x1010},
+	} {
+		var regs arch.Regs
+		regs.Set(7, 0x1000)
+		regs.PC = tt.pc
+		got, err := Eval(expr, &regs, nil, arch.AMD64)
+		if err != nil || got != tt.want {
+			t.Errorf("pc %#x: Eval = %#x, %v; want %#x", tt.pc, got, err, tt.want)
+		}
+	}
+	// An arch whose PC has no DWARF number: register 16 stays unknown.
+	var regs arch.Regs
+	regs.PC = 0x401040
+	if _, err := Eval([]byte{0x80, 0}, &regs, nil, arch.MIPS64LE); err == nil {
+		t.Error("mips64le r16 (no value): want an error")
+	}
+}

@@ -46,7 +46,7 @@ func readSized(mem io.ReaderAt, a *arch.Arch, addr uint64, size int) (uint64, er
 func (r *Row) ComputeCFA(regs *arch.Regs, mem io.ReaderAt, a *arch.Arch) (uint64, error) {
 	switch r.CFA.Kind {
 	case CFARegOffset:
-		v, ok := regs.Get(r.CFA.Reg)
+		v, ok := regValue(regs, a, r.CFA.Reg)
 		if !ok {
 			return 0, fmt.Errorf("cfi: CFA register %s is unknown", a.RegName(r.CFA.Reg))
 		}
@@ -121,7 +121,7 @@ func (r *Row) apply(rule Rule, regs *arch.Regs, cfa uint64, mem io.ReaderAt, a *
 	case ValOffset:
 		return cfa + uint64(rule.Offset), true, nil
 	case Register:
-		v, ok = regs.Get(rule.Reg)
+		v, ok = regValue(regs, a, rule.Reg)
 		return v, ok, nil
 	case Expression:
 		addr, err := Eval(rule.Expr, regs, mem, a, cfa)

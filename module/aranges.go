@@ -24,12 +24,18 @@ type unitHeader struct {
 	version   int
 	unitType  uint8 // DW_UT_*; DW_UT_compile for DWARF 2-4
 	abbrevOff uint64
+	dwoID     uint64 // DWARF 5 skeleton and split units: the DWO id
+	dwarf64   bool
 }
 
 // DWARF 5 unit types (section 7.5.1).
 const (
-	utCompile = 0x01
-	utPartial = 0x03
+	utCompile      = 0x01
+	utType         = 0x02
+	utPartial      = 0x03
+	utSkeleton     = 0x04
+	utSplitCompile = 0x05
+	utSplitType    = 0x06
 )
 
 // unitHeaders walks the unit headers of .debug_info without decoding any
@@ -50,7 +56,7 @@ func unitHeaders(info []byte, bo binary.ByteOrder) ([]unitHeader, error) {
 		if b.err != nil || n > uint64(len(info))-start || n < 2 {
 			return nil, fmt.Errorf("unit at %#x: length %#x runs past the section", off, n)
 		}
-		h := unitHeader{off: off, end: start + n, unitType: utCompile}
+		h := unitHeader{off: off, end: start + n, unitType: utCompile, dwarf64: dwarf64}
 		b.b = info[:h.end]
 		h.version = int(b.u16())
 		if h.version < 2 || h.version > 5 {
@@ -71,9 +77,22 @@ func unitHeaders(info []byte, bo binary.ByteOrder) ([]unitHeader, error) {
 		if b.err != nil {
 			return nil, fmt.Errorf("unit at %#x: header truncated", off)
 		}
-		// Only compile and partial units are looked up by PC, and
-		// their DWARF 5 headers end here (skeleton and type units
-		// carry more).
+		// Skeleton and split units carry their DWO id, type units
+		// their signature and type offset.
+		switch h.unitType {
+		case utSkeleton, utSplitCompile:
+			h.dwoID = b.u64()
+		case utType, utSplitType:
+			b.u64()
+			if dwarf64 {
+				b.u64()
+			} else {
+				b.u32()
+			}
+		}
+		if b.err != nil {
+			return nil, fmt.Errorf("unit at %#x: header truncated", off)
+		}
 		h.dieOff = uint64(b.off)
 		hs = append(hs, h)
 		off = h.end

@@ -46,6 +46,8 @@ type dwarfIndex struct {
 
 	nameMu sync.Mutex
 	names  map[dwarf.Offset]string // by .debug_info offset
+
+	m *Module // for split DWARF: opening .dwo files, warnings
 }
 
 // pcRange maps [lo, hi) to an index (of a unit or of a function node).
@@ -66,6 +68,12 @@ type cuInfo struct {
 	lineOnce sync.Once
 	lines    []lineRow
 	files    []string // line-table file names by file index
+
+	// split is the split unit of a skeleton unit (split.go), where its
+	// functions and inlined calls are; nil for other units and when it
+	// could not be loaded.
+	splitOnce sync.Once
+	split     *splitUnit
 
 	treeOnce sync.Once
 	nodes    []fnNode
@@ -179,7 +187,7 @@ func (ix *dwarfIndex) open(cu *cuInfo) {
 }
 
 func isUnitTag(t dwarf.Tag) bool {
-	return t == dwarf.TagCompileUnit || t == dwarf.TagPartialUnit
+	return t == dwarf.TagCompileUnit || t == dwarf.TagPartialUnit || t == dwarf.TagSkeletonUnit
 }
 
 func (m *Module) dwarfIndex() *dwarfIndex {
@@ -270,7 +278,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		}()
 	}
 	wg.Wait()
-	ix = &dwarfIndex{file: path, elf: f, sec: got, names: make(map[dwarf.Offset]string), order: f.ByteOrder}
+	ix = &dwarfIndex{file: path, elf: f, sec: got, names: make(map[dwarf.Offset]string), order: f.ByteOrder, m: m}
 	ix.lineSec, ix.lineStrSec, ix.strSec = got["line"], got["line_str"], got["str"]
 	ix.infoLen = len(got["info"])
 	// Relocatable objects need relocations applied to .debug_info,
@@ -318,7 +326,7 @@ func (ix *dwarfIndex) indexAranges() error {
 		if !ok {
 			return fmt.Errorf("a set names .debug_info offset %#x, which starts no unit", s.infoOff)
 		}
-		if t := hs[i].unitType; t != utCompile && t != utPartial {
+		if t := hs[i].unitType; t != utCompile && t != utPartial && t != utSkeleton {
 			return fmt.Errorf("a set names the unit at %#x, of type %#x", s.infoOff, t)
 		}
 		covered[i] = true
@@ -334,7 +342,7 @@ func (ix *dwarfIndex) indexAranges() error {
 	}
 	var missing []int
 	for i, h := range hs {
-		if !covered[i] && (h.unitType == utCompile || h.unitType == utPartial) {
+		if !covered[i] && (h.unitType == utCompile || h.unitType == utPartial || h.unitType == utSkeleton) {
 			missing = append(missing, i)
 		}
 	}
@@ -468,6 +476,11 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 	if ix.open(cu); cu.entry == nil {
 		return m.symbolFrame(addr)
 	}
+	cu.splitOnce.Do(func() {
+		if cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
+			cu.split = ix.splitFor(cu)
+		}
+	})
 	cu.treeOnce.Do(func() { ix.loadTree(cu) })
 	if !noSource {
 		cu.lineOnce.Do(func() { ix.loadLines(cu) })
@@ -607,17 +620,21 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 			cu.nodes, cu.funcs = nil, nil
 		}
 	}()
-	d := cu.d
+	d, top, size := cu.d, cu.entry, ix.infoLen
+	ranges := d.Ranges
+	if s := cu.split; s != nil {
+		d, top, ranges, size = s.d, s.entry, s.ranges, s.infoLen
+	}
 	r := d.Reader()
-	r.Seek(cu.entry.Offset)
+	r.Seek(top.Offset)
 	if e, err := r.Next(); err != nil || e == nil || !e.Children {
 		return
 	}
 	// stack holds, per open DIE with children, the innermost enclosing
 	// function node (-1 for none).
 	stack := []int32{-1}
-	next := cu.entry.Offset + 1
-	for budget := ix.infoLen + 1; len(stack) > 0 && budget > 0; budget-- { // see loadDWARF
+	next := top.Offset + 1
+	for budget := size + 1; len(stack) > 0 && budget > 0; budget-- { // see loadDWARF
 		e, err := r.Next()
 		if err != nil || e == nil {
 			break
@@ -634,7 +651,7 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 		cur := parent
 		switch e.Tag {
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
-			rs, _ := d.Ranges(e)
+			rs, _ := ranges(e)
 			if len(rs) == 0 || (e.Tag == dwarf.TagInlinedSubroutine && parent < 0) {
 				r.SkipChildren()
 				continue
@@ -676,16 +693,19 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 // name demangled if it (or the DIE it refers to by DW_AT_abstract_origin
 // or DW_AT_specification) has one, else its DW_AT_name.
 func (ix *dwarfIndex) name(cu *cuInfo, off dwarf.Offset) string {
-	key := cu.base + off
+	key, names, d := cu.base+off, ix.names, cu.d
+	if s := cu.split; s != nil {
+		key, names, d = off, s.names, s.d
+	}
 	ix.nameMu.Lock()
-	s, ok := ix.names[key]
+	s, ok := names[key]
 	ix.nameMu.Unlock()
 	if ok {
 		return s
 	}
-	s = resolveName(cu.d, off)
+	s = resolveName(d, off)
 	ix.nameMu.Lock()
-	ix.names[key] = s
+	names[key] = s
 	ix.nameMu.Unlock()
 	return s
 }

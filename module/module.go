@@ -100,6 +100,8 @@ type Module struct {
 	dwarfOnce sync.Once
 	dw        *dwarfIndex
 	dwErr     error
+
+	split splitState // .dwo and .dwp files (split.go)
 }
 
 type sectionKey struct {

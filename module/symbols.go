@@ -3,6 +3,7 @@ package module
 import (
 	"cmp"
 	"debug/elf"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -56,10 +57,64 @@ func symRank(s elf.Symbol) int {
 // demangleName returns the demangled form of a C++ or Rust symbol with its
 // parameters, as gdb and addr2line -C print it, or name itself.
 func demangleName(name string) string {
+	if base, ok := strings.CutSuffix(name, "@plt"); ok {
+		return demangleName(base) + "@plt"
+	}
 	if !isMangled(name) {
 		return name
 	}
-	return demangle.Filter(name)
+	return demangle.Filter(rustLegacyUnderscores(name))
+}
+
+// rustLegacyUnderscores works around github.com/ianlancetaylor/demangle
+// (up to v0.0.0-20260724033716, the newest release), which reads legacy Rust
+// names (_ZN...17h<hash>E) as if a '_' after an identifier's length were a
+// separator, as in the v0 scheme: 13_single_under comes out as single_under
+// and 28__rust_begin_short_backtrace as _rust_begin_short_backtrace. The
+// legacy scheme has no separator (rustc's legacy.rs, libiberty's
+// rust-demangle.c), so every identifier that starts with '_' is given one
+// more for the library to strip: 14__single_under. Other names are
+// returned unchanged.
+func rustLegacyUnderscores(name string) string {
+	body, ok := strings.CutPrefix(name, "_ZN")
+	if !ok {
+		return name
+	}
+	suffix := ""
+	if i := strings.LastIndex(body, "E."); i >= 0 {
+		body, suffix = body[:i+1], body[i+1:]
+	}
+	// The hash: "17h" and 16 hex digits, then "E".
+	if len(body) < 21 || body[len(body)-1] != 'E' || body[len(body)-20:len(body)-17] != "17h" {
+		return name
+	}
+	body = body[:len(body)-1]
+	var b strings.Builder
+	b.WriteString("_ZN")
+	changed := false
+	for len(body) > 0 {
+		n := 0
+		i := 0
+		for i < len(body) && body[i] >= '0' && body[i] <= '9' && n < 1<<20 {
+			n = n*10 + int(body[i]-'0')
+			i++
+		}
+		if i == 0 || n == 0 || n > len(body)-i {
+			return name // not a legacy Rust name after all
+		}
+		id := body[i : i+n]
+		body = body[i+n:]
+		if id[0] == '_' {
+			fmt.Fprintf(&b, "%d_%s", n+1, id)
+			changed = true
+		} else {
+			fmt.Fprintf(&b, "%d%s", n, id)
+		}
+	}
+	if !changed {
+		return name
+	}
+	return b.String() + "E" + suffix
 }
 
 func isMangled(name string) bool {
@@ -125,6 +180,7 @@ func (m *Module) buildSymbols() *symtab {
 			t.byAddr = append(t.byAddr, sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)})
 		}
 	}
+	t.byAddr = append(t.byAddr, pltSymbols(m.File)...)
 	t.all = kept
 	slices.SortFunc(t.byAddr, func(a, b sym) int {
 		if c := cmp.Compare(a.start, b.start); c != 0 {

@@ -36,9 +36,13 @@ type Frame struct {
 	File   string `json:"file,omitempty"`
 	Line   int    `json:"line,omitempty"`
 
-	// How the unwinder found the caller of this frame ("cfi", "go", "fp",
-	// "signal"); informational.
+	// How the unwinder found the caller of this frame ("cfi", "go",
+	// "code", "fp", "signal"); informational.
 	Method string `json:"-"`
+	// Note, if set, says this frame is a guess and why: its callee had
+	// no unwind information and the walk fell back on the frame-pointer
+	// chain. Set on the first (innermost) frame of its physical frame.
+	Note string `json:"note,omitempty"`
 }
 
 // Thread is one thread's backtrace.
@@ -71,6 +75,9 @@ func (f *Frame) String() string {
 	}
 	if f.Kind == Inline {
 		s += " [inlined]"
+	}
+	if f.Note != "" {
+		s += " (" + f.Note + ")"
 	}
 	return s
 }

@@ -19,6 +19,7 @@ type image struct {
 	mod      *module.Module
 	err      error
 	reported bool
+	warned   int // how many of mod.Warnings() were reported
 
 	tramp sync.Map // link-time PC -> whether a signal trampoline starts there
 

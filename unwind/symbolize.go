@@ -43,3 +43,23 @@ func Covers(s *proc.Snapshot, pcs []uint64) bool {
 	}
 	return true
 }
+
+// moduleNotes returns what the modules of sp found wrong since last asked
+// (a separate debug file rejected for its CRC or build ID, a missing .dwo,
+// corrupt DWARF), each once per Unwinder: without them a backtrace that
+// lacks file:line would not say why.
+func (u *Unwinder) moduleNotes(sp *space) []string {
+	var notes []string
+	for i := range sp.regions {
+		im := sp.regions[i].img
+		if im == nil || im.mod == nil {
+			continue
+		}
+		ws := im.mod.Warnings()
+		if im.warned < len(ws) {
+			notes = append(notes, ws[im.warned:]...)
+			im.warned = len(ws)
+		}
+	}
+	return notes
+}

@@ -52,7 +52,7 @@ func (u *Unwinder) Process(s *proc.Snapshot, opts Options) ([]*Thread, []string)
 		}
 		th.Frames, th.Omitted, th.gap = u.assemble(kernel, frames, opts)
 	}
-	return out, notes
+	return out, append(notes, u.moduleNotes(sp)...)
 }
 
 // assemble cuts the frames to MaxFrames (keeping both ends), then names the
@@ -85,7 +85,7 @@ func (u *Unwinder) assemble(kernel []Frame, frames []phys, opts Options) (out []
 // name turns a physical frame into its source frames: inline frames first,
 // then the physical one.
 func (u *Unwinder) name(f *phys, noSource bool) []Frame {
-	base := Frame{Kind: User, PC: f.pc, Method: f.method}
+	base := Frame{Kind: User, PC: f.pc, Method: f.method, Note: f.note}
 	if f.signal {
 		base.Kind = Signal
 	}
@@ -117,6 +117,9 @@ func (u *Unwinder) name(f *phys, noSource bool) []Frame {
 	out := make([]Frame, len(locs))
 	for i, l := range locs {
 		fr := base
+		if i > 0 {
+			fr.Note = ""
+		}
 		fr.Function, fr.File, fr.Line = l.Function, l.File, l.Line
 		if l.Inline {
 			fr.Kind = Inline

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/cfi"
+	"github.com/taijidbg/taiji/disasm"
 )
 
 // phys is one physical user frame found by the walk.
@@ -25,6 +27,8 @@ type phys struct {
 	// SP need not grow between the two.
 	switched bool
 	method   string
+	// note, if set, says the walk guessed this frame (see noCFIStep).
+	note string
 }
 
 // lookupPC is the address inside the instruction that made the call.
@@ -146,8 +150,72 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt, gw *gwalk) (caller phys, metho
 			return phys{pc: regs.PC, regs: regs, exact: row.SignalFrame}, "cfi", nil
 		}
 	}
+	return u.noCFIStep(f, mem)
+}
+
+// maxAnalysed bounds the code read from a function's entry to its PC.
+const maxAnalysed = 64 << 10
+
+// noCFIStep finds the caller of a frame that neither CFI nor pclntab
+// describes. Where the function's symbol gives its entry, its instructions
+// from there to the PC say where the return address is (disasm.FrameAt):
+// after `push %rbp; mov %rsp,%rbp` the frame pointer, else the stack
+// pointer and what was pushed since the entry; at the entry itself, [SP].
+// Only where the code cannot be followed (no symbol, no decoder, the stack
+// pointer realigned) is the frame-pointer chain trusted, and the caller
+// carries a note saying so: a function that did not save the frame pointer
+// makes that chain skip its caller.
+func (u *Unwinder) noCFIStep(f *phys, mem io.ReaderAt) (phys, string, error) {
+	why := "no symbol"
+	if r := f.region; r != nil && r.img != nil && r.img.mod != nil {
+		pc := f.pc - r.bias
+		if name, start, ok := r.img.mod.Symbol(f.lookupPC() - r.bias); ok {
+			why = name + "'s code could not be followed"
+			if pc-start <= maxAnalysed {
+				code, err := r.img.mod.Code(start, int(pc-start))
+				if err == nil {
+					var fr disasm.Frame
+					if fr, err = disasm.FrameAt(u.Arch, code, start, pc); err == nil {
+						c, err := u.frameStep(f, fr, mem)
+						return c, "code", err
+					}
+				}
+				why = fmt.Sprintf("%s (%v)", why, strings.TrimPrefix(err.Error(), "disasm: "))
+			}
+		}
+	}
 	c, err := u.fpStep(f, mem)
+	c.note = "guessed from the frame-pointer chain, a frame may be missing above: the callee has no CFI and " + why
 	return c, "fp", err
+}
+
+// frameStep applies what disasm.FrameAt found: the CFA from SP or FP, the
+// return address and the saved registers at their slots.
+func (u *Unwinder) frameStep(f *phys, fr disasm.Frame, mem io.ReaderAt) (phys, error) {
+	a := u.Arch
+	base, ok := f.regs.Get(fr.Base)
+	if !ok {
+		return phys{}, fmt.Errorf("no CFI for pc 0x%x and %s is unknown: walk ended", f.pc, a.RegName(fr.Base))
+	}
+	cfa := base + uint64(fr.Offset)
+	ra, err := u.readPtr(mem, cfa+uint64(fr.RA))
+	if err != nil {
+		return phys{}, err
+	}
+	regs := f.regs
+	for n, off := range fr.Saved {
+		v, err := u.readPtr(mem, cfa+uint64(off))
+		if err != nil {
+			return phys{}, err
+		}
+		regs.Set(n, v)
+	}
+	for _, n := range fr.Clobbered {
+		regs.Forget(n)
+	}
+	regs.Set(a.SP, cfa)
+	regs.PC = ra
+	return phys{pc: ra, regs: regs}, nil
 }
 
 // isSigtramp recognises the sigreturn trampoline by its instruction bytes,

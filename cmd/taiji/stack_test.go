@@ -54,6 +54,7 @@ type jsonFrame struct {
 	Module   string `json:"module"`
 	File     string `json:"file"`
 	Line     int    `json:"line"`
+	Note     string `json:"note"`
 }
 
 type jsonThread struct {
