@@ -115,19 +115,7 @@ func (im *image) goLayout(a *arch.Arch) (*goruntime.Layout, error) {
 // up (to stack.hi, at most proc.DefaultStackBytes): the goroutine a
 // system-stack frame returns to, the C frames a cgo callback came from.
 func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
-	// The executable's runtime is the one that schedules the threads
-	// (Go in a shared library, c-shared or plugin, is not followed here).
-	// Only its layout is needed, not its unwind tables, and nothing else
-	// is opened: all of this lengthens the stop.
-	var goImg *image
-	for _, m := range s.Maps {
-		if m.Path == s.Exe && strings.Contains(m.Perm, "x") {
-			if im := u.fileImage(s, m); im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
-				goImg = im
-			}
-			break
-		}
-	}
+	goImg := u.goExe(s)
 	if goImg == nil {
 		return nil
 	}
@@ -169,6 +157,40 @@ func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
 		}
 	}
 	return out
+}
+
+// goExe returns the image of s's executable if it is a Go program, with
+// its runtime layout looked up, else nil. The executable's runtime is the
+// one that schedules the threads (Go in a shared library, c-shared or
+// plugin, is not followed here). Only its layout is needed, not its unwind
+// tables, and nothing else is opened.
+func (u *Unwinder) goExe(s *proc.Snapshot) *image {
+	for _, m := range s.Maps {
+		if m.Path == s.Exe && strings.Contains(m.Perm, "x") {
+			if im := u.fileImage(s, m); im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
+				im.goLayout(u.Arch)
+				return im
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// PrepareGo opens the executable of process pid and looks up its Go
+// runtime layout before the process is stopped, so that CopyGoState, which
+// runs while every thread is stopped, finds both cached and only reads
+// memory. Errors are ignored: CopyGoState then does without, or tries again.
+func (u *Unwinder) PrepareGo(pid int) {
+	exe, err := proc.Exe(pid)
+	if err != nil {
+		return
+	}
+	maps, err := proc.Maps(pid)
+	if err != nil {
+		return
+	}
+	u.goExe(&proc.Snapshot{Pid: pid, Exe: exe, Maps: maps})
 }
 
 // span returns the bytes from a structure's start to the end of the last

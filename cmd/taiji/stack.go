@@ -208,7 +208,9 @@ func runStack(pid int, fl *stackFlags) error {
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
 	// The unwinder keeps the Go runtime state it needs to cross stack
-	// switches while the threads are stopped.
+	// switches while the threads are stopped; what it needs to know of the
+	// executable for that is looked up first, so the stop stays short.
+	u.PrepareGo(pid)
 	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Copy: u.CopyGoState})
 	if errors.Is(err, proc.ErrKernelThread) {
 		if fl.noKernel {
