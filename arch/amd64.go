@@ -20,8 +20,8 @@ var AMD64 = register(&Arch{
 		8: "r8", 9: "r9", 10: "r10", 11: "r11", 12: "r12", 13: "r13", 14: "r14", 15: "r15",
 		16: "rip",
 	},
-	GoUsesLR:  false,
-	GoG:       14,               // R14 under ABIInternal
+	GoUsesLR: false,
+	GoG:      14, // R14 under ABIInternal
 	// asm_amd64.s: MOVQ DI, 8(SP) // save g; before go1.22 asmcgocall
 	// reserved 64 bytes (Windows' shadow space) and kept g at 48(SP).
 	GoCgoCall: &GoCgoCall{G: 8, Older: []GoCgoCallSlot{{Before: "go1.22", G: 48}}},
