@@ -305,6 +305,11 @@ func TestThreadIDAsPID(t *testing.T) {
 	if j.Pid != p.Pid || j.Tid != tid || j.Return != int64(tid) {
 		t.Errorf("inject %d gettid: %+v, want pid %d, tid and result %d", tid, j, p.Pid, tid)
 	}
+	// trace -p TID traces the process (uprobes see all its threads).
+	_, stderr, err := runTaiji(t, "trace", "--duration", "200ms", "-p", strconv.Itoa(tid), "sleeper_thread")
+	if err != nil || !strings.Contains(stderr, strconv.Itoa(tid)+" is a thread of PID "+strconv.Itoa(p.Pid)+", not a process: tracing PID "+strconv.Itoa(p.Pid)) {
+		t.Errorf("trace -p %d: %v, stderr %q; want it to trace PID %d and say so", tid, err, stderr, p.Pid)
+	}
 }
 
 // TestStackFrozenCgroup: threads frozen by the cgroup v1 freezer sleep in

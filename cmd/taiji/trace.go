@@ -18,6 +18,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/pclntab"
+	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/trace"
 	"github.com/taijidbg/taiji/unwind"
 )
@@ -126,7 +127,14 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 	var cmd *exec.Cmd
 	var resume func() error
 	pid := fl.pid
-	if pid == 0 {
+	if pid != 0 {
+		// A TID (from top -H, say) names its process, as for taiji stack:
+		// uprobes see every thread of the process anyway.
+		if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+			fmt.Fprintf(os.Stderr, "taiji: %d is a thread of PID %d, not a process: tracing PID %d\n", pid, tg, tg)
+			pid = tg
+		}
+	} else {
 		var err error
 		if cmd, resume, err = startStopped(cmdArgs); err != nil {
 			return err
