@@ -7,15 +7,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ppc64le system call injection. The restart is probed (see
-// Session.probeRestart); a call number of -1 at a call's entry makes the
-// kernel skip it and return r3 as set. Registers taiji sets are marked as
-// not being in a system call by a trap word of 0: check_syscall_restart
-// (arch/powerpc/kernel/signal.c), which runs after a ptrace stop, then
-// leaves them alone whatever r3 and CR0.SO hold.
+// ppc64le system call injection. At a stop inside an interrupted call the
+// trap word says "system call" (0xc00), CR0.SO is set and r3 holds the
+// positive ERESTART* code; check_syscall_restart (arch/powerpc/kernel/
+// signal.c) runs only after the stop and then reloads r3 from orig_gpr3
+// (or r0 with restart_syscall) and moves the NIP back onto the sc. taiji
+// replays exactly that, as on amd64. Registers taiji sets carry a trap
+// word of 0, which the kernel's restart logic leaves alone whatever r3 and
+// CR0.SO hold.
+
+const (
+	ppcTrapSyscall = 0xc00
+	ppcCR0SO       = 0x10000000
+)
 
 func replayRestart(a *arch.Arch, tid int, r *unix.PtraceRegs) (unix.PtraceRegs, bool) {
-	return *r, true
+	out := *r
+	if r.Trap&^0xf != ppcTrapSyscall || r.Trap&1 != 0 || r.Ccr&ppcCR0SO == 0 {
+		return out, false // not in a system call, or no restart
+	}
+	switch r.Gpr[3] {
+	case arch.ERESTARTSYS, arch.ERESTARTNOINTR, arch.ERESTARTNOHAND:
+		out.Gpr[3] = r.Orig_gpr3
+	case arch.ERESTART_RESTARTBLOCK:
+		rs, _ := a.SyscallNumber("restart_syscall")
+		out.Gpr[0] = uint64(rs)
+	default:
+		return out, false
+	}
+	out.Nip -= uint64(len(a.Syscall.Insn))
+	out.Trap = 0
+	return out, false
 }
 
 func prepareSyscall(r *unix.PtraceRegs) { r.Trap = 0 }
@@ -28,11 +50,9 @@ func suppressRestart(tid int, r *unix.PtraceRegs) error {
 	return setRegs(tid, r)
 }
 
-// cancelSyscall sets r on a thread stopped at a system call's entry with
-// the call number -1, which the kernel skips.
+// cancelSyscall is only needed by the probe, which ppc64le does not use.
 func cancelSyscall(tid int, r *unix.PtraceRegs) error {
-	r.Gpr[0] = ^uint64(0)
-	return setRegs(tid, r)
+	return &Error{Msg: "cancelling a system call is not implemented on ppc64le", Err: ErrNotSupported}
 }
 
 // The ppc64le stub restores the thread with rt_sigreturn, as on arm64:
@@ -112,4 +132,18 @@ func buildStub(a *arch.Arch, tid int, addr uint64, r *unix.PtraceRegs) ([]byte, 
 	copy(uc[ppcVMX:], vmx[:])
 	copy(uc[ppcVSX:], vsx[:])
 	return b, nil
+}
+
+// dyingRegs returns what the stub restores if taiji dies mid-injection,
+// when that must differ from fixed: its rt_sigreturn clears the thread's
+// restart block, so a replayed restart_syscall would fail with EINTR;
+// the original call (r0 at the stop, r3 from orig_gpr3) is restarted from
+// its beginning instead.
+func dyingRegs(stop, fixed *unix.PtraceRegs) *unix.PtraceRegs {
+	if fixed.Gpr[0] == stop.Gpr[0] {
+		return nil
+	}
+	d := *fixed
+	d.Gpr[0], d.Gpr[3] = stop.Gpr[0], stop.Orig_gpr3
+	return &d
 }

@@ -10,8 +10,7 @@ import (
 // riscv64 and loong64 system call injection. NT_PRSTATUS lacks orig_a0,
 // which the kernel reloads a0 from when it restarts an interrupted call,
 // so the register file at the stop cannot say how the call restarts: taiji
-// probes (Session.probeRestart). A call number of -1 makes the kernel skip
-// a call at its entry and leave a0 as set.
+// probes (Session.probeRestart).
 
 func replayRestart(a *arch.Arch, tid int, r *unix.PtraceRegs) (unix.PtraceRegs, bool) {
 	return *r, true
@@ -21,11 +20,8 @@ func prepareSyscall(r *unix.PtraceRegs) {}
 
 func suppressRestart(tid int, r *unix.PtraceRegs) error { return nil }
 
-// cancelSyscall sets r on a thread stopped at a system call's entry with
-// the call number -1, which the kernel skips.
-func cancelSyscall(tid int, r *unix.PtraceRegs) error {
-	a := regsToArch(r)
-	a.Set(arch.Host().Syscall.Nr, ^uint64(0))
-	archToRegs(a, r)
-	return setRegs(tid, r)
-}
+// cancelSyscall: a call number of -1 makes the kernel skip a call, but
+// the -1 stays in the register the thread returns to user space with,
+// where, if taiji died, the thread would run the system call instruction
+// again and get ENOSYS. The probe interrupts the call instead.
+func cancelSyscall(tid int, r *unix.PtraceRegs) error { return errCancelShows }

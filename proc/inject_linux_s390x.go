@@ -121,3 +121,17 @@ func buildStub(a *arch.Arch, tid int, addr uint64, r *unix.PtraceRegs) ([]byte, 
 	be.PutUint64(f[s390Mask:], mask)
 	return b, nil
 }
+
+// dyingRegs returns what the stub restores if taiji dies mid-injection,
+// when that must differ from fixed: its rt_sigreturn clears the thread's
+// restart block, so a replayed restart_syscall would fail with EINTR;
+// the original call, whose number r1 still holds at the stop, is
+// restarted from its beginning instead.
+func dyingRegs(stop, fixed *unix.PtraceRegs) *unix.PtraceRegs {
+	if fixed.Gprs[1] == stop.Gprs[1] {
+		return nil
+	}
+	d := *fixed
+	d.Gprs[1] = stop.Gprs[1]
+	return &d
+}

@@ -147,7 +147,9 @@ func (s *Session) resumeRegs(th *sthread) (*unix.PtraceRegs, error) {
 		return nil, s.threadErr(tid, "reading registers", err)
 	}
 	fixed, probe := replayRestart(s.Arch, tid, &r)
-	if probe {
+	if !probe {
+		th.dying = dyingRegs(&r, &fixed)
+	} else {
 		var err error
 		if fixed, err = s.probeRestart(th, &r); err != nil {
 			return nil, err
@@ -730,12 +732,16 @@ func (s *Session) probeRestart(th *sthread, stop *unix.PtraceRegs) (unix.PtraceR
 		return *stop, s.threadErr(tid, "setting ptrace options", err)
 	}
 	var entry, out unix.PtraceRegs
+	interrupt, resumed := false, false
 	for phase := 0; phase < 2; {
-		th.ts.stopped = false
-		if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
-			th.ts.stopped = true
-			return *stop, s.threadErr(tid, "resuming", err)
+		if !resumed {
+			th.ts.stopped = false
+			if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
+				th.ts.stopped = true
+				return *stop, s.threadErr(tid, "resuming", err)
+			}
 		}
+		resumed = false
 		ev, err := s.waitThread(th, false)
 		if err != nil {
 			return *stop, err
@@ -783,14 +789,51 @@ func (s *Session) probeRestart(th *sthread, stop *unix.PtraceRegs) (unix.PtraceR
 				}
 			}
 			c := out
-			if err := cancelSyscall(tid, &c); err != nil {
+			err := cancelSyscall(tid, &c)
+			if errors.Is(err, errCancelShows) {
+				// Skipping the call would show in the registers the
+				// thread returns with if taiji died now. Let the call
+				// run instead and interrupt it: it stops at its exit
+				// with either its work done or -ERESTART* again, and
+				// the kernel, not taiji, restarts it if taiji dies.
+				interrupt = true
+			} else if err != nil {
 				return *stop, s.threadErr(tid, "cancelling the restarted system call", err)
+			}
+		} else if interrupt {
+			var x unix.PtraceRegs
+			if err := getRegs(tid, &x); err != nil {
+				return *stop, s.threadErr(tid, "reading registers", err)
+			}
+			xr := regsToArch(&x)
+			ret, _ := xr.Get(s.Arch.Syscall.Ret)
+			flag, _ := xr.Get(s.Arch.Syscall.ErrReg)
+			if _, errno := s.Arch.Decode(ret, flag); !isRestart(errno) {
+				// The call finished before the interrupt: nothing
+				// to restart.
+				out, th.dying = x, nil
 			}
 		}
 		phase++
+		if phase == 1 && interrupt {
+			th.ts.stopped = false
+			if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
+				th.ts.stopped = true
+				return *stop, s.threadErr(tid, "resuming", err)
+			}
+			if err := ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0); err != nil {
+				return *stop, s.threadErr(tid, "interrupting", err)
+			}
+			resumed = true
+		}
 	}
 	return out, nil
 }
+
+// errCancelShows is cancelSyscall's answer on arches where skipping a call
+// at its entry changes a register the thread returns to user space with
+// (riscv64, loong64: the call number -1 stays in a7).
+var errCancelShows = errors.New("proc: cancelling a system call shows in the registers")
 
 func orNil(a, b *unix.PtraceRegs) *unix.PtraceRegs {
 	if a != nil {
