@@ -8,25 +8,34 @@ import (
 )
 
 // ppc64le system call injection. At a stop inside an interrupted call the
-// trap word says "system call" (0xc00), CR0.SO is set and r3 holds the
-// positive ERESTART* code; check_syscall_restart (arch/powerpc/kernel/
+// trap word says "system call" and r3 holds the ERESTART* code: positive
+// with CR0.SO set after sc (trap 0xc00), negative after scv (trap 0x3000,
+// which glibc uses on POWER9). check_syscall_restart (arch/powerpc/kernel/
 // signal.c) runs only after the stop and then reloads r3 from orig_gpr3
-// (or r0 with restart_syscall) and moves the NIP back onto the sc. taiji
-// replays exactly that, as on amd64. Registers taiji sets carry a trap
-// word of 0, which the kernel's restart logic leaves alone whatever r3 and
-// CR0.SO hold.
+// (or r0 with restart_syscall) and moves the NIP back onto the sc or scv,
+// both 4 bytes. taiji replays exactly that, as on amd64. Registers taiji
+// sets carry a trap word of 0, which the kernel's restart logic leaves
+// alone whatever r3 and CR0.SO hold.
 
 const (
-	ppcTrapSyscall = 0xc00
-	ppcCR0SO       = 0x10000000
+	ppcTrapSC  = 0xc00
+	ppcTrapSCV = 0x3000
+	ppcCR0SO   = 0x10000000
 )
 
 func replayRestart(a *arch.Arch, tid int, r *unix.PtraceRegs) (unix.PtraceRegs, bool) {
 	out := *r
-	if r.Trap&^0xf != ppcTrapSyscall || r.Trap&1 != 0 || r.Ccr&ppcCR0SO == 0 {
-		return out, false // not in a system call, or no restart
+	code := r.Gpr[3]
+	switch {
+	case r.Trap&1 != 0: // the kernel's "no restart" mark
+		return out, false
+	case r.Trap&^0xf == ppcTrapSC && r.Ccr&ppcCR0SO != 0:
+	case r.Trap&^0xf == ppcTrapSCV:
+		code = -code
+	default:
+		return out, false // not in a system call, or it did not fail
 	}
-	switch r.Gpr[3] {
+	switch code {
 	case arch.ERESTARTSYS, arch.ERESTARTNOINTR, arch.ERESTARTNOHAND:
 		out.Gpr[3] = r.Orig_gpr3
 	case arch.ERESTART_RESTARTBLOCK:
