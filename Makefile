@@ -77,6 +77,9 @@ unit:
 xarch:
 	scripts/xarch-test arm64
 	scripts/xarch-test mips64le
+	scripts/xarch-test ppc64le
+	scripts/xarch-test s390x
+	scripts/xarch-test riscv64
 
 test: deps toolchains vet unit xarch
 

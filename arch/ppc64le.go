@@ -21,6 +21,9 @@ var PPC64LE = register(&Arch{
 	}(),
 	GoUsesLR: true,
 	GoG:      30, // R30
+	// asm_ppc64x.s: MOVD R5, (asmcgocallSaveOffset+8)(R1), the offset
+	// being cgoCalleeStackSize, 32 on linux.
+	GoCgoCall: &GoCgoCall{G: 40},
 	SigFrame: SigFrame{
 		// li r0, 172 (rt_sigreturn); sc
 		Trampoline: []byte{0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},
@@ -43,7 +46,7 @@ var PPC64LE = register(&Arch{
 		// CR0.SO set: r3 is a positive errno. DWARF 64 is CR.
 		ErrReg:     64,
 		ErrMask:    0x10000000,
-		Restart:    RestartOrigReg, // orig_gpr3
+		Restart:    RestartOrigReg, // orig_gpr3, replayed (proc)
 		SingleStep: true,
 	},
 })

@@ -16,7 +16,8 @@ var RISCV64 = register(&Arch{
 	LR:        1,
 	RegNames:  seqNames(map[int]string{}, 0, 32, "x"),
 	GoUsesLR:  true,
-	GoG:       27, // X27
+	GoG:       27,               // X27
+	GoCgoCall: &GoCgoCall{G: 0}, // asm_riscv64.s: MOV X9, 0(X2) // save old g on stack
 	SigFrame: SigFrame{
 		// li a7, 139 (rt_sigreturn); ecall
 		Trampoline: []byte{0x93, 0x08, 0xb0, 0x08, 0x73, 0x00, 0x00, 0x00},

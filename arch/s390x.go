@@ -16,14 +16,17 @@ var S390X = register(&Arch{
 	LR:        14,
 	RegNames:  seqNames(map[int]string{}, 0, 16, "r"),
 	GoUsesLR:  true,
-	GoG:       13, // R13
+	GoG:       13,                 // R13
+	GoCgoCall: &GoCgoCall{G: 168}, // asm_s390x.s: MOVD R5, 168(R15) // save old g on stack
 	SigFrame: SigFrame{
 		// svc 173 (rt_sigreturn)
 		Trampoline: []byte{0x0a, 0xad},
-		// rt_sigframe: callee save area (160), gprs_high (64), siginfo
-		// (128), then ucontext: uc_flags, uc_link, uc_stack (24); its
-		// mcontext starts with the PSW (mask, addr) then gprs[16].
-		Regs:  160 + 64 + 128 + 40,
+		// rt_sigframe (arch/s390/kernel/signal.c): callee save area
+		// (160), svc_insn (2, padded to 8), siginfo (128), then
+		// ucontext_extended: uc_flags, uc_link, uc_stack (24); its
+		// uc_mcontext starts with the PSW (mask, addr) then gprs[16].
+		// TestStackInVM (scripts/xarch-test s390x) checks it.
+		Regs:  160 + 8 + 128 + 40,
 		Slots: append([]int{SlotSkip, SlotPC}, seqSlots(16)...),
 	},
 

@@ -298,10 +298,13 @@ func Eval(expr []byte, regs *arch.Regs, mem io.ReaderAt, a *arch.Arch, initial .
 					}
 				}
 				target := int64(b.off) + d
-				if target < 0 || target > int64(len(expr)) {
+				if target < 0 {
 					return fail(off, "branch to %d outside expression", target)
 				}
-				b.off = int(target)
+				// A branch past the end ends the expression, as in
+				// libgcc and gdb: Linux's ppc64 vDSO signal trampoline
+				// leaves its vector-register rules with "bra 0x7fff".
+				b.off = int(min(target, int64(len(expr))))
 			case opNop:
 				pushes = false
 			default:

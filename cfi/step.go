@@ -60,8 +60,9 @@ func (r *Row) ComputeCFA(regs *arch.Regs, mem io.ReaderAt, a *arch.Arch) (uint64
 // Step computes the caller's registers from the callee's registers regs:
 // the caller's SP is the CFA, its PC is the value of the return-address
 // column, every register with a rule gets the rule applied and every other
-// register keeps its value. Undefined rules make the register unknown in
-// the caller (arch.Regs.Forget). Step returns ErrEndOfStack when the
+// register keeps its value. Undefined rules, and rules that cannot be
+// evaluated for registers other than the return address and the SP, make
+// the register unknown in the caller (arch.Regs.Forget). Step returns ErrEndOfStack when the
 // return-address column is Undefined: regs is the outermost frame.
 //
 // mem reads target memory at absolute addresses. Step does not strip
@@ -87,7 +88,16 @@ func (r *Row) Step(regs *arch.Regs, mem io.ReaderAt, a *arch.Arch) (caller arch.
 			continue // the copy of regs already holds it
 		}
 		v, ok, err := r.apply(rr.Rule, regs, cfa, mem, a)
-		if err != nil {
+		if err != nil && rr.Col != r.RA && rr.Col != a.SP {
+			// A rule for another register that cannot be evaluated
+			// makes only that register unknown, as Undefined would:
+			// Linux's ppc64 vDSO signal trampoline describes vector
+			// registers with expressions that branch backwards into
+			// the previous rule's bytes, which an evaluator of one
+			// expression cannot follow, and an unwinder never needs
+			// those registers.
+			ok = false
+		} else if err != nil {
 			return arch.Regs{}, 0, fmt.Errorf("cfi: recovering %s: %w", a.RegName(rr.Col), err)
 		}
 		if ok {

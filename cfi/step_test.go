@@ -188,3 +188,35 @@ func TestStepEndOfStack(t *testing.T) {
 		t.Fatalf("Step = %v, want ErrEndOfStack", err)
 	}
 }
+
+// TestStepUnevaluableRule: a rule that cannot be evaluated (here an
+// expression branching backwards out of itself, as the ppc64 vDSO's
+// vector-register rules do) makes only its register unknown; on the
+// return-address column it still fails the step.
+func TestStepUnevaluableRule(t *testing.T) {
+	a := arch.AMD64
+	const rbx = 3
+	mem := &memImage{base: 0x1000, data: []byte{0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0}}
+	row := &Row{
+		CFA: Rule{Kind: CFARegOffset, Reg: a.SP, Offset: 8},
+		RA:  16,
+		Rules: []RegRule{
+			{Col: rbx, Rule: Rule{Kind: Expression, Expr: []byte{0x31, 0x2f, 0xf0, 0xff}}},
+			{Col: 16, Rule: Rule{Kind: Offset, Offset: -8}},
+		},
+	}
+	var regs arch.Regs
+	regs.Set(a.SP, 0x1000)
+	regs.Set(rbx, 7)
+	caller, cfa, err := row.Step(&regs, mem, a)
+	if err != nil {
+		t.Fatalf("Step: %v", err)
+	}
+	if _, ok := caller.Get(rbx); ok || caller.PC != 0x12345678 || cfa != 0x1008 {
+		t.Errorf("caller pc %#x cfa %#x, rbx known %v: want pc 0x12345678, cfa 0x1008, rbx unknown", caller.PC, cfa, ok)
+	}
+	row.Rules[1].Rule = row.Rules[0].Rule
+	if _, _, err := row.Step(&regs, mem, a); err == nil {
+		t.Error("Step with an unevaluable return-address rule succeeded")
+	}
+}

@@ -143,7 +143,8 @@ func TestTasks(t *testing.T) {
 // it, with its offset, in Maps.
 func TestMaps(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "with  two spaces (x)")
-	if err := os.WriteFile(name, make([]byte, 3*4096), 0o644); err != nil {
+	page := os.Getpagesize() // 64 KiB on Debian's ppc64el kernels
+	if err := os.WriteFile(name, make([]byte, 3*page), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fd, err := os.Open(name)
@@ -151,7 +152,7 @@ func TestMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Close()
-	mem, err := unix.Mmap(int(fd.Fd()), 4096, 4096, unix.PROT_READ, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(fd.Fd()), int64(page), page, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestMaps(t *testing.T) {
 		}
 		if m.Path == name {
 			found = true
-			if m.Offset != 4096 || m.End-m.Start != 4096 || m.Perm != "r--s" || m.Inode != st.Ino {
+			if m.Offset != uint64(page) || m.End-m.Start != uint64(page) || m.Perm != "r--s" || m.Inode != st.Ino {
 				t.Errorf("mapping %+v", m)
 			}
 			if p := Find(maps, m.Start+10); p == nil || p.Path != name {

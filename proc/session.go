@@ -155,7 +155,9 @@ func (s *Session) resumeRegs(th *sthread) (*unix.PtraceRegs, error) {
 		return nil, s.threadErr(tid, "reading registers", err)
 	}
 	fixed, probe := replayRestart(s.Arch, tid, &r)
-	if probe {
+	if !probe {
+		th.dying = dyingRegs(&r, &fixed)
+	} else {
 		var err error
 		if fixed, err = s.probeRestart(th, &r); err != nil {
 			return nil, err
@@ -416,13 +418,19 @@ func (s *Session) Call(tid, nr int, args ...Arg) (Result, error) {
 // Mmap maps size bytes of private anonymous memory with protection prot in
 // the target, using thread tid, and returns its address.
 func (s *Session) Mmap(tid int, size uint64, prot int) (uint64, error) {
-	nr, ok := s.Arch.SyscallNumber("mmap")
-	if !ok || s.Arch.Syscall.MmapArgBlock {
-		return 0, &Error{Msg: "mmap injection is not implemented on " + s.Arch.Name, Err: ErrNotSupported}
+	th, err := s.thread(tid)
+	if err != nil {
+		return 0, err
 	}
-	flags, _ := s.Arch.Const("MAP_PRIVATE")
-	anon, _ := s.Arch.Const("MAP_ANONYMOUS")
-	res, err := s.Syscall(tid, nr, 0, size, uint64(prot), flags|anon, ^uint64(0), 0)
+	var res Result
+	s.t.Do(func() {
+		if s.scratch == 0 {
+			if err = s.mapScratch(th); err != nil {
+				return
+			}
+		}
+		res, err = s.injectMmap(th, s.scratch, size, uint64(prot))
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -430,6 +438,45 @@ func (s *Session) Mmap(tid int, size uint64, prot int) (uint64, error) {
 		return 0, fmt.Errorf("proc: mmap in PID %d failed: %s", s.Pid, s.Arch.ErrnoName(res.Errno))
 	}
 	return res.Raw, nil
+}
+
+// mmapArgBlock is the size of old_mmap's struct mmap_arg_struct: addr,
+// len, prot, flags, fd, offset, one word each.
+const mmapArgBlock = 6 * 8
+
+// injectMmap runs mmap(0, size, prot, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+// in th from a stub at addr. Where mmap takes a pointer to its arguments
+// (s390x's old_mmap, arch.SyscallABI.MmapArgBlock), they are written right
+// after the stub, which callers leave room for (stubRoom).
+func (s *Session) injectMmap(th *sthread, addr, size, prot uint64) (Result, error) {
+	nr, ok := s.Arch.SyscallNumber("mmap")
+	if !ok {
+		return Result{}, &Error{Msg: "mmap injection is not implemented on " + s.Arch.Name, Err: ErrNotSupported}
+	}
+	flags, _ := s.Arch.Const("MAP_PRIVATE")
+	anon, _ := s.Arch.Const("MAP_ANONYMOUS")
+	args := []uint64{0, size, prot, flags | anon, ^uint64(0), 0}
+	if s.Arch.Syscall.MmapArgBlock {
+		block := addr + s.stubLen()
+		b := make([]byte, mmapArgBlock)
+		for i, v := range args {
+			s.Arch.ByteOrder.PutUint64(b[8*i:], v)
+		}
+		if err := s.WriteMemory(block, b); err != nil {
+			return Result{}, err
+		}
+		args = []uint64{block}
+	}
+	return s.inject(th, addr, nr, args)
+}
+
+// stubLen is the size of the stub inject writes, rounded up to 8 bytes.
+func (s *Session) stubLen() uint64 {
+	n := stubSize(s.Arch)
+	if s.bare {
+		n = len(s.Arch.Syscall.Insn) + len(s.Arch.Syscall.Trap)
+	}
+	return uint64(n+7) &^ 7
 }
 
 // Munmap unmaps memory mapped by Mmap.
@@ -481,14 +528,8 @@ func (s *Session) mapScratch(th *sthread) error {
 		s.scratch, s.stale = s.stale[0], s.stale[1:]
 		return nil
 	}
-	nr, ok := s.Arch.SyscallNumber("mmap")
-	if !ok || s.Arch.Syscall.MmapArgBlock {
-		return &Error{Msg: "mmap injection is not implemented on " + s.Arch.Name, Err: ErrNotSupported}
-	}
-	flags, _ := s.Arch.Const("MAP_PRIVATE")
-	anon, _ := s.Arch.Const("MAP_ANONYMOUS")
 	res, err := s.withPatchArea(func(at uint64) (Result, error) {
-		return s.inject(th, at, nr, []uint64{0, s.page, unix.PROT_READ | unix.PROT_EXEC, flags | anon, ^uint64(0), 0})
+		return s.injectMmap(th, at, s.page, unix.PROT_READ|unix.PROT_EXEC)
 	})
 	if err != nil {
 		return err
@@ -536,14 +577,15 @@ func (s *Session) findStale() {
 }
 
 // withPatchArea runs f with the address of a patch area, then restores it.
+// The area has room for mmap's argument block after the stub (injectMmap).
 func (s *Session) withPatchArea(f func(at uint64) (Result, error)) (Result, error) {
-	need := stubSize(s.Arch)
+	need := (stubSize(s.Arch)+7)&^7 + mmapArgBlock
 	at, err := s.patchArea(need)
 	if err != nil {
 		// No room for the self-restoring stub: fall back to the bare
 		// "syscall; trap", whose only risk is taiji dying during this
 		// one call (the trap would then kill the target).
-		need = len(s.Arch.Syscall.Insn) + len(s.Arch.Syscall.Trap)
+		need = (len(s.Arch.Syscall.Insn)+len(s.Arch.Syscall.Trap)+7)&^7 + mmapArgBlock
 		if at, err = s.patchArea(need); err != nil {
 			return Result{}, err
 		}
@@ -698,12 +740,16 @@ func (s *Session) probeRestart(th *sthread, stop *unix.PtraceRegs) (unix.PtraceR
 		return *stop, s.threadErr(tid, "setting ptrace options", err)
 	}
 	var entry, out unix.PtraceRegs
+	interrupt, resumed := false, false
 	for phase := 0; phase < 2; {
-		th.ts.stopped = false
-		if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
-			th.ts.stopped = true
-			return *stop, s.threadErr(tid, "resuming", err)
+		if !resumed {
+			th.ts.stopped = false
+			if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
+				th.ts.stopped = true
+				return *stop, s.threadErr(tid, "resuming", err)
+			}
 		}
+		resumed = false
 		ev, err := s.waitThread(th, false)
 		if err != nil {
 			return *stop, err
@@ -751,14 +797,51 @@ func (s *Session) probeRestart(th *sthread, stop *unix.PtraceRegs) (unix.PtraceR
 				}
 			}
 			c := out
-			if err := cancelSyscall(tid, &c); err != nil {
+			err := cancelSyscall(tid, &c)
+			if errors.Is(err, errCancelShows) {
+				// Skipping the call would show in the registers the
+				// thread returns with if taiji died now. Let the call
+				// run instead and interrupt it: it stops at its exit
+				// with either its work done or -ERESTART* again, and
+				// the kernel, not taiji, restarts it if taiji dies.
+				interrupt = true
+			} else if err != nil {
 				return *stop, s.threadErr(tid, "cancelling the restarted system call", err)
+			}
+		} else if interrupt {
+			var x unix.PtraceRegs
+			if err := getRegs(tid, &x); err != nil {
+				return *stop, s.threadErr(tid, "reading registers", err)
+			}
+			xr := regsToArch(&x)
+			ret, _ := xr.Get(s.Arch.Syscall.Ret)
+			flag, _ := xr.Get(s.Arch.Syscall.ErrReg)
+			if _, errno := s.Arch.Decode(ret, flag); !isRestart(errno) {
+				// The call finished before the interrupt: nothing
+				// to restart.
+				out, th.dying = x, nil
 			}
 		}
 		phase++
+		if phase == 1 && interrupt {
+			th.ts.stopped = false
+			if err := ptrace(unix.PTRACE_SYSCALL, tid, 0, 0); err != nil {
+				th.ts.stopped = true
+				return *stop, s.threadErr(tid, "resuming", err)
+			}
+			if err := ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0); err != nil {
+				return *stop, s.threadErr(tid, "interrupting", err)
+			}
+			resumed = true
+		}
 	}
 	return out, nil
 }
+
+// errCancelShows is cancelSyscall's answer on arches where skipping a call
+// at its entry changes a register the thread returns to user space with
+// (riscv64, loong64: the call number -1 stays in a7).
+var errCancelShows = errors.New("proc: cancelling a system call shows in the registers")
 
 func orNil(a, b *unix.PtraceRegs) *unix.PtraceRegs {
 	if a != nil {

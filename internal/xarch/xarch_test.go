@@ -103,11 +103,16 @@ func TestArchIsReal(t *testing.T) {
 
 // prstatusPC gives, per GOARCH, the size of the NT_PRSTATUS register set
 // and the index of the PC among its 8-byte words (x86-64 user_regs_struct
-// rip; arm64 user_pt_regs pc; mips64 EF_CP0_EPC of the n64 gregset).
+// rip; arm64 user_pt_regs pc; mips64 EF_CP0_EPC of the n64 gregset;
+// ppc64 nip of the 48-word ELF_NGREG gregset; s390x psw.addr of s390_regs
+// (psw, 16 gprs, 16 4-byte acrs, orig_gpr2); riscv64 user_regs_struct pc).
 var prstatusPC = map[string]struct{ size, pc int }{
 	"amd64":    {27 * 8, 16},
 	"arm64":    {34 * 8, 32},
 	"mips64le": {45 * 8, 34},
+	"ppc64le":  {48 * 8, 32},
+	"s390x":    {27 * 8, 1},
+	"riscv64":  {32 * 8, 0},
 }
 
 // TestPtrace shows the basics the ptrace engine builds on work on this
