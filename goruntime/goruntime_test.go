@@ -17,7 +17,7 @@ import (
 // table's for that release (a stale ztables.go fails here: run
 // scripts/gen-goruntime), and the stripped build must get it from the table.
 func TestTablesMatchDWARF(t *testing.T) {
-	tcs := testprog.GoToolchains(t)
+	tcs := testprog.Toolchains(t)
 	if len(tcs) == 0 {
 		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
 	}
@@ -26,7 +26,7 @@ func TestTablesMatchDWARF(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range tcs {
-		t.Run(tc.Release, func(t *testing.T) {
+		t.Run(tc.Version, func(t *testing.T) {
 			full := testprog.BuildGoDir(t, tc, src, false)
 			stripped := testprog.BuildGoDir(t, tc, src, false, "-ldflags=-s -w")
 			f, err := elf.Open(full)
@@ -42,8 +42,8 @@ func TestTablesMatchDWARF(t *testing.T) {
 			if err != nil || fromDWARF.Source != FromDWARFInfo {
 				t.Fatalf("ForBinary with DWARF: %+v, %v", fromDWARF, err)
 			}
-			if fromDWARF.Release != tc.Release {
-				t.Errorf("release %q, want %q", fromDWARF.Release, tc.Release)
+			if fromDWARF.Release != tc.Version {
+				t.Errorf("release %q, want %q", fromDWARF.Release, tc.Version)
 			}
 			s, err := elf.Open(stripped)
 			if err != nil {
@@ -55,14 +55,14 @@ func TestTablesMatchDWARF(t *testing.T) {
 			}
 			fromTable, err := ForBinary(nil, GoVersion(s), 8)
 			if err != nil {
-				t.Fatalf("%s without DWARF: %v", tc.Release, err)
+				t.Fatalf("%s without DWARF: %v", tc.Version, err)
 			}
 			if fromTable.Source != FromTable {
 				t.Errorf("source %v, want the generated table", fromTable.Source)
 			}
 			if !reflect.DeepEqual(fromDWARF.G, fromTable.G) || !reflect.DeepEqual(fromDWARF.M, fromTable.M) ||
 				!reflect.DeepEqual(fromDWARF.Gobuf, fromTable.Gobuf) {
-				t.Errorf("the table for %s differs from its DWARF (regenerate: scripts/gen-goruntime):\nDWARF %+v\ntable %+v", tc.Release, fromDWARF, fromTable)
+				t.Errorf("the table for %s differs from its DWARF (regenerate: scripts/gen-goruntime):\nDWARF %+v\ntable %+v", tc.Version, fromDWARF, fromTable)
 			}
 			if !fromTable.G.Goid.Known() || !fromTable.SchedSP().Known() || !fromTable.M.Curg.Known() {
 				t.Errorf("fields taiji needs are unknown: %+v", fromTable)

@@ -65,14 +65,14 @@ func traceGoroutines(t *testing.T, bin string) (notes []string, goids []uint64) 
 	return tr.Notes, goids
 }
 
-func go119(t *testing.T) testprog.GoToolchain {
-	for _, tc := range testprog.GoToolchains(t) {
-		if tc.Release == "go1.19" {
+func go119(t *testing.T) testprog.Toolchain {
+	for _, tc := range testprog.Toolchains(t) {
+		if tc.Version == "go1.19" {
 			return tc
 		}
 	}
 	t.Skip("go1.19 is not installed (scripts/go-toolchains --install)")
-	return testprog.GoToolchain{}
+	return testprog.Toolchain{}
 }
 
 // TestGoidStrippedGo119: a go1.19 binary without DWARF gets goroutine ids

@@ -32,12 +32,12 @@ func forSwitchTargets(t *testing.T, prog string, cgo bool, f func(t *testing.T, 
 		t.Skip("needs root: ptrace")
 	}
 	ran := 0
-	for _, tc := range testprog.GoToolchains(t) {
-		if !switchReleases[tc.Release] {
+	for _, tc := range testprog.Toolchains(t) {
+		if !switchReleases[tc.Version] {
 			continue
 		}
 		for _, b := range switchBuilds {
-			t.Run(tc.Release+"/"+b.name, func(t *testing.T) {
+			t.Run(tc.Version+"/"+b.name, func(t *testing.T) {
 				bin := testprog.BuildGoDir(t, tc, filepath.Join("testdata", "goswitch", prog), cgo, b.flags...)
 				p := testprog.Start(t, bin)
 				f(t, p.Pid, b.name == "stripped")

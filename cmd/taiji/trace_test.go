@@ -423,34 +423,6 @@ func TestTraceDemo(t *testing.T) {
 	}
 }
 
-// goToolchain is one Go release the tests build targets with.
-type goToolchain struct{ Version, Go string }
-
-// goToolchains lists the Go releases to test: the file $TAIJI_GO_TOOLCHAINS
-// names (make test writes it), else what scripts/go-toolchains finds here.
-func goToolchains(t *testing.T) []goToolchain {
-	t.Helper()
-	var out []byte
-	var err error
-	if f := os.Getenv("TAIJI_GO_TOOLCHAINS"); f != "" {
-		out, err = os.ReadFile(f)
-	} else {
-		out, err = exec.Command("../../scripts/go-toolchains").Output()
-	}
-	if err != nil {
-		t.Fatalf("listing Go toolchains: %v", err)
-	}
-	var tcs []goToolchain
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) == 2 {
-			tcs = append(tcs, goToolchain{f[0], f[1]})
-		}
-	}
-	if len(tcs) == 0 {
-		t.Fatal("no Go toolchains listed (scripts/go-toolchains --install)")
-	}
-	return tcs
-}
 
 // buildTraceCases builds testdata/tracecases with the go command goBin.
 func buildTraceCases(t *testing.T, goBin string, flags ...string) string {
@@ -491,7 +463,7 @@ var caseFuncs = []string{
 // decode to what the target says it passed.
 func TestTraceGoReleases(t *testing.T) {
 	needRoot(t)
-	for _, tc := range goToolchains(t) {
+	for _, tc := range testprog.Toolchains(t) {
 		for _, mode := range []string{"opt", "noopt"} {
 			t.Run(tc.Version+"-"+mode, func(t *testing.T) {
 				var flags []string
