@@ -423,7 +423,6 @@ func TestTraceDemo(t *testing.T) {
 	}
 }
 
-
 // buildTraceCases builds testdata/tracecases with the go command goBin.
 func buildTraceCases(t *testing.T, goBin string, flags ...string) string {
 	t.Helper()
