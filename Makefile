@@ -54,9 +54,15 @@ bench-deps: deps
 	@[ -x $(BIN)/dlv ] || { echo "go install delve $(DLV_VERSION) into $(BIN)"; \
 		GOBIN=$(abspath $(BIN)) $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION); }
 
+# The analysis packages read any arch's binaries and (later) cores on any
+# host: they must build for any GOOS. unwind joins them once the snapshot it
+# takes is a plain data type instead of proc's (issue 11).
+PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime
+
 vet:
 	$(GO) vet ./...
 	@for a in $(ARCHES); do echo "go vet GOARCH=$$a"; GOARCH=$$a $(GO) vet ./... || exit 1; done
+	@for os in darwin windows; do echo "go build GOOS=$$os $(PORTABLE)"; GOOS=$$os $(GO) build $(PORTABLE) || exit 1; done
 
 # toolchains: every Go release the tests build targets with (scripts/go-toolchains;
 # docs/goversions.md), listed in $(BIN)/go-toolchains.txt for the tests.

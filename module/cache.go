@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // DefaultCacheDir is where inflated debug sections are kept between runs:
@@ -92,16 +91,12 @@ func (m *Module) mapCached(path string, size uint64) ([]byte, bool) {
 	if err != nil || uint64(fi.Size()) != size || size == 0 || size > maxDecompressed {
 		return nil, false
 	}
-	d, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	d, closer, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, false
 	}
 	m.mu.Lock()
-	m.closers = append(m.closers, unmapper(d))
+	m.closers = append(m.closers, closer)
 	m.mu.Unlock()
 	return d, true
 }
-
-type unmapper []byte
-
-func (u unmapper) Close() error { return syscall.Munmap(u) }
