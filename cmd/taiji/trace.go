@@ -154,6 +154,12 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 	}
 	exe := b.Name
 	defer b.Close()
+	if cmd != nil && !sameFile(cmd.Path, exe) {
+		// A script: the process runs its interpreter, which is what is
+		// traced; say so, or "nothing matches" names a program the user
+		// never typed.
+		exe = fmt.Sprintf("%s, the interpreter of %s", exe, cmd.Path)
+	}
 	sigs, err := parseSigs(fl.sigs, int64(b.Arch.PtrSize))
 	if err != nil {
 		return err
@@ -467,4 +473,11 @@ func (p *printer) histogram(s trace.FuncStats) {
 		bar := int(rows[r] * 40 / max(peak, 1))
 		fmt.Fprintf(p.w, "  %10v .. %-10v %10d |%s\n", time.Duration(uint64(1)<<r), time.Duration(uint64(1)<<(r+1)), rows[r], strings.Repeat("█", bar))
 	}
+}
+
+// sameFile reports whether paths a and b name the same file.
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
