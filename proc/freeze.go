@@ -3,13 +3,13 @@ package proc
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/target"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,57 +30,19 @@ type FreezeOptions struct {
 	// still not stopped at the timeout is captured from /proc instead
 	// (Thread.NotStopped). 0 means 5 seconds.
 	Timeout time.Duration
+	// Prepare, if set, runs before any thread is stopped, once the
+	// executable and the mappings are read. It is handed the snapshot so
+	// far (Pid, Exe, Arch, Maps, Files, Live) and does the slow part of
+	// what Copy will need (opening the executable, finding its Go runtime
+	// layout), so that the threads stay stopped no longer than the copy.
+	Prepare func(s *target.Snapshot)
 	// Copy, if set, runs while every thread is still stopped, after their
 	// registers and stacks are copied. It is handed the snapshot so far
 	// (whose Memory reads the stopped process) and returns more memory to
 	// keep in the snapshot: what an unwinder follows from the registers
 	// into memory that the threads change once resumed (a Go thread's g
 	// and m, the goroutine stack it switched from).
-	Copy func(s *Snapshot) []Segment
-}
-
-// Snapshot is what Freeze copied from a process.
-type Snapshot struct {
-	Pid      int
-	Exe      string     // as Exe returns it
-	Arch     *arch.Arch // the host's: a process traced by ptrace runs on it
-	Maps     []Mapping
-	Threads  []*Thread // the leader first, then by TID
-	VDSO     []byte    // the [vdso] image, copied (nil if the process has none)
-	VDSOAddr uint64
-	Warnings []string  // things the user should know, one sentence each
-	Extra    []Segment // memory FreezeOptions.Copy kept
-
-	memTID int // the thread through which to read memory
-}
-
-// Thread is one thread's state at the moment it was stopped.
-type Thread struct {
-	TID       int
-	Info      TaskInfo // read before stopping it
-	Kernel    []KernelFrame
-	KernelErr error
-	Regs      arch.Regs // DWARF numbering, PC separate
-	TLS       uint64    // thread pointer (FS base on amd64), 0 if unknown
-	Stack     Segment   // the bytes from SP upward, copied while stopped
-	Frozen    time.Duration
-	// Signal is a signal that arrived while Freeze was stopping the
-	// thread. The kernel handed it to the tracer; Freeze passed it back
-	// on detach, so the thread still receives it.
-	Signal syscall.Signal
-	// Err is set if the thread's registers could not be read (it exited
-	// during the snapshot, or never stopped and /proc told nothing of it);
-	// the other fields may be partially filled.
-	Err error
-	// NotStopped, when set, is why the thread was never stopped: it slept
-	// uninterruptibly past FreezeOptions.Timeout (a vfork parent does until
-	// its child execs or exits). It is a *NotStoppedError. Err is nil then,
-	// but the capture is partial: Regs holds only the PC, the SP and the
-	// system call's argument registers, as /proc/PID/task/TID/syscall gives
-	// them; Stack and Kernel were read while the thread slept (still seized,
-	// it could not return to user code unseen). Callee-saved registers and
-	// the frame pointer are unknown, so an unwind may end early.
-	NotStopped error
+	Copy func(s *target.Snapshot) []target.Segment
 }
 
 // NotStoppedError says that a thread did not stop within the timeout, and
@@ -113,36 +75,21 @@ func (e *NotStoppedError) Error() string {
 
 func (e *NotStoppedError) Unwrap() error { return ErrNotStopped }
 
-// Memory returns a reader of the process's memory that serves the copied
-// stacks and vDSO from the snapshot and reads other addresses live.
-func (s *Snapshot) Memory() io.ReaderAt {
-	segs := make([]Segment, 0, len(s.Threads)+1)
-	for _, t := range s.Threads {
-		segs = append(segs, t.Stack)
-	}
-	if s.VDSO != nil {
-		segs = append(segs, Segment{Addr: s.VDSOAddr, Data: s.VDSO})
-	}
-	segs = append(segs, s.Extra...)
-	tid := s.memTID
-	if tid == 0 {
-		tid = s.Pid
-	}
-	return newSegmentReader(segs, NewMemory(tid))
-}
-
 // testHookStopped, if set, runs on the tracer thread while every thread is
 // stopped. Tests use it to kill the tracer or the target at that moment.
 var testHookStopped func(pid int)
 
 // Freeze stops every thread of pid (or opts.TIDs), copies each one's
-// registers and stack, and resumes them. It returns an error wrapping
+// registers and stack, and resumes them. The snapshot's Arch is the
+// host's (a process traced by ptrace runs on it); its Live reads the
+// process's memory (Memory) and its Files opens mapped files as
+// MappedFile does. It returns an error wrapping
 // ErrNoProcess, ErrKernelThread, ErrZombie, ErrPermission, ErrTraced,
 // ErrExited or ErrInterrupted (SIGINT or SIGTERM arrived: the threads were
 // resumed first). A thread that vanishes during the snapshot does not fail
 // it: its Thread.Err says so. One that cannot be stopped is captured from
 // /proc: its Thread.NotStopped says so.
-func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
+func Freeze(pid int, opts FreezeOptions) (*target.Snapshot, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
 	}
@@ -167,7 +114,7 @@ func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
 	// never stopped) is detached by the kernel.
 	defer t.Close()
 	var (
-		snap *Snapshot
+		snap *target.Snapshot
 		err  error
 	)
 	t.Do(func() {
@@ -180,7 +127,7 @@ func Freeze(pid int, opts FreezeOptions) (*Snapshot, error) {
 
 // tstate is a thread's progress through the freeze.
 type tstate struct {
-	th      *Thread
+	th      *target.Thread
 	seized  bool // attached (by PTRACE_SEIZE or auto-attached on clone)
 	stopped bool // in a ptrace stop, must be detached
 	done    bool // nothing more to do: detached, exited, or never attached
@@ -291,7 +238,7 @@ func (f *freezer) attachAll(tids []int, doing string) error {
 	return nil
 }
 
-func (f *freezer) run() (*Snapshot, error) {
+func (f *freezer) run() (*target.Snapshot, error) {
 	pid := f.pid
 	// Say what a kernel thread or a zombie is before anything fails on
 	// it; a zombie seen later exited during the snapshot.
@@ -305,7 +252,7 @@ func (f *freezer) run() (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	snap := &Snapshot{Pid: pid, Arch: arch.Host()}
+	snap := &target.Snapshot{Pid: pid, Arch: arch.Host(), Files: Files(pid)}
 	var err error
 	// From here on the process existed: if it vanishes, it exited during
 	// the snapshot.
@@ -318,6 +265,9 @@ func (f *freezer) run() (*Snapshot, error) {
 			return nil, permission(pid)
 		}
 		return nil, f.gone(err)
+	}
+	if f.opts.Prepare != nil {
+		f.opts.Prepare(&target.Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps, Files: snap.Files, Live: NewMemory(pid)})
 	}
 
 	deadline := time.Now().Add(f.opts.Timeout)
@@ -337,14 +287,14 @@ func (f *freezer) run() (*Snapshot, error) {
 		}
 	}
 	if f.opts.Copy != nil {
-		view := &Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps}
+		view := &target.Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps, Files: snap.Files}
 		for _, ts := range f.order {
 			if ts.stopped && !ts.foreign && ts.th.Err == nil {
 				view.Threads = append(view.Threads, ts.th)
 			}
 		}
 		if len(view.Threads) > 0 {
-			view.memTID = view.Threads[0].TID
+			view.Live = NewMemory(view.Threads[0].TID)
 			snap.Extra = f.opts.Copy(view)
 		}
 	}
@@ -374,18 +324,19 @@ func (f *freezer) run() (*Snapshot, error) {
 
 	// Memory is read through a thread that was alive: a leader that
 	// called pthread_exit has no memory of its own any more.
-	snap.memTID = pid
+	memTID := pid
 	for _, ts := range f.order {
 		if ts.th.Err == nil && !ts.foreign {
-			snap.memTID = ts.th.TID
+			memTID = ts.th.TID
 			break
 		}
 	}
+	snap.Live = NewMemory(memTID)
 	// The vDSO never changes: copy it after the threads run again.
 	for _, m := range snap.Maps {
 		if m.Path == "[vdso]" {
 			buf := make([]byte, m.End-m.Start)
-			if n, err := readRemote(snap.memTID, buf, m.Start); err == nil && n == len(buf) {
+			if n, err := readRemote(memTID, buf, m.Start); err == nil && n == len(buf) {
 				snap.VDSO, snap.VDSOAddr = buf, m.Start
 			}
 		}
@@ -420,7 +371,7 @@ func (f *freezer) run() (*Snapshot, error) {
 }
 
 // capture copies the registers and stack of th, which is stopped.
-func (f *freezer) capture(snap *Snapshot, th *Thread, remapped *bool) {
+func (f *freezer) capture(snap *target.Snapshot, th *target.Thread, remapped *bool) {
 	var r unix.PtraceRegs
 	if err := getRegs(th.TID, &r); err != nil {
 		th.Err = f.threadErr(th.TID, "reading registers", err)
@@ -434,7 +385,7 @@ func (f *freezer) capture(snap *Snapshot, th *Thread, remapped *bool) {
 // copyStack copies th's stack from its SP up to StackBytes, within the
 // mapping that holds SP. The maps are read again once if SP lies in none
 // (a stack created or grown since).
-func (f *freezer) copyStack(snap *Snapshot, th *Thread, remapped *bool) {
+func (f *freezer) copyStack(snap *target.Snapshot, th *target.Thread, remapped *bool) {
 	sp, _ := th.Regs.Get(snap.Arch.SP)
 	m := Find(snap.Maps, sp)
 	if m == nil && !*remapped {
@@ -467,7 +418,7 @@ func (f *freezer) copyStack(snap *Snapshot, th *Thread, remapped *bool) {
 // the PC, the SP and the system call's arguments without stopping it.
 // Read before and after the stack copy, they must agree, or the thread
 // moved meanwhile and nothing of its user side is kept.
-func (f *freezer) late(snap *Snapshot, ts *tstate, remapped *bool) {
+func (f *freezer) late(snap *target.Snapshot, ts *tstate, remapped *bool) {
 	th := ts.th
 	ts.done = false
 	if f.poll(ts); ts.stopped || ts.done {
@@ -566,7 +517,7 @@ func (f *freezer) gone(err error) error {
 	return err
 }
 
-func allGone(ths []*Thread) bool {
+func allGone(ths []*target.Thread) bool {
 	for _, th := range ths {
 		if !errors.Is(th.Err, ErrExited) && !errors.Is(th.Err, ErrNoProcess) {
 			return false
@@ -585,7 +536,7 @@ func (f *freezer) settle() {
 // add records a thread to freeze. seized marks one the kernel attached for
 // us when a traced thread cloned it.
 func (f *freezer) add(tid int, seized bool) *tstate {
-	ts := &tstate{th: &Thread{TID: tid}, seized: seized}
+	ts := &tstate{th: &target.Thread{TID: tid}, seized: seized}
 	f.seen[tid] = ts
 	f.order = append(f.order, ts)
 	return ts
@@ -759,7 +710,7 @@ func (f *freezer) poll(ts *tstate) bool {
 			// A signal raced the interrupt: it was taken from the thread
 			// and must be given back on detach.
 			ts.sig = sig
-			ts.th.Signal = sig
+			ts.th.Signal = int(sig)
 		}
 	}
 	return true
@@ -793,8 +744,13 @@ func (f *freezer) threadErr(tid int, what string, err error) error {
 	return fmt.Errorf("proc: thread %d: %s: %w", tid, what, err)
 }
 
-// DefaultStackBytes is how much stack Freeze copies per thread by default.
-// It covers thousands of ordinary frames; copying more costs freeze time for
-// every thread (a goroutine's SP sits in a heap arena tens of megabytes from
-// the mapping's end), while the rare deeper frame is read live afterwards.
-const DefaultStackBytes = 128 << 10
+// DefaultStackBytes is how much stack Freeze copies per thread by default
+// (target.DefaultStackBytes).
+const DefaultStackBytes = target.DefaultStackBytes
+
+// Snapshot and Thread are the target package's, for the packages that
+// still name them here; they go once those name target's.
+type (
+	Snapshot = target.Snapshot
+	Thread   = target.Thread
+)

@@ -4,7 +4,20 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/taijidbg/taiji/target"
 )
+
+// Files returns how a snapshot of process pid opens its mapped files:
+// MappedFile's way.
+func Files(pid int) target.Files { return files(pid) }
+
+// files is a live process's target.Files.
+type files int
+
+func (pid files) MappedFile(m Mapping, root string) (path, viaRoot string) {
+	return MappedFile(int(pid), m, root)
+}
 
 // MappedFile says how to open, from taiji's own mount namespace, the file
 // that process pid maps at m, a mapping of a file. The kernel names the

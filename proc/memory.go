@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/taijidbg/taiji/target"
 )
 
 // Memory reads the memory of a live process. It uses process_vm_readv,
@@ -106,74 +107,5 @@ func readRemote(pid int, p []byte, addr uint64) (int, error) {
 	return total, nil
 }
 
-// Segment is a copy of target memory: Data was at Addr when copied.
-type Segment struct {
-	Addr uint64
-	Data []byte
-}
-
-// End returns the first address past the segment.
-func (s Segment) End() uint64 { return s.Addr + uint64(len(s.Data)) }
-
-// segmentReader serves reads from copied segments and reads everything
-// else from the live process.
-type segmentReader struct {
-	segs []Segment // sorted by Addr, non-overlapping
-	live io.ReaderAt
-}
-
-func newSegmentReader(segs []Segment, live io.ReaderAt) *segmentReader {
-	var s []Segment
-	for _, sg := range segs {
-		if len(sg.Data) > 0 {
-			s = append(s, sg)
-		}
-	}
-	sort.Slice(s, func(i, j int) bool { return s[i].Addr < s[j].Addr })
-	// Drop overlaps (two threads on one stack cannot happen, but a
-	// reader must not misbehave if it did): the earlier segment wins.
-	out := s[:0]
-	for _, sg := range s {
-		if n := len(out); n > 0 && sg.Addr < out[n-1].End() {
-			if sg.End() <= out[n-1].End() {
-				continue
-			}
-			skip := out[n-1].End() - sg.Addr
-			sg = Segment{Addr: sg.Addr + skip, Data: sg.Data[skip:]}
-		}
-		out = append(out, sg)
-	}
-	return &segmentReader{segs: out, live: live}
-}
-
-func (r *segmentReader) ReadAt(p []byte, off int64) (int, error) {
-	addr := uint64(off)
-	done := 0
-	for done < len(p) {
-		a := addr + uint64(done)
-		// First segment ending after a.
-		i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].End() > a })
-		if i < len(r.segs) && r.segs[i].Addr <= a {
-			sg := r.segs[i]
-			done += copy(p[done:], sg.Data[a-sg.Addr:])
-			continue
-		}
-		// Not copied: read live up to the next segment.
-		want := p[done:]
-		if i < len(r.segs) && r.segs[i].Addr-a < uint64(len(want)) {
-			want = want[:r.segs[i].Addr-a]
-		}
-		if r.live == nil {
-			return done, fmt.Errorf("proc: address %#x was not copied: %w", a, io.ErrUnexpectedEOF)
-		}
-		n, err := r.live.ReadAt(want, int64(a))
-		done += n
-		if err != nil {
-			return done, err
-		}
-		if n < len(want) {
-			return done, io.ErrUnexpectedEOF
-		}
-	}
-	return done, nil
-}
+// Segment is a copy of target memory (target.Segment).
+type Segment = target.Segment

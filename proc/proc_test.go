@@ -19,6 +19,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/xarch"
+	"github.com/taijidbg/taiji/target"
 )
 
 // buildDir holds the programs built once per test binary run.
@@ -106,7 +107,7 @@ func program(t testing.TB, kind string) string {
 	return out
 }
 
-type target struct {
+type running struct {
 	cmd   *exec.Cmd
 	pid   int
 	ready []string // fields of the "ready" line
@@ -115,7 +116,7 @@ type target struct {
 // start runs a target and waits for its "ready" line. The target is
 // killed at cleanup. Nothing waits for it before then: a concurrent wait
 // from this process would steal the ptrace stops Freeze waits for.
-func start(t testing.TB, bin string, args ...string) *target {
+func start(t testing.TB, bin string, args ...string) *running {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
@@ -137,10 +138,10 @@ func start(t testing.TB, bin string, args ...string) *target {
 	if err != nil || !strings.HasPrefix(line, "ready") {
 		t.Fatalf("target %s: no ready line: %q %v", bin, line, err)
 	}
-	return &target{cmd: cmd, pid: cmd.Process.Pid, ready: strings.Fields(line)[1:]}
+	return &running{cmd: cmd, pid: cmd.Process.Pid, ready: strings.Fields(line)[1:]}
 }
 
-func (tg *target) field(t testing.TB, i int) uint64 {
+func (tg *running) field(t testing.TB, i int) uint64 {
 	t.Helper()
 	v, err := strconv.ParseUint(strings.TrimPrefix(tg.ready[i], "0x"), 0, 64)
 	if err != nil {
@@ -213,13 +214,13 @@ func checkAdvancing(t testing.TB, pid int, addr uint64) {
 }
 
 // checkSnapshot checks what must hold for every thread of any snapshot.
-func checkSnapshot(t *testing.T, s *Snapshot, pid int) {
+func checkSnapshot(t *testing.T, s *target.Snapshot, pid int) {
 	t.Helper()
 	tids, err := Tasks(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[int]*Thread{}
+	got := map[int]*target.Thread{}
 	for _, th := range s.Threads {
 		got[th.TID] = th
 	}

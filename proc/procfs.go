@@ -9,33 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/taijidbg/taiji/target"
 )
 
-// Mapping is one line of /proc/PID/maps.
-type Mapping struct {
-	Start, End uint64 // [Start, End)
-	Offset     uint64 // file offset of Start
-	Perm       string // "r-xp"
-	Dev        string // "fe:00"
-	Inode      uint64
-	Path       string // file name, "[stack]", "[vdso]", "" for anonymous memory
-}
+// Mapping is one line of /proc/PID/maps (target.Mapping: the snapshot
+// carries it).
+type Mapping = target.Mapping
 
-// Contains reports whether addr lies in the mapping.
-func (m *Mapping) Contains(addr uint64) bool { return m.Start <= addr && addr < m.End }
-
-// Exec reports whether the mapping is executable.
-func (m *Mapping) Exec() bool { return len(m.Perm) > 2 && m.Perm[2] == 'x' }
-
-// Find returns the mapping containing addr, or nil. maps must be sorted, as
-// /proc/PID/maps is.
-func Find(maps []Mapping, addr uint64) *Mapping {
-	i := sort.Search(len(maps), func(i int) bool { return maps[i].End > addr })
-	if i < len(maps) && maps[i].Contains(addr) {
-		return &maps[i]
-	}
-	return nil
-}
+// Find returns the mapping containing addr, or nil (target.Find).
+func Find(maps []Mapping, addr uint64) *Mapping { return target.Find(maps, addr) }
 
 // Root returns the directory through which the process sees its own file
 // system: file names in its maps resolve below it (containers, chroots).
@@ -152,24 +135,10 @@ func Tasks(pid int) ([]int, error) {
 }
 
 // TaskInfo is what /proc/PID/task/TID/stat says about a thread.
-type TaskInfo struct {
-	Name  string // comm: the thread's name, at most 15 bytes
-	State string // "R", "S", "D", "T" (stopped), "t" (ptrace stop), "Z", ...
-	PPid  int    // the parent process (of the thread group)
-	// Flags are the kernel's PF_* task flags (include/linux/sched.h);
-	// PFKThread marks a kernel thread.
-	Flags uint64
-	// ExitCode is a zombie's exit status as wait(2) encodes it (0 when
-	// unknown: the kernel shows it only to those allowed to trace it).
-	ExitCode int
-}
+type TaskInfo = target.TaskInfo
 
-// PFKThread is the PF_KTHREAD task flag: the task is a kernel thread, with
-// no user space at all.
-const PFKThread = 0x00200000
-
-// KernelThread reports whether the task is a kernel thread.
-func (t TaskInfo) KernelThread() bool { return t.Flags&PFKThread != 0 }
+// PFKThread is the PF_KTHREAD task flag (target.PFKThread).
+const PFKThread = target.PFKThread
 
 // Task returns what /proc says of thread tid of pid: its name, scheduling
 // state, parent and flags.
@@ -247,23 +216,8 @@ func tracerOf(pid, tid int) int {
 	return 0
 }
 
-// KernelFrame is one line of /proc/PID/task/TID/stack:
-// "[<0>] pipe_read+0x2f0/0x410 [module]". The kernel hides the addresses
-// (the "<0>") from everyone, root included, so a frame is a symbol, an
-// offset into it and its size.
-type KernelFrame struct {
-	Function     string
-	Offset, Size uint64
-	Module       string // "" for the kernel image itself
-}
-
-func (f KernelFrame) String() string {
-	s := fmt.Sprintf("%s+%#x/%#x", f.Function, f.Offset, f.Size)
-	if f.Module != "" {
-		s += " [" + f.Module + "]"
-	}
-	return s
-}
+// KernelFrame is one line of /proc/PID/task/TID/stack (target.KernelFrame).
+type KernelFrame = target.KernelFrame
 
 // KernelStack returns the kernel stack of thread tid of pid, innermost
 // frame first. It is empty for a thread running in user space. Reading it

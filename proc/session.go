@@ -924,7 +924,7 @@ func (s *Session) gone(tid int) error {
 func (s *Session) keepSignal(th *sthread, sig syscall.Signal) {
 	if th.ts.sig == 0 {
 		th.ts.sig = sig
-		th.ts.th.Signal = sig
+		th.ts.th.Signal = int(sig)
 		return
 	}
 	th.extra = append(th.extra, sig)
