@@ -747,10 +747,3 @@ func (f *freezer) threadErr(tid int, what string, err error) error {
 // DefaultStackBytes is how much stack Freeze copies per thread by default
 // (target.DefaultStackBytes).
 const DefaultStackBytes = target.DefaultStackBytes
-
-// Snapshot and Thread are the target package's, for the packages that
-// still name them here; they go once those name target's.
-type (
-	Snapshot = target.Snapshot
-	Thread   = target.Thread
-)

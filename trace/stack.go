@@ -12,6 +12,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
 )
 
@@ -102,7 +103,7 @@ type symbolizer struct {
 
 type symProc struct {
 	u    *unwind.Unwinder
-	snap *proc.Snapshot // the mappings Symbolize reads
+	snap *target.Snapshot // the mappings Symbolize reads
 }
 
 // prime reads pid's mappings now: a short-lived process may be gone by the
@@ -126,9 +127,9 @@ func (s *symbolizer) process(pid int, pcs []uint64) *symProc {
 	}
 	if sp.snap == nil || !unwind.Covers(sp.snap, pcs) {
 		if ms, err := proc.Maps(pid); err == nil {
-			sp.snap = &proc.Snapshot{Pid: pid, Maps: ms}
+			sp.snap = &target.Snapshot{Pid: pid, Maps: ms, Files: proc.Files(pid)}
 		} else if sp.snap == nil {
-			sp.snap = &proc.Snapshot{Pid: pid} // gone: frames stay unnamed
+			sp.snap = &target.Snapshot{Pid: pid} // gone: frames stay unnamed
 		}
 	}
 	return sp

@@ -8,7 +8,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
-	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
 )
 
 // gwalk is the Go runtime state one thread's walk carries across stack
@@ -106,21 +106,21 @@ func (im *image) goLayout(a *arch.Arch) (*goruntime.Layout, error) {
 	return im.rt, im.rtErr
 }
 
-// CopyGoState is a proc.FreezeOptions.Copy: while the threads are stopped,
+// CopyGoState is a proc.FreezeOptions.Copy (it reads s.Memory() only): while the threads are stopped,
 // it keeps what the unwinder reads to cross a Go stack switch, which the
 // threads change as soon as they run again (a goroutine that finished
 // growing its stack has moved it and cleared its g.sched). For each thread
 // running Go code whose g is known: its g, m, and the m's g0, curg and
 // gsignal structures, and the stacks of curg and g0 from their saved SP
-// up (to stack.hi, at most proc.DefaultStackBytes): the goroutine a
+// up (to stack.hi, at most target.DefaultStackBytes): the goroutine a
 // system-stack frame returns to, the C frames a cgo callback came from.
-func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
+func (u *Unwinder) CopyGoState(s *target.Snapshot) []target.Segment {
 	goImg := u.goExe(s)
 	if goImg == nil {
 		return nil
 	}
 	mem := s.Memory()
-	var out []proc.Segment
+	var out []target.Segment
 	seen := map[uint64]bool{}
 	keep := func(addr, n uint64) {
 		if addr == 0 || n == 0 || seen[addr] {
@@ -129,7 +129,7 @@ func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
 		seen[addr] = true
 		buf := make([]byte, n)
 		if k, _ := mem.ReadAt(buf, int64(addr)); k > 0 {
-			out = append(out, proc.Segment{Addr: addr, Data: buf[:k]})
+			out = append(out, target.Segment{Addr: addr, Data: buf[:k]})
 		}
 	}
 	for _, t := range s.Threads {
@@ -153,7 +153,7 @@ func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
 			if err1 != nil || err2 != nil || lo == 0 || hi <= lo {
 				continue
 			}
-			keep(lo, min(hi-lo, proc.DefaultStackBytes))
+			keep(lo, min(hi-lo, target.DefaultStackBytes))
 		}
 	}
 	return out
@@ -164,7 +164,7 @@ func (u *Unwinder) CopyGoState(s *proc.Snapshot) []proc.Segment {
 // one that schedules the threads (Go in a shared library, c-shared or
 // plugin, is not followed here). Only its layout is needed, not its unwind
 // tables, and nothing else is opened.
-func (u *Unwinder) goExe(s *proc.Snapshot) *image {
+func (u *Unwinder) goExe(s *target.Snapshot) *image {
 	for _, m := range s.Maps {
 		if m.Path == s.Exe && strings.Contains(m.Perm, "x") {
 			if im := u.fileImage(s, m); im.mod != nil && im.mod.File.Section(".go.buildinfo") != nil {
@@ -177,20 +177,13 @@ func (u *Unwinder) goExe(s *proc.Snapshot) *image {
 	return nil
 }
 
-// PrepareGo opens the executable of process pid and looks up its Go
-// runtime layout before the process is stopped, so that CopyGoState, which
-// runs while every thread is stopped, finds both cached and only reads
-// memory. Errors are ignored: CopyGoState then does without, or tries again.
-func (u *Unwinder) PrepareGo(pid int) {
-	exe, err := proc.Exe(pid)
-	if err != nil {
-		return
-	}
-	maps, err := proc.Maps(pid)
-	if err != nil {
-		return
-	}
-	u.goExe(&proc.Snapshot{Pid: pid, Exe: exe, Maps: maps})
+// PrepareGo is a proc.FreezeOptions.Prepare: it opens the executable of
+// s (its Exe, Maps and Files are used) and looks up its Go runtime layout
+// before the process is stopped, so that CopyGoState, which runs while
+// every thread is stopped, finds both cached and only reads memory. Errors
+// are ignored: CopyGoState then does without, or tries again.
+func (u *Unwinder) PrepareGo(s *target.Snapshot) {
+	u.goExe(s)
 }
 
 // span returns the bytes from a structure's start to the end of the last

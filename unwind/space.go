@@ -10,7 +10,7 @@ import (
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
-	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
 )
 
 // image is one module with its unwind tables, loaded once per Unwinder and
@@ -80,7 +80,7 @@ type Unwinder struct {
 
 	mu     sync.Mutex
 	images map[string]*image
-	spaces map[*proc.Snapshot]*space // for Symbolize
+	spaces map[*target.Snapshot]*space // for Symbolize
 }
 
 // New returns an Unwinder for processes of the given architecture.
@@ -116,14 +116,14 @@ func (u *Unwinder) image(path string, open func() (*module.Module, error)) *imag
 const vdsoName = "[vdso]"
 
 // fileImage returns the image of the file mapping m of s.
-func (u *Unwinder) fileImage(s *proc.Snapshot, m proc.Mapping) *image {
-	path, opts := u.locate(s.Pid, m)
+func (u *Unwinder) fileImage(s *target.Snapshot, m target.Mapping) *image {
+	path, opts := u.locate(s, m)
 	return u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
 }
 
 // space builds the address space of a snapshot: every executable mapping of
 // a file (or the vDSO, whose image the snapshot copied) with its load bias.
-func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
+func (u *Unwinder) space(s *target.Snapshot) (*space, []string) {
 	var sp space
 	var notes []string
 	for _, m := range s.Maps {
@@ -161,10 +161,10 @@ func (u *Unwinder) space(s *proc.Snapshot) (*space, []string) {
 	return &sp, notes
 }
 
-// locate says how to open the file a mapping names: see proc.MappedFile.
-func (u *Unwinder) locate(pid int, m proc.Mapping) (string, module.Options) {
+// locate says how to open the file a mapping names: see target.Files.
+func (u *Unwinder) locate(s *target.Snapshot, m target.Mapping) (string, module.Options) {
 	opts := u.Options
-	path, root := proc.MappedFile(pid, m, u.Options.Root)
+	path, root := s.MappedFile(m, u.Options.Root)
 	opts.Root = root
 	return path, opts
 }

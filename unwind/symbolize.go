@@ -1,6 +1,6 @@
 package unwind
 
-import "github.com/taijidbg/taiji/proc"
+import "github.com/taijidbg/taiji/target"
 
 // Symbolize names a stack captured elsewhere (by an eBPF program at a probe,
 // for instance): user PCs of one thread of s.Pid, innermost first, the first
@@ -9,7 +9,7 @@ import "github.com/taijidbg/taiji/proc"
 // where present, s.VDSO are used; the address space built from them is
 // kept for the next call with the same snapshot, so naming many stacks of
 // one process costs a lookup per PC.
-func (u *Unwinder) Symbolize(s *proc.Snapshot, pcs []uint64, noSource bool) []Frame {
+func (u *Unwinder) Symbolize(s *target.Snapshot, pcs []uint64, noSource bool) []Frame {
 	u.mu.Lock()
 	sp := u.spaces[s]
 	u.mu.Unlock()
@@ -17,7 +17,7 @@ func (u *Unwinder) Symbolize(s *proc.Snapshot, pcs []uint64, noSource bool) []Fr
 		sp, _ = u.space(s)
 		u.mu.Lock()
 		if u.spaces == nil {
-			u.spaces = map[*proc.Snapshot]*space{}
+			u.spaces = map[*target.Snapshot]*space{}
 		}
 		u.spaces[s] = sp
 		u.mu.Unlock()
@@ -35,9 +35,9 @@ func (u *Unwinder) Symbolize(s *proc.Snapshot, pcs []uint64, noSource bool) []Fr
 
 // Covers reports whether every PC lies in an executable mapping of s: when
 // not, a library was loaded since s was read and s should be read again.
-func Covers(s *proc.Snapshot, pcs []uint64) bool {
+func Covers(s *target.Snapshot, pcs []uint64) bool {
 	for _, pc := range pcs {
-		if m := proc.Find(s.Maps, pc); m == nil || !m.Exec() {
+		if m := target.Find(s.Maps, pc); m == nil || !m.Exec() {
 			return false
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/taijidbg/taiji/module"
-	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
 )
 
 // Options select what a backtrace contains.
@@ -21,7 +21,7 @@ type Options struct {
 const DefaultMaxFrames = 256
 
 // Process unwinds every thread of a snapshot.
-func (u *Unwinder) Process(s *proc.Snapshot, opts Options) ([]*Thread, []string) {
+func (u *Unwinder) Process(s *target.Snapshot, opts Options) ([]*Thread, []string) {
 	sp, notes := u.space(s)
 	mem := s.Memory()
 	kernelNoted := false

@@ -20,6 +20,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
 )
 
@@ -47,7 +48,7 @@ its registers and stack bytes are copied, then resumed.
 With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			pid, stop, err := target(c, args, fl.after)
+			pid, stop, err := inspected(c, args, fl.after)
 			if err != nil {
 				return err
 			}
@@ -66,10 +67,10 @@ With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 	return c
 }
 
-// target returns the PID to inspect: the argument, or a child started from
+// inspected returns the PID to inspect: the argument, or a child started from
 // the words after "--", which stop ends. stop takes the command's error and
 // returns it, reworded if the child ended during the command.
-func target(c *cobra.Command, args []string, after time.Duration) (pid int, stop func(error) error, err error) {
+func inspected(c *cobra.Command, args []string, after time.Duration) (pid int, stop func(error) error, err error) {
 	if dash := c.ArgsLenAtDash(); dash >= 0 {
 		if dash != 0 || len(args) == 0 {
 			return 0, nil, fmt.Errorf("give either a PID or -- CMD, not both")
@@ -210,8 +211,7 @@ func runStack(pid int, fl *stackFlags) error {
 	// The unwinder keeps the Go runtime state it needs to cross stack
 	// switches while the threads are stopped; what it needs to know of the
 	// executable for that is looked up first, so the stop stays short.
-	u.PrepareGo(pid)
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Copy: u.CopyGoState})
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Prepare: u.PrepareGo, Copy: u.CopyGoState})
 	if errors.Is(err, proc.ErrKernelThread) {
 		if fl.noKernel {
 			return fmt.Errorf("%w; without --no-kernel, taiji stack shows it", err)
@@ -247,7 +247,7 @@ func runStack(pid int, fl *stackFlags) error {
 // incomplete says why what was captured of t is not the whole of its
 // stack, at length and in short, or "" if it is. A thread that exited
 // during the snapshot is not incomplete: there was nothing left to show.
-func incomplete(pid int, t *proc.Thread) (why, short string) {
+func incomplete(pid int, t *target.Thread) (why, short string) {
 	switch {
 	case t.NotStopped != nil:
 		return fmt.Sprintf("%v; its user frames start from the PC and SP in /proc/%d/task/%d/syscall and memory read without stopping it: unverified",
