@@ -55,9 +55,9 @@ bench-deps: deps
 		GOBIN=$(abspath $(BIN)) $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION); }
 
 # The analysis packages read any arch's binaries and (later) cores on any
-# host: they must build for any GOOS. unwind joins them once the snapshot it
-# takes is a plain data type instead of proc's (issue 11).
-PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime
+# host: they must build for any GOOS. unwind takes a target.Snapshot, plain
+# data that proc (and later a core reader) produces.
+PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind
 
 vet:
 	$(GO) vet ./...
