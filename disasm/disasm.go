@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // Kind classifies an instruction by its effect on control flow.
@@ -36,17 +37,24 @@ type Inst struct {
 // ErrUnsupported is returned for architectures without a decoder here.
 var ErrUnsupported = errors.New("disasm: architecture not supported")
 
-// A FormatError reports bytes that do not decode as an instruction. Probing
-// code taiji cannot decode is refused: a probe placed inside an instruction
-// would corrupt the target.
+// A FormatError reports bytes that do not decode as an instruction: where
+// they are, what is wrong and the decoder's error, if any (see Unwrap).
+// Probing code taiji cannot decode is refused: a probe placed inside an
+// instruction would corrupt the target. Unlike the other packages'
+// FormatErrors the place is a virtual address, not a section offset: code
+// is decoded from a target's memory as well as from files.
 type FormatError struct {
-	Addr uint64
+	Addr uint64 // virtual address of the first byte that does not decode
 	Msg  string
+	Err  error // the decoder's error, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("disasm: cannot decode instruction at %#x: %s", e.Addr, e.Msg)
+	return errs.Format("disasm", "", fmt.Sprintf("cannot decode instruction at %#x", e.Addr), -1, e.Msg, e.Err)
 }
+
+// Unwrap returns the decoder's error, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // decoder decodes the instruction at the start of code, found at addr.
 type decoder struct {

@@ -9,7 +9,7 @@ import (
 func decodeX86(code []byte, addr uint64) (Inst, error) {
 	in, err := x86asm.Decode(code, 64)
 	if err != nil {
-		return Inst{}, &FormatError{Addr: addr, Msg: err.Error()}
+		return Inst{}, &FormatError{Addr: addr, Err: err}
 	}
 	if in.Len <= 0 || in.Len > len(code) {
 		return Inst{}, &FormatError{Addr: addr, Msg: "bad instruction length"}

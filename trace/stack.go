@@ -47,11 +47,11 @@ func ParseKallsyms(b []byte) (*Kallsyms, error) {
 			continue
 		}
 		if len(f) < 3 || len(f[1]) != 1 {
-			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: malformed line %q", truncate(line))}
+			return nil, &FormatError{Section: "/proc/kallsyms", Offset: int64(lineOff), Msg: fmt.Sprintf("malformed line %q", truncate(line))}
 		}
 		addr, err := strconv.ParseUint(string(f[0]), 16, 64)
 		if err != nil {
-			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: bad address %q", truncate(f[0]))}
+			return nil, &FormatError{Section: "/proc/kallsyms", Offset: int64(lineOff), Msg: fmt.Sprintf("bad address %q", truncate(f[0]))}
 		}
 		switch f[1][0] {
 		case 't', 'T', 'w', 'W':

@@ -375,7 +375,7 @@ func (t *Tracer) decode(raw []byte) (*Event, error) {
 		return nil, err
 	}
 	if int(re.Probe) >= len(t.plans) {
-		return nil, &FormatError{48, fmt.Sprintf("unknown probe %d", re.Probe)}
+		return nil, &FormatError{Section: "event", Offset: 48, Msg: fmt.Sprintf("unknown probe %d", re.Probe)}
 	}
 	sp := t.plans[re.Probe]
 	bias := t.bias
