@@ -6,7 +6,6 @@
 package disasm
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/taijidbg/taiji/arch"
@@ -34,8 +33,10 @@ type Inst struct {
 	Raw    []byte // the instruction's bytes
 }
 
-// ErrUnsupported is returned for architectures without a decoder here.
-var ErrUnsupported = errors.New("disasm: architecture not supported")
+// ErrUnsupported is returned for architectures without a decoder here. It
+// wraps errors.ErrUnsupported, which matches every taiji package's "not
+// supported" error (see internal/errs).
+var ErrUnsupported = errs.Unsupported("disasm: architecture not supported")
 
 // A FormatError reports bytes that do not decode as an instruction: where
 // they are, what is wrong and the decoder's error, if any (see Unwrap).

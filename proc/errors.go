@@ -31,6 +31,10 @@ var (
 	// uninterruptibly, as a vfork parent does until its child execs or
 	// exits). Errors wrapping it are *NotStoppedError.
 	ErrNotStopped = errors.New("proc: thread did not stop")
+	// ErrNotSupported: an operation the architecture or kernel cannot do,
+	// such as single-stepping on mips. It wraps errors.ErrUnsupported,
+	// which matches every taiji package's "not supported" error.
+	ErrNotSupported = errs.Unsupported("proc: not supported")
 )
 
 // Error is an error from this package: a message written for the user and

@@ -22,6 +22,7 @@ import (
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
 	"github.com/taijidbg/taiji/goruntime"
+	"github.com/taijidbg/taiji/internal/errs"
 	"github.com/taijidbg/taiji/proc"
 )
 
@@ -41,8 +42,11 @@ type Options struct {
 
 // Errors callers test with errors.Is.
 var (
-	ErrNotRoot     = errors.New("tracing needs root (or CAP_BPF and CAP_PERFMON)")
-	ErrUnsupported = errors.New("this kernel cannot trace user functions with eBPF (needs uprobes, BPF ring buffer and BPF attach cookies: Linux 5.15+)")
+	ErrNotRoot = errors.New("tracing needs root (or CAP_BPF and CAP_PERFMON)")
+	// ErrUnsupported wraps errors.ErrUnsupported, which matches every
+	// taiji package's "not supported" error; errors from cilium/ebpf that
+	// say "not supported" (ebpf.ErrNotSupported) stay in the chain too.
+	ErrUnsupported = errs.Unsupported("this kernel cannot trace user functions with eBPF (needs uprobes, BPF ring buffer and BPF attach cookies: Linux 5.15+)")
 )
 
 // Tracer holds the loaded eBPF objects and the attached probes.
@@ -195,7 +199,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 			return nil, fmt.Errorf("trace: the kernel's verifier rejected the probe program: %+v", ve)
 		}
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
 		return nil, fmt.Errorf("trace: loading the probe program: %v", err)
 	}
@@ -310,7 +314,7 @@ func attachError(err error) error {
 		return fmt.Errorf("trace: attaching probes: %v (has the process exited?)", err)
 	}
 	if errors.Is(err, link.ErrNotSupported) {
-		return fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	return fmt.Errorf("trace: attaching probes: %v", err)
 }

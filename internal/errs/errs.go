@@ -7,9 +7,13 @@
 //     type names the file and/or section, the offset in hex, what is wrong
 //     and, when another error caused it, that cause (returned by Unwrap).
 //     Their messages are made by Format, so they read alike.
+//   - An operation that the architecture, kernel or build cannot perform
+//     wraps errors.ErrUnsupported (see Unsupported), so one
+//     errors.Is(err, errors.ErrUnsupported) matches it from any package.
 package errs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -57,3 +61,16 @@ func Format(pkg, file, section string, off int64, msg string, cause error) strin
 	}
 	return b.String()
 }
+
+// unsupported is an error with its own message whose identity, for
+// errors.Is, is errors.ErrUnsupported.
+type unsupported struct{ msg string }
+
+func (e *unsupported) Error() string { return e.msg }
+func (e *unsupported) Unwrap() error { return errors.ErrUnsupported }
+
+// Unsupported returns a sentinel error with message msg that wraps
+// errors.ErrUnsupported. Each package exports its own (proc.ErrNotSupported,
+// disasm.ErrUnsupported, trace.ErrUnsupported) so that errors.Is matches
+// both the package's sentinel and errors.ErrUnsupported.
+func Unsupported(msg string) error { return &unsupported{msg} }

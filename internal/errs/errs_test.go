@@ -1,6 +1,8 @@
 package errs
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -22,5 +24,16 @@ func TestFormat(t *testing.T) {
 		if got := Format("p", c.file, c.section, c.off, c.msg, c.cause); got != c.want {
 			t.Errorf("Format(%q, %q, %d, %q, %v) = %q, want %q", c.file, c.section, c.off, c.msg, c.cause, got, c.want)
 		}
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	e := Unsupported("x: not supported")
+	wrapped := fmt.Errorf("doing y: %w", e)
+	if e.Error() != "x: not supported" || !errors.Is(wrapped, e) || !errors.Is(wrapped, errors.ErrUnsupported) {
+		t.Errorf("%v: want its own text, matching itself and errors.ErrUnsupported", wrapped)
+	}
+	if errors.Is(wrapped, Unsupported("x: not supported")) {
+		t.Errorf("two sentinels with the same text must stay distinct")
 	}
 }
