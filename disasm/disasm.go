@@ -143,3 +143,16 @@ func GoStackCheckEnd(a *arch.Arch, insts []Inst) (addr uint64, ok bool) {
 // prologueWindow bounds how far into a function the stack check may start.
 // Go emits it first; huge frames need a few instructions to compute SP-n.
 const prologueWindow = 6
+
+// Offsets in runtime.g, on 64-bit targets, of stackguard0 (what Go
+// prologues compare SP with) and stackguard1 (C stacks, used by
+// systemstack-only functions): they follow g.stack, a {lo, hi uintptr},
+// and have kept these offsets in every Go release (runtime/runtime2.go).
+const (
+	gStackguard0 = 16
+	gStackguard1 = 24
+)
+
+// isStackguard reports whether off, a displacement from the g register,
+// reads g.stackguard0 or g.stackguard1.
+func isStackguard(off int64) bool { return off == gStackguard0 || off == gStackguard1 }

@@ -54,7 +54,7 @@ func x86StackCheckEnd(insts []Inst, a *arch.Arch) (uint64, bool) {
 		}
 		stackguard := false
 		for _, arg := range in.Args {
-			if m, ok := arg.(x86asm.Mem); ok && m.Base == g && (m.Disp == 16 || m.Disp == 24) {
+			if m, ok := arg.(x86asm.Mem); ok && m.Base == g && isStackguard(m.Disp) {
 				stackguard = true
 			}
 		}

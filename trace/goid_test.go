@@ -55,7 +55,7 @@ func traceGoroutines(t *testing.T, bin string) (notes []string, goids []uint64) 
 			}
 			break
 		}
-		if ev.Kind == "call" {
+		if ev.Kind == Call {
 			goids = append(goids, ev.Goroutine)
 		}
 	}

@@ -69,7 +69,7 @@ func TestTraceDeletedBinary(t *testing.T) {
 					}
 					break
 				}
-				if ev.Kind == "call" {
+				if ev.Kind == Call {
 					calls = append(calls, Format(ev.Values[0].Value)+" "+Format(ev.Values[3].Value)) // a, s
 				}
 			}

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,9 +71,18 @@ type Tracer struct {
 	Notes []string
 }
 
+// EventKind says whether an Event is a call or a return. The values are
+// the "event" field of `taiji trace --json` (docs/json.md).
+type EventKind string
+
+const (
+	Call   EventKind = "call"
+	Return EventKind = "return"
+)
+
 // Event is one decoded call or return.
 type Event struct {
-	Kind      string // "call" or "return"
+	Kind      EventKind
 	Time      time.Time
 	Pid, Tid  int
 	Goroutine uint64 // 0 for C functions
@@ -383,7 +393,7 @@ func (t *Tracer) decode(raw []byte) (*Event, error) {
 	}
 	sp := t.plans[re.Probe]
 	bias := t.bias
-	if t.opts.Pid == 0 && t.bin.ELF.Type == 3 { // ET_DYN: learn the bias per process
+	if t.opts.Pid == 0 && t.bin.ELF.Type == elf.ET_DYN { // learn the bias per process
 		if bb, err := loadBias(t.bin, int(re.Pid)); err == nil {
 			bias = bb
 		}
@@ -392,10 +402,10 @@ func (t *Tracer) decode(raw []byte) (*Event, error) {
 }
 
 func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, bias uint64, mono time.Time) *Event {
-	ev := &Event{Kind: "call", Time: mono.Add(time.Duration(re.Time)), Pid: int(re.Pid), Tid: int(re.Tid),
+	ev := &Event{Kind: Call, Time: mono.Add(time.Duration(re.Time)), Pid: int(re.Pid), Tid: int(re.Tid),
 		Goroutine: re.Goroutine, Func: sp.fn, Stack: re.UStack, KStack: re.KStack}
 	if sp.kind == kindReturn {
-		ev.Kind = "return"
+		ev.Kind = Return
 		ev.Duration = time.Duration(re.Duration)
 		ev.Unmatched = re.Flags&flagUnmatched != 0
 	}
