@@ -287,11 +287,31 @@ func format(b *strings.Builder, v any) {
 // decoder turns an event's bytes into values, walking the types as the
 // planner did.
 type decoder struct {
-	a    *arch.Arch
-	ev   *RawEvent
-	sp   *sitePlan
-	bin  *Binary
-	bias uint64 // load bias of the binary (PIE)
+	a   *arch.Arch
+	ev  *RawEvent
+	sp  *sitePlan
+	bin *Binary
+	// biases gives the binary's load bias in the event's process (a PIE's
+	// run-time addresses, such as an interface's type, are link-time
+	// addresses plus it); nil means 0.
+	biases *biases
+}
+
+// runtimeType returns the type whose descriptor is at run-time address
+// typ in the event's process, or nil.
+func (d *decoder) runtimeType(typ uint64) *goabi.Type {
+	if d.biases == nil {
+		return d.bin.RuntimeType(typ)
+	}
+	pid := int(d.ev.Pid)
+	bias := d.biases.get(pid)
+	t := d.bin.RuntimeType(typ - bias)
+	if t == nil { // the process may have exec'd since: another ASLR base
+		if nb, changed := d.biases.relearn(pid, bias); changed {
+			t = d.bin.RuntimeType(typ - nb)
+		}
+	}
+	return t
 }
 
 // bytes returns the size bytes at offset off of the value at s.
@@ -513,7 +533,7 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 		}
 		typ = binary.LittleEndian.Uint64(it.Bytes[ptr:])
 	}
-	dyn := d.bin.RuntimeType(typ - d.bias)
+	dyn := d.runtimeType(typ)
 	if dyn == nil {
 		return Iface{Type: fmt.Sprintf("type@%#x", typ), Value: Ptr(w1)}
 	}
@@ -531,7 +551,7 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 	// Decode the pointee (or boxed value) from the captured bytes. A
 	// leading string field's contents were captured speculatively.
 	k := d.sp.paths[path+"#data"]
-	sub := &decoder{a: d.a, ev: d.ev, bin: d.bin, bias: d.bias, sp: &sitePlan{paths: map[string]int{}}}
+	sub := &decoder{a: d.a, ev: d.ev, bin: d.bin, biases: d.biases, sp: &sitePlan{paths: map[string]int{}}}
 	if j, ok := d.sp.paths[path+"#str"]; ok {
 		sub.sp.paths["v"] = j
 		if target.Kind == reflect.Struct && len(target.Fields) > 0 && target.Fields[0].Offset == 0 {

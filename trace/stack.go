@@ -93,17 +93,34 @@ func (k *Kallsyms) Lookup(addr uint64) (name string, off uint64, module string, 
 // /proc/kallsyms, user PCs through the unwind package, as taiji stack names
 // them. It keeps each process's mappings, read again when a PC falls
 // outside them (a library loaded since).
+//
+// A long system-wide trace sees processes come and go, and a process that
+// loads libraries makes new snapshots, each of which the unwinder keeps an
+// address space for: both are bounded (maxSymProcs, maxSymSnapshots).
 type symbolizer struct {
 	mu    sync.Mutex
 	kOnce sync.Once
 	ksyms *Kallsyms
 	procs map[int]*symProc
+	clock uint64 // counts process lookups, for least-recently-used eviction
 }
 
 type symProc struct {
-	u    *unwind.Unwinder
-	snap *proc.Snapshot // the mappings Symbolize reads
+	u       *unwind.Unwinder
+	snap    *proc.Snapshot // the mappings Symbolize reads
+	reads   int            // snapshots given to u
+	lastUse uint64         // symbolizer.clock at the last lookup
 }
+
+const (
+	// maxSymProcs bounds the processes whose unwinders (and open modules)
+	// are kept. When full, the least recently used goes.
+	maxSymProcs = 64
+	// maxSymSnapshots bounds the snapshots one unwinder has named stacks
+	// with: unwind.Unwinder keeps an address space per snapshot, so after
+	// that many re-reads of a process's mappings its unwinder starts over.
+	maxSymSnapshots = 16
+)
 
 // prime reads pid's mappings now: a short-lived process may be gone by the
 // time its events are printed, and its executable is mapped from the start.
@@ -119,19 +136,42 @@ func (s *symbolizer) process(pid int, pcs []uint64) *symProc {
 	if s.procs == nil {
 		s.procs = map[int]*symProc{}
 	}
+	s.clock++
 	sp := s.procs[pid]
 	if sp == nil {
-		sp = &symProc{u: unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})}
+		s.makeRoom()
+		sp = &symProc{u: newSymUnwinder(pid)}
 		s.procs[pid] = sp
 	}
+	sp.lastUse = s.clock
 	if sp.snap == nil || !unwind.Covers(sp.snap, pcs) {
 		if ms, err := proc.Maps(pid); err == nil {
+			if sp.reads >= maxSymSnapshots {
+				sp.u.Close()
+				sp.u, sp.reads = newSymUnwinder(pid), 0
+			}
 			sp.snap = &proc.Snapshot{Pid: pid, Maps: ms}
+			sp.reads++
 		} else if sp.snap == nil {
 			sp.snap = &proc.Snapshot{Pid: pid} // gone: frames stay unnamed
 		}
 	}
 	return sp
+}
+
+func newSymUnwinder(pid int) *unwind.Unwinder {
+	return unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})
+}
+
+// makeRoom evicts the least recently used process if s.procs is full (not
+// the exited ones first: their events may still be in the ring buffer,
+// waiting to be named). s.mu is held.
+func (s *symbolizer) makeRoom() {
+	for len(s.procs) >= maxSymProcs {
+		lru := leastRecent(s.procs, func(sp *symProc) uint64 { return sp.lastUse })
+		s.procs[lru].u.Close()
+		delete(s.procs, lru)
+	}
 }
 
 // kernel names kernel PCs, innermost first, without the frames of the

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bytes"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,7 +23,6 @@ import (
 	"github.com/taijidbg/taiji/goabi"
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/internal/errs"
-	"github.com/taijidbg/taiji/proc"
 )
 
 // Options configure a Tracer.
@@ -59,7 +57,7 @@ type Tracer struct {
 	links  []link.Link
 	rd     *ringbuf.Reader
 	plans  []*sitePlan
-	bias   uint64
+	biases *biases   // the binary's load bias in each traced process
 	mono   time.Time // wall clock at CLOCK_MONOTONIC zero
 	mu     sync.Mutex
 	closed bool
@@ -153,7 +151,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		return nil, err
 	}
 	_ = rlimit.RemoveMemlock()
-	t = &Tracer{bin: b, funcs: funcs, opts: opts}
+	t = &Tracer{bin: b, funcs: funcs, opts: opts, biases: newBiases(b)}
 	tr := t
 	defer func() {
 		if err != nil {
@@ -161,7 +159,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		}
 	}()
 	if opts.Pid != 0 {
-		if t.bias, err = loadBias(b, opts.Pid); err != nil {
+		if _, err = t.biases.learn(opts.Pid); err != nil {
 			return nil, err
 		}
 	}
@@ -329,29 +327,6 @@ func attachError(err error) error {
 	return fmt.Errorf("trace: attaching probes: %v", err)
 }
 
-// loadBias finds the load bias of the binary in process pid (0 for
-// non-PIE executables): the mapping of the binary's inode (its name may be
-// a container's path, or end in " (deleted)").
-func loadBias(b *Binary, pid int) (uint64, error) {
-	maps, err := proc.Maps(pid)
-	if err != nil {
-		return 0, err
-	}
-	ino, err := proc.Inode(b.Path)
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range maps {
-		if m.Inode != ino || !strings.HasPrefix(m.Path, "/") || !strings.Contains(m.Perm, "x") {
-			continue
-		}
-		if bias, ok := b.Module.Bias(m.Start, m.Offset); ok {
-			return bias, nil
-		}
-	}
-	return 0, nil
-}
-
 // Read blocks for the next event. It returns ringbuf.ErrClosed (test with
 // errors.Is(err, os.ErrClosed)) after Close.
 func (t *Tracer) Read() (*Event, error) {
@@ -392,16 +367,10 @@ func (t *Tracer) decode(raw []byte) (*Event, error) {
 		return nil, &FormatError{Section: "event", Offset: 48, Msg: fmt.Sprintf("unknown probe %d", re.Probe)}
 	}
 	sp := t.plans[re.Probe]
-	bias := t.bias
-	if t.opts.Pid == 0 && t.bin.ELF.Type == elf.ET_DYN { // learn the bias per process
-		if bb, err := loadBias(t.bin, int(re.Pid)); err == nil {
-			bias = bb
-		}
-	}
-	return decodeEvent(t.bin, sp, re, bias, t.mono), nil
+	return decodeEvent(t.bin, sp, re, t.biases, t.mono), nil
 }
 
-func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, bias uint64, mono time.Time) *Event {
+func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, biases *biases, mono time.Time) *Event {
 	ev := &Event{Kind: Call, Time: mono.Add(time.Duration(re.Time)), Pid: int(re.Pid), Tid: int(re.Tid),
 		Goroutine: re.Goroutine, Func: sp.fn, Stack: re.UStack, KStack: re.KStack}
 	if sp.kind == kindReturn {
@@ -409,7 +378,7 @@ func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, bias uint64, mono time.T
 		ev.Duration = time.Duration(re.Duration)
 		ev.Unmatched = re.Flags&flagUnmatched != 0
 	}
-	d := &decoder{a: b.Arch, ev: re, sp: sp, bin: b, bias: bias}
+	d := &decoder{a: b.Arch, ev: re, sp: sp, bin: b, biases: biases}
 	if sp.fn.TypesFrom == "" {
 		// No types: show the argument registers as they are.
 		regs := b.Arch.GoIntArgs
