@@ -16,6 +16,8 @@ package cfi
 import (
 	"errors"
 	"fmt"
+
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // ErrNoFDE reports that no FDE covers an address. Callers test for it with
@@ -29,16 +31,22 @@ var ErrNoFDE = errors.New("cfi: no FDE covers this address")
 var ErrEndOfStack = errors.New("cfi: return address is undefined")
 
 // A FormatError reports malformed CFI: the section, the byte offset within
-// it where the problem was found, and what was wrong.
+// it where the problem was found, what was wrong and, if another error
+// caused it, that error (see Unwrap). Its message follows internal/errs:
+// "cfi: .eh_frame at offset 0x1f: msg".
 type FormatError struct {
-	Section string // ".eh_frame", ".eh_frame_hdr" or ".debug_frame"
-	Offset  int64
+	Section string // ".eh_frame", ".eh_frame_hdr", ".debug_frame" or "DWARF expression"
+	Offset  int64  // byte offset within Section
 	Msg     string
+	Err     error // the cause, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("cfi: %s at offset %#x: %s", e.Section, e.Offset, e.Msg)
+	return errs.Format("cfi", "", e.Section, e.Offset, e.Msg, e.Err)
 }
+
+// Unwrap returns the cause, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // RuleKind says how a register's (or the CFA's) value in the caller is found.
 type RuleKind uint8

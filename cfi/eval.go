@@ -87,13 +87,13 @@ func Eval(expr []byte, regs *arch.Regs, mem io.ReaderAt, a *arch.Arch, initial .
 	var stack [maxEvalStack]uint64
 	sp := 0
 	if len(initial) > maxEvalStack {
-		return 0, &FormatError{secExpr, 0, "too many initial values"}
+		return 0, &FormatError{Section: secExpr, Offset: 0, Msg: "too many initial values"}
 	}
 	sp += copy(stack[:], initial)
 
 	b := newBuf(secExpr, expr, 0, len(expr), a.ByteOrder)
 	fail := func(off int, format string, args ...any) (uint64, error) {
-		return 0, &FormatError{secExpr, int64(off), fmt.Sprintf(format, args...)}
+		return 0, &FormatError{Section: secExpr, Offset: int64(off), Msg: fmt.Sprintf(format, args...)}
 	}
 	push := func(v uint64) bool {
 		if sp >= maxEvalStack {
@@ -322,7 +322,7 @@ func Eval(expr []byte, regs *arch.Regs, mem io.ReaderAt, a *arch.Arch, initial .
 		return 0, b.err
 	}
 	if sp == 0 {
-		return 0, &FormatError{secExpr, int64(len(expr)), "expression left the stack empty"}
+		return 0, &FormatError{Section: secExpr, Offset: int64(len(expr)), Msg: "expression left the stack empty"}
 	}
 	return stack[sp-1], nil
 }

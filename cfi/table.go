@@ -145,18 +145,18 @@ func (t *Table) parseHdr(hdr []byte, hdrAddr uint64) (bool, error) {
 		return false, b.err
 	}
 	if version != 1 {
-		return false, &FormatError{secEHFrameHdr, 0, fmt.Sprintf("unsupported version %d", version)}
+		return false, &FormatError{Section: secEHFrameHdr, Offset: 0, Msg: fmt.Sprintf("unsupported version %d", version)}
 	}
 	bases := ptrBases{secAddr: hdrAddr, text: t.text, data: hdrAddr, ptrSize: t.a.PtrSize}
 	if ptrEnc&peIndirect != 0 && ptrEnc != peOmit {
-		return false, &FormatError{secEHFrameHdr, 1, "indirect eh_frame_ptr encoding"}
+		return false, &FormatError{Section: secEHFrameHdr, Offset: 1, Msg: "indirect eh_frame_ptr encoding"}
 	}
 	b.ptr(ptrEnc, &bases) // eh_frame_ptr: the caller already told us where .eh_frame is
 	if countEnc == peOmit || tableEnc == peOmit {
 		return false, b.err
 	}
 	if countEnc&peIndirect != 0 {
-		return false, &FormatError{secEHFrameHdr, 2, "indirect fde_count encoding"}
+		return false, &FormatError{Section: secEHFrameHdr, Offset: 2, Msg: "indirect fde_count encoding"}
 	}
 	count, _ := b.ptr(countEnc, &bases)
 	if b.err != nil {
@@ -168,8 +168,8 @@ func (t *Table) parseHdr(hdr []byte, hdrAddr uint64) (bool, error) {
 	}
 	avail := uint64(len(hdr) - b.off)
 	if count > avail/uint64(2*size) {
-		return false, &FormatError{secEHFrameHdr, int64(b.off),
-			fmt.Sprintf("table of %d entries does not fit in %d bytes", count, avail)}
+		return false, &FormatError{Section: secEHFrameHdr, Offset: int64(b.off), Msg: fmt.Sprintf("table of %d entries does not fit in %d bytes", count, avail)}
+
 	}
 	t.hdr, t.hdrAddr, t.tableEnc = hdr, hdrAddr, tableEnc
 	t.tableOff, t.count, t.entSize = b.off, int(count), 2*size
@@ -222,7 +222,7 @@ func (t *Table) readEntry(off int) (entry, error) {
 		return e, nil
 	}
 	if length > uint64(len(t.data)-b.off) {
-		return e, &FormatError{t.sec, int64(off), fmt.Sprintf("length %#x extends past end of section", length)}
+		return e, &FormatError{Section: t.sec, Offset: int64(off), Msg: fmt.Sprintf("length %#x extends past end of section", length)}
 	}
 	e.end = b.off + int(length)
 	b.end = e.end
@@ -253,14 +253,14 @@ func (t *Table) cieAt(off int, from int) (*cie, error) {
 		return c, nil
 	}
 	if off < 0 || off >= len(t.data) {
-		return nil, &FormatError{t.sec, int64(from), fmt.Sprintf("CIE pointer to %#x out of section", off)}
+		return nil, &FormatError{Section: t.sec, Offset: int64(from), Msg: fmt.Sprintf("CIE pointer to %#x out of section", off)}
 	}
 	e, err := t.readEntry(off)
 	if err != nil {
 		return nil, err
 	}
 	if e.isZeroTm || !e.isCIE {
-		return nil, &FormatError{t.sec, int64(from), fmt.Sprintf("CIE pointer to %#x, which is not a CIE", off)}
+		return nil, &FormatError{Section: t.sec, Offset: int64(from), Msg: fmt.Sprintf("CIE pointer to %#x, which is not a CIE", off)}
 	}
 	c, err = t.parseCIE(e)
 	if err != nil {
@@ -355,7 +355,7 @@ func (t *Table) parseCIE(e entry) (*cie, error) {
 				c.bkey = true
 			case 'G':
 			default:
-				return nil, &FormatError{t.sec, int64(e.off), fmt.Sprintf("unknown augmentation %q", aug)}
+				return nil, &FormatError{Section: t.sec, Offset: int64(e.off), Msg: fmt.Sprintf("unknown augmentation %q", aug)}
 			}
 		}
 	}
@@ -363,7 +363,7 @@ func (t *Table) parseCIE(e entry) (*cie, error) {
 		return nil, b.err
 	}
 	if t.eh && c.fdeEnc != peOmit && c.fdeEnc&peIndirect != 0 {
-		return nil, &FormatError{t.sec, int64(e.off), "indirect FDE address encoding"}
+		return nil, &FormatError{Section: t.sec, Offset: int64(e.off), Msg: "indirect FDE address encoding"}
 	}
 	c.insOff, c.insEnd = b.off, e.end
 	// Run the initial instructions once; every FDE starts from their result.
@@ -393,12 +393,12 @@ func (t *Table) parseFDE(e entry) (fde, error) {
 	if t.eh {
 		// The CIE pointer counts back from the pointer field itself.
 		if e.id > uint64(e.idOff) {
-			return fde{}, &FormatError{t.sec, int64(e.idOff), fmt.Sprintf("CIE pointer %#x before start of section", e.id)}
+			return fde{}, &FormatError{Section: t.sec, Offset: int64(e.idOff), Msg: fmt.Sprintf("CIE pointer %#x before start of section", e.id)}
 		}
 		cieOff = e.idOff - int(e.id)
 	} else {
 		if e.id >= uint64(len(t.data)) {
-			return fde{}, &FormatError{t.sec, int64(e.idOff), fmt.Sprintf("CIE pointer %#x out of section", e.id)}
+			return fde{}, &FormatError{Section: t.sec, Offset: int64(e.idOff), Msg: fmt.Sprintf("CIE pointer %#x out of section", e.id)}
 		}
 		cieOff = int(e.id)
 	}
@@ -411,7 +411,7 @@ func (t *Table) parseFDE(e entry) (fde, error) {
 	var length uint64
 	if t.eh {
 		if c.fdeEnc == peOmit {
-			return fde{}, &FormatError{t.sec, int64(e.off), "FDE address encoding is omit"}
+			return fde{}, &FormatError{Section: t.sec, Offset: int64(e.off), Msg: "FDE address encoding is omit"}
 		}
 		bases := t.bases(0)
 		f.start, _ = b.ptr(c.fdeEnc, &bases)
@@ -431,7 +431,7 @@ func (t *Table) parseFDE(e entry) (fde, error) {
 	}
 	f.end = f.start + length
 	if f.end < f.start {
-		return fde{}, &FormatError{t.sec, int64(e.off), fmt.Sprintf("FDE range %#x+%#x overflows", f.start, length)}
+		return fde{}, &FormatError{Section: t.sec, Offset: int64(e.off), Msg: fmt.Sprintf("FDE range %#x+%#x overflows", f.start, length)}
 	}
 	f.insOff, f.insEnd = b.off, e.end
 	return f, nil
@@ -515,16 +515,16 @@ func (t *Table) findFDEHdr(pc uint64) (fde, error) {
 	}
 	off := fdeAddr - t.addr
 	if fdeAddr < t.addr || off >= uint64(len(t.data)) {
-		return fde{}, &FormatError{secEHFrameHdr, int64(t.tableOff + (lo-1)*t.entSize),
-			fmt.Sprintf("FDE address %#x outside .eh_frame", fdeAddr)}
+		return fde{}, &FormatError{Section: secEHFrameHdr, Offset: int64(t.tableOff + (lo-1)*t.entSize), Msg: fmt.Sprintf("FDE address %#x outside .eh_frame", fdeAddr)}
+
 	}
 	e, err := t.readEntry(int(off))
 	if err != nil {
 		return fde{}, err
 	}
 	if e.isZeroTm || e.isCIE {
-		return fde{}, &FormatError{secEHFrameHdr, int64(t.tableOff + (lo-1)*t.entSize),
-			fmt.Sprintf("table entry points at %#x, which is not an FDE", fdeAddr)}
+		return fde{}, &FormatError{Section: secEHFrameHdr, Offset: int64(t.tableOff + (lo-1)*t.entSize), Msg: fmt.Sprintf("table entry points at %#x, which is not an FDE", fdeAddr)}
+
 	}
 	f, err := t.parseFDE(e)
 	if err != nil {
@@ -578,14 +578,14 @@ func (t *Table) Ranges(fn func(start, end uint64) bool) error {
 				return err
 			}
 			if fdeAddr < t.addr || fdeAddr-t.addr >= uint64(len(t.data)) {
-				return &FormatError{secEHFrameHdr, int64(t.tableOff + i*t.entSize), "FDE address outside .eh_frame"}
+				return &FormatError{Section: secEHFrameHdr, Offset: int64(t.tableOff + i*t.entSize), Msg: "FDE address outside .eh_frame"}
 			}
 			e, err := t.readEntry(int(fdeAddr - t.addr))
 			if err != nil {
 				return err
 			}
 			if e.isCIE || e.isZeroTm {
-				return &FormatError{secEHFrameHdr, int64(t.tableOff + i*t.entSize), "table entry is not an FDE"}
+				return &FormatError{Section: secEHFrameHdr, Offset: int64(t.tableOff + i*t.entSize), Msg: "table entry is not an FDE"}
 			}
 			f, err := t.parseFDE(e)
 			if err != nil {

@@ -53,7 +53,7 @@ func arm64StackCheckEnd(insts []Inst, a *arch.Arch) (uint64, bool) {
 		if w&0xffc00000 != 0xf9400000 || int((w>>5)&31) != a.GoG {
 			continue
 		}
-		if off := (w >> 10) & 0xfff * 8; off != 16 && off != 24 {
+		if off := (w >> 10) & 0xfff * 8; !isStackguard(int64(off)) {
 			continue
 		}
 		for k := i + 1; k < len(insts) && k < i+prologueWindow; k++ {

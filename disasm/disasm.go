@@ -6,10 +6,10 @@
 package disasm
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // Kind classifies an instruction by its effect on control flow.
@@ -33,20 +33,29 @@ type Inst struct {
 	Raw    []byte // the instruction's bytes
 }
 
-// ErrUnsupported is returned for architectures without a decoder here.
-var ErrUnsupported = errors.New("disasm: architecture not supported")
+// ErrUnsupported is returned for architectures without a decoder here. It
+// wraps errors.ErrUnsupported, which matches every taiji package's "not
+// supported" error (see internal/errs).
+var ErrUnsupported = errs.Unsupported("disasm: architecture not supported")
 
-// A FormatError reports bytes that do not decode as an instruction. Probing
-// code taiji cannot decode is refused: a probe placed inside an instruction
-// would corrupt the target.
+// A FormatError reports bytes that do not decode as an instruction: where
+// they are, what is wrong and the decoder's error, if any (see Unwrap).
+// Probing code taiji cannot decode is refused: a probe placed inside an
+// instruction would corrupt the target. Unlike the other packages'
+// FormatErrors the place is a virtual address, not a section offset: code
+// is decoded from a target's memory as well as from files.
 type FormatError struct {
-	Addr uint64
+	Addr uint64 // virtual address of the first byte that does not decode
 	Msg  string
+	Err  error // the decoder's error, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("disasm: cannot decode instruction at %#x: %s", e.Addr, e.Msg)
+	return errs.Format("disasm", "", fmt.Sprintf("cannot decode instruction at %#x", e.Addr), -1, e.Msg, e.Err)
 }
+
+// Unwrap returns the decoder's error, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // decoder decodes the instruction at the start of code, found at addr.
 type decoder struct {
@@ -134,3 +143,16 @@ func GoStackCheckEnd(a *arch.Arch, insts []Inst) (addr uint64, ok bool) {
 // prologueWindow bounds how far into a function the stack check may start.
 // Go emits it first; huge frames need a few instructions to compute SP-n.
 const prologueWindow = 6
+
+// Offsets in runtime.g, on 64-bit targets, of stackguard0 (what Go
+// prologues compare SP with) and stackguard1 (C stacks, used by
+// systemstack-only functions): they follow g.stack, a {lo, hi uintptr},
+// and have kept these offsets in every Go release (runtime/runtime2.go).
+const (
+	gStackguard0 = 16
+	gStackguard1 = 24
+)
+
+// isStackguard reports whether off, a displacement from the g register,
+// reads g.stackguard0 or g.stackguard1.
+func isStackguard(off int64) bool { return off == gStackguard0 || off == gStackguard1 }

@@ -97,8 +97,11 @@ func x86FrameAt(code []byte, addr uint64, a *arch.Arch) (Frame, error) {
 	body := s.clone() // the state before the current epilogue, if any
 	for off := 0; off < len(code); {
 		in, err := x86asm.Decode(code[off:], 64)
-		if err != nil || in.Len <= 0 {
-			return Frame{}, &FormatError{Addr: addr + uint64(off), Msg: fmt.Sprint(err)}
+		if err != nil {
+			return Frame{}, &FormatError{Addr: addr + uint64(off), Err: err}
+		}
+		if in.Len <= 0 {
+			return Frame{}, &FormatError{Addr: addr + uint64(off), Msg: "bad instruction length"}
 		}
 		at := addr + uint64(off)
 		off += in.Len

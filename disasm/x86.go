@@ -9,7 +9,7 @@ import (
 func decodeX86(code []byte, addr uint64) (Inst, error) {
 	in, err := x86asm.Decode(code, 64)
 	if err != nil {
-		return Inst{}, &FormatError{Addr: addr, Msg: err.Error()}
+		return Inst{}, &FormatError{Addr: addr, Err: err}
 	}
 	if in.Len <= 0 || in.Len > len(code) {
 		return Inst{}, &FormatError{Addr: addr, Msg: "bad instruction length"}
@@ -54,7 +54,7 @@ func x86StackCheckEnd(insts []Inst, a *arch.Arch) (uint64, bool) {
 		}
 		stackguard := false
 		for _, arg := range in.Args {
-			if m, ok := arg.(x86asm.Mem); ok && m.Base == g && (m.Disp == 16 || m.Disp == 24) {
+			if m, ok := arg.(x86asm.Mem); ok && m.Base == g && isStackguard(m.Disp) {
 				stackguard = true
 			}
 		}

@@ -47,7 +47,11 @@ func buildID(f *elf.File) (id string) {
 	return ""
 }
 
-// noteBuildID scans ELF notes for NT_GNU_BUILD_ID (type 3, name "GNU").
+// ntGNUBuildID is the note type of a build ID in notes named "GNU"
+// (NT_GNU_BUILD_ID in elf.h; debug/elf names only core-file note types).
+const ntGNUBuildID = 3
+
+// noteBuildID scans ELF notes for NT_GNU_BUILD_ID.
 func noteBuildID(d []byte, bo binary.ByteOrder) string {
 	for len(d) >= 12 {
 		namesz := uint64(bo.Uint32(d[0:]))
@@ -62,7 +66,7 @@ func noteBuildID(d []byte, bo binary.ByteOrder) string {
 		name := d[:namesz]
 		desc := d[nameEnd : nameEnd+descsz]
 		d = d[nameEnd+descEnd:]
-		if typ == 3 && string(bytes.TrimRight(name, "\x00")) == "GNU" && len(desc) > 0 {
+		if typ == ntGNUBuildID && string(bytes.TrimRight(name, "\x00")) == "GNU" && len(desc) > 0 {
 			return hex.EncodeToString(desc)
 		}
 	}

@@ -121,12 +121,12 @@ func (ix *dwarfIndex) full() (*dwarf.Data, error) {
 	ix.fullOnce.Do(func() {
 		defer func() {
 			if p := recover(); p != nil {
-				ix.fullData, ix.fullErr = nil, &FormatError{File: ix.file, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
+				ix.fullData, ix.fullErr = nil, &FormatError{File: ix.file, Section: ".debug_info", Offset: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
 			}
 		}()
 		d, err := newDWARF(ix.elf, ix.get)
 		if err != nil {
-			err = &FormatError{File: ix.file, Section: ".debug_info", Off: -1, Msg: err.Error()}
+			err = &FormatError{File: ix.file, Section: ".debug_info", Offset: -1, Err: err}
 		}
 		ix.fullData, ix.fullErr = d, err
 	})
@@ -251,7 +251,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			ix, err = nil, &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
+			ix, err = nil, &FormatError{File: path, Section: ".debug_info", Offset: -1, Msg: fmt.Sprintf("malformed DWARF (%v)", p)}
 			m.warnf("%v", err)
 		}
 	}()
@@ -270,7 +270,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 			defer wg.Done()
 			d, err := m.cachedSection(f, ".debug_"+name)
 			if err != nil {
-				m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Off: -1, Msg: err.Error()})
+				m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Offset: -1, Err: err})
 			}
 			gmu.Lock()
 			got[name] = d
@@ -290,7 +290,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 			return ix, nil
 		}
 		if err != errNoAranges && err != errUnitsMissing {
-			m.warnf("%v", &FormatError{File: path, Section: ".debug_aranges", Off: -1, Msg: err.Error() + "; indexing every unit instead"})
+			m.warnf("%v", &FormatError{File: path, Section: ".debug_aranges", Offset: -1, Msg: "unusable, indexing every unit instead", Err: err})
 		}
 	}
 	d, err := ix.full()
@@ -391,14 +391,14 @@ func (ix *dwarfIndex) indexUnits(d *dwarf.Data, warnf func(string, ...any)) {
 	// corrupt sibling link has sent the reader round in a loop.
 	for budget := ix.infoLen + 1; ; budget-- {
 		if budget <= 0 {
-			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: "DIE chain loops (bad DW_AT_sibling?)"})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Offset: -1, Msg: "DIE chain loops (bad DW_AT_sibling?)"})
 			break
 		}
 		e, err := r.Next()
 		if err != nil {
 			// Keep the units read so far: a corrupt unit late in
 			// the file should not hide the good ones before it.
-			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: -1, Msg: err.Error()})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Offset: -1, Err: err})
 			break
 		}
 		if e == nil {
@@ -407,7 +407,7 @@ func (ix *dwarfIndex) indexUnits(d *dwarf.Data, warnf func(string, ...any)) {
 		// Offsets only grow in well-formed DWARF; a DW_AT_sibling
 		// pointing backwards would otherwise loop for ever.
 		if e.Offset < next && e.Tag != 0 {
-			warnf("%v", &FormatError{File: path, Section: ".debug_info", Off: int64(e.Offset), Msg: "DIE offsets go backwards (bad DW_AT_sibling?)"})
+			warnf("%v", &FormatError{File: path, Section: ".debug_info", Offset: int64(e.Offset), Msg: "DIE offsets go backwards (bad DW_AT_sibling?)"})
 			break
 		}
 		next = e.Offset + 1
@@ -460,7 +460,7 @@ func lookupRange(rs []pcRange, pc uint64) (int, bool) {
 func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 	defer func() {
 		if p := recover(); p != nil {
-			m.warnf("%v", &FormatError{File: m.Path, Section: ".debug_info", Off: -1, Msg: fmt.Sprintf("malformed DWARF at address %#x (%v)", addr, p)})
+			m.warnf("%v", &FormatError{File: m.Path, Section: ".debug_info", Offset: -1, Msg: fmt.Sprintf("malformed DWARF at address %#x (%v)", addr, p)})
 			locs = m.symbolFrame(addr)
 		}
 	}()

@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // Options says where to look for files.
@@ -53,29 +54,23 @@ func (o *Options) rooted(path string) string {
 }
 
 // A FormatError reports that a file is not a well-formed ELF or DWARF file.
-// It names the file and, where known, the section and offset.
+// It names the file and, where known, the section and offset, says what is
+// wrong and keeps the error that revealed it (see Unwrap). Its message
+// follows internal/errs: "module: FILE: .debug_info at offset 0x1f: msg".
 type FormatError struct {
 	File    string // path of the file (binary or debug file)
 	Section string // "" if not specific to a section
-	Off     int64  // offset within the section (or file), -1 if unknown
+	Offset  int64  // offset within the section (or file), -1 if unknown
 	Msg     string
+	Err     error // the cause (from debug/elf, debug/dwarf, ...), or nil
 }
 
 func (e *FormatError) Error() string {
-	var b strings.Builder
-	b.WriteString("module: ")
-	b.WriteString(e.File)
-	if e.Section != "" {
-		b.WriteString(": section ")
-		b.WriteString(e.Section)
-	}
-	if e.Off >= 0 {
-		fmt.Fprintf(&b, " at offset %#x", e.Off)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	return b.String()
+	return errs.Format("module", e.File, e.Section, e.Offset, e.Msg, e.Err)
 }
+
+// Unwrap returns the cause, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // Module is one ELF file (an executable, a shared library, the vDSO) plus
 // whatever separate debug file was found for it.
@@ -162,16 +157,16 @@ func FromBytes(name string, data []byte, opts Options) (*Module, error) {
 func newELF(name string, r io.ReaderAt) (f *elf.File, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			f, err = nil, &FormatError{File: name, Off: -1, Msg: fmt.Sprintf("malformed ELF file (%v)", p)}
+			f, err = nil, &FormatError{File: name, Offset: -1, Msg: fmt.Sprintf("malformed ELF file (%v)", p)}
 		}
 	}()
 	f, err = elf.NewFile(r)
 	if err != nil {
 		var fe *elf.FormatError
 		if errors.As(err, &fe) {
-			return nil, &FormatError{File: name, Off: -1, Msg: "not a valid ELF file: " + err.Error()}
+			return nil, &FormatError{File: name, Offset: -1, Msg: "not a valid ELF file", Err: err}
 		}
-		return nil, &FormatError{File: name, Off: -1, Msg: "cannot read ELF file: " + err.Error()}
+		return nil, &FormatError{File: name, Offset: -1, Msg: "cannot read ELF file", Err: err}
 	}
 	return f, nil
 }
@@ -179,7 +174,7 @@ func newELF(name string, r io.ReaderAt) (f *elf.File, err error) {
 func newModule(path string, f *elf.File, opts Options) (*Module, error) {
 	a, err := arch.ForELF(f)
 	if err != nil {
-		return nil, &FormatError{File: path, Off: -1, Msg: err.Error()}
+		return nil, &FormatError{File: path, Offset: -1, Err: err}
 	}
 	m := &Module{
 		Path:     path,
@@ -250,7 +245,7 @@ func (m *Module) SectionFrom(debugFirst bool, name string) (data []byte, addr ui
 		}
 		d, a, found, err := sectionData1(f, name)
 		if err != nil {
-			m.warnf("%v", &FormatError{File: paths[i], Section: name, Off: -1, Msg: err.Error()})
+			m.warnf("%v", &FormatError{File: paths[i], Section: name, Offset: -1, Err: err})
 			continue
 		}
 		if found {
@@ -379,7 +374,7 @@ func (m *Module) loadFor(off uint64) *elf.Prog {
 func (m *Module) Code(addr uint64, n int) (b []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			b, err = nil, &FormatError{File: m.Path, Off: -1, Msg: fmt.Sprintf("reading code (%v)", p)}
+			b, err = nil, &FormatError{File: m.Path, Offset: -1, Msg: fmt.Sprintf("reading code (%v)", p)}
 		}
 	}()
 	if n < 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -754,4 +755,21 @@ func euAddr2line(t *testing.T, bin string, addrs []uint64) map[uint64][]Location
 		res[a] = ls
 	}
 	return res
+}
+
+// TestOpenNotELF: a file that is not ELF gives one line naming the file
+// and saying so, as a *FormatError whose cause, debug/elf's own error,
+// callers can still reach.
+func TestOpenNotELF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notelf")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, Options{})
+	var fe *FormatError
+	var elfErr *elf.FormatError
+	if !errors.As(err, &fe) || fe.File != path || !errors.As(err, &elfErr) ||
+		!strings.HasPrefix(err.Error(), "module: "+path+": not a valid ELF file: ") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Open(shell script) = %v, want a one-line module.FormatError wrapping an elf.FormatError", err)
+	}
 }

@@ -196,14 +196,14 @@ func (m *Module) openDWO(path string) (*dwoFile, error) {
 		}
 		data, _, ok, err := sectionData1(f, name)
 		if err != nil {
-			return nil, &FormatError{File: path, Section: name, Off: -1, Msg: err.Error()}
+			return nil, &FormatError{File: path, Section: name, Offset: -1, Err: err}
 		}
 		if ok {
 			d.sec[n] = data
 		}
 	}
 	if d.sec["info"] == nil || d.sec["abbrev"] == nil {
-		return nil, &FormatError{File: path, Off: -1, Msg: "no .debug_info.dwo or .debug_abbrev.dwo"}
+		return nil, &FormatError{File: path, Offset: -1, Msg: "no .debug_info.dwo or .debug_abbrev.dwo"}
 	}
 	return d, nil
 }
@@ -225,7 +225,7 @@ func (m *Module) openDWP() *dwoFile {
 		}
 		d.index, err = parseCUIndex(d.sec["cu_index"], m.File.ByteOrder)
 		if err != nil {
-			m.warnf("%v", &FormatError{File: p, Section: ".debug_cu_index", Off: -1, Msg: err.Error()})
+			m.warnf("%v", &FormatError{File: p, Section: ".debug_cu_index", Offset: -1, Err: err})
 			continue
 		}
 		return d
@@ -314,7 +314,7 @@ func (f *dwoFile) contribution(name string, row dwpRow) ([]byte, error) {
 		return nil, nil
 	}
 	if c[0] > uint64(len(sec)) || c[1] > uint64(len(sec))-c[0] {
-		return nil, &FormatError{File: f.path, Section: ".debug_" + name + ".dwo", Off: int64(c[0]), Msg: fmt.Sprintf("contribution of %#x bytes runs past the section", c[1])}
+		return nil, &FormatError{File: f.path, Section: ".debug_" + name + ".dwo", Offset: int64(c[0]), Msg: fmt.Sprintf("contribution of %#x bytes runs past the section", c[1])}
 	}
 	return sec[c[0] : c[0]+c[1]], nil
 }
@@ -322,7 +322,7 @@ func (f *dwoFile) contribution(name string, row dwpRow) ([]byte, error) {
 // newSplit builds the Data of the split unit with DWO id id in f.
 func (ix *dwarfIndex) newSplit(cu *cuInfo, f *dwoFile, row dwpRow, id uint64) (*splitUnit, error) {
 	fail := func(sec string, msg string, args ...any) error {
-		return &FormatError{File: f.path, Section: sec, Off: -1, Msg: fmt.Sprintf(msg, args...)}
+		return &FormatError{File: f.path, Section: sec, Offset: -1, Msg: fmt.Sprintf(msg, args...)}
 	}
 	var secs [4][]byte
 	for i, name := range []string{"info", "abbrev", "str_offsets", "rnglists"} {
@@ -391,7 +391,7 @@ func (ix *dwarfIndex) newSplit(cu *cuInfo, f *dwoFile, row dwpRow, id uint64) (*
 	}
 	addr := ix.sec["addr"]
 	if addrBase < 0 || uint64(addrBase) > uint64(len(addr)) {
-		return nil, &FormatError{File: ix.file, Section: ".debug_addr", Off: addrBase, Msg: "the skeleton's addr_base is past the section"}
+		return nil, &FormatError{File: ix.file, Section: ".debug_addr", Offset: addrBase, Msg: "the skeleton's addr_base is past the section"}
 	}
 	addr = addr[addrBase:]
 	for _, s := range []struct {

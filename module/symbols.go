@@ -125,7 +125,7 @@ func (m *Module) symbols() *symtab {
 	m.symOnce.Do(func() {
 		defer func() {
 			if p := recover(); p != nil {
-				m.warnf("%v", &FormatError{File: m.Path, Section: ".symtab", Off: -1, Msg: "malformed symbol table"})
+				m.warnf("%v", &FormatError{File: m.Path, Section: ".symtab", Offset: -1, Msg: "malformed symbol table"})
 				if m.syms == nil {
 					m.syms = &symtab{}
 				}

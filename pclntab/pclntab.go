@@ -20,23 +20,32 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // ErrNotGo is returned by Open for binaries that carry no Go pclntab.
 var ErrNotGo = errors.New("no Go pclntab")
 
-// A FormatError reports that the table is malformed.
+// A FormatError reports that the table is malformed: the section, the byte
+// offset within it, what is wrong and the cause, if any (see Unwrap). Its
+// message follows internal/errs: "pclntab: .gopclntab at offset 0x7: msg".
 type FormatError struct {
-	Offset int64 // byte offset in .gopclntab (or in the go:func data)
-	Msg    string
+	Section string // ".gopclntab" (also for a table found through runtime.pclntab)
+	Offset  int64  // byte offset within Section
+	Msg     string
+	Err     error // the cause, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("pclntab: malformed .gopclntab at offset %#x: %s", e.Offset, e.Msg)
+	return errs.Format("pclntab", "", e.Section, e.Offset, e.Msg, e.Err)
 }
 
+// Unwrap returns the cause, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
+
 func formatErr(off int64, format string, args ...any) error {
-	return &FormatError{Offset: off, Msg: fmt.Sprintf(format, args...)}
+	return &FormatError{Section: ".gopclntab", Offset: off, Msg: fmt.Sprintf(format, args...)}
 }
 
 // version is the pclntab format generation.

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // Sentinel errors. Errors returned by this package wrap them, so callers
@@ -29,6 +31,10 @@ var (
 	// uninterruptibly, as a vfork parent does until its child execs or
 	// exits). Errors wrapping it are *NotStoppedError.
 	ErrNotStopped = errors.New("proc: thread did not stop")
+	// ErrNotSupported: an operation the architecture or kernel cannot do,
+	// such as single-stepping on mips. It wraps errors.ErrUnsupported,
+	// which matches every taiji package's "not supported" error.
+	ErrNotSupported = errs.Unsupported("proc: not supported")
 )
 
 // Error is an error from this package: a message written for the user and
@@ -41,16 +47,22 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return e.Err }
 
-// FormatError reports malformed /proc content: which file and where.
+// FormatError reports malformed /proc content: which file, the byte offset
+// in it, what is wrong and the cause, if any (see Unwrap). Its message
+// follows internal/errs: "proc: /proc/1/maps at offset 0x1f: msg".
 type FormatError struct {
 	File   string
-	Offset int64
+	Offset int64 // byte offset in File
 	Msg    string
+	Err    error // the cause, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("proc: %s: offset %d: %s", e.File, e.Offset, e.Msg)
+	return errs.Format("proc", e.File, "", e.Offset, e.Msg, e.Err)
 }
+
+// Unwrap returns the cause, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // noProcess says that pid has no user space to show: it does not exist,
 // or it is a kernel thread or a zombie (whose /proc files exist but are

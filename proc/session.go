@@ -13,10 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNotSupported is returned for an operation the architecture or kernel
-// cannot do, such as single-stepping on mips.
-var ErrNotSupported = errors.New("proc: not supported")
-
 // Session holds every thread of a process stopped under ptrace, so that
 // taiji can read and change registers and memory, plant breakpoints and make
 // threads run system calls. Detach puts everything back: registers, code,

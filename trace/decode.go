@@ -11,6 +11,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goabi"
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // RawEvent is one event as the BPF program wrote it.
@@ -38,21 +39,29 @@ type Capture struct {
 	Unreadable bool
 }
 
-// A FormatError reports a malformed event.
+// A FormatError reports a malformed event record (or kernel symbol table):
+// where, the byte offset in it, what is wrong and the cause, if any (see
+// Unwrap). Its message follows internal/errs:
+// "trace: event at offset 0x38: size 3 out of range (have 80 bytes)".
 type FormatError struct {
-	Off int
-	Msg string
+	Section string // "event" (a ring-buffer record) or "/proc/kallsyms"
+	Offset  int64  // byte offset within Section
+	Msg     string
+	Err     error // the cause, or nil
 }
 
 func (e *FormatError) Error() string {
-	return fmt.Sprintf("trace: bad event at offset %d: %s", e.Off, e.Msg)
+	return errs.Format("trace", "", e.Section, e.Offset, e.Msg, e.Err)
 }
+
+// Unwrap returns the cause, or nil.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 // ParseEvent parses an event record from the ring buffer.
 func ParseEvent(b []byte) (*RawEvent, error) {
 	le := binary.LittleEndian
 	if len(b) < dataOff {
-		return nil, &FormatError{0, fmt.Sprintf("event of %d bytes is shorter than its header (%d)", len(b), dataOff)}
+		return nil, &FormatError{Section: "event", Offset: 0, Msg: fmt.Sprintf("event of %d bytes is shorter than its header (%d)", len(b), dataOff)}
 	}
 	e := &RawEvent{
 		Time: le.Uint64(b), Goroutine: le.Uint64(b[8:]), G: le.Uint64(b[16:]), Depth: le.Uint64(b[24:]),
@@ -62,16 +71,16 @@ func ParseEvent(b []byte) (*RawEvent, error) {
 	}
 	size, ustack, ulen, n := le.Uint32(b[56:]), le.Uint32(b[60:]), le.Uint32(b[64:]), le.Uint32(b[68:])
 	if int(size) > len(b) || size < dataOff {
-		return nil, &FormatError{56, fmt.Sprintf("size %d out of range (have %d bytes)", size, len(b))}
+		return nil, &FormatError{Section: "event", Offset: 56, Msg: fmt.Sprintf("size %d out of range (have %d bytes)", size, len(b))}
 	}
 	b = b[:size]
 	if n > maxItems {
-		return nil, &FormatError{68, fmt.Sprintf("%d items (at most %d)", n, maxItems)}
+		return nil, &FormatError{Section: "event", Offset: 68, Msg: fmt.Sprintf("%d items (at most %d)", n, maxItems)}
 	}
 	off := dataOff
 	for i := uint32(0); i < n; i++ {
 		if off+8 > len(b) {
-			return nil, &FormatError{off, "truncated item header"}
+			return nil, &FormatError{Section: "event", Offset: int64(off), Msg: "truncated item header"}
 		}
 		got, want := le.Uint32(b[off:]), le.Uint32(b[off+4:])
 		c := Capture{Want: want}
@@ -80,7 +89,7 @@ func ParseEvent(b []byte) (*RawEvent, error) {
 			got = 0
 		}
 		if got > itemMax || off+8+int(got) > len(b) {
-			return nil, &FormatError{off, fmt.Sprintf("item of %d bytes overruns the event", got)}
+			return nil, &FormatError{Section: "event", Offset: int64(off), Msg: fmt.Sprintf("item of %d bytes overruns the event", got)}
 		}
 		if !c.Unreadable {
 			c.Bytes = b[off+8 : off+8+int(got)]
@@ -106,7 +115,7 @@ func ParseEvent(b []byte) (*RawEvent, error) {
 // for errors.
 func pcs(b []byte, hdrOff int, off, n uint32, what string) ([]uint64, error) {
 	if uint64(off)+uint64(n) > uint64(len(b)) || n%8 != 0 || off < dataOff {
-		return nil, &FormatError{hdrOff, fmt.Sprintf("%s stack of %d bytes at %d overruns the event (%d bytes)", what, n, off, len(b))}
+		return nil, &FormatError{Section: "event", Offset: int64(hdrOff), Msg: fmt.Sprintf("%s stack of %d bytes at %d overruns the event (%d bytes)", what, n, off, len(b))}
 	}
 	out := make([]uint64, 0, n/8)
 	for i := uint32(0); i < n; i += 8 {
@@ -278,11 +287,31 @@ func format(b *strings.Builder, v any) {
 // decoder turns an event's bytes into values, walking the types as the
 // planner did.
 type decoder struct {
-	a    *arch.Arch
-	ev   *RawEvent
-	sp   *sitePlan
-	bin  *Binary
-	bias uint64 // load bias of the binary (PIE)
+	a   *arch.Arch
+	ev  *RawEvent
+	sp  *sitePlan
+	bin *Binary
+	// biases gives the binary's load bias in the event's process (a PIE's
+	// run-time addresses, such as an interface's type, are link-time
+	// addresses plus it); nil means 0.
+	biases *biases
+}
+
+// runtimeType returns the type whose descriptor is at run-time address
+// typ in the event's process, or nil.
+func (d *decoder) runtimeType(typ uint64) *goabi.Type {
+	if d.biases == nil {
+		return d.bin.RuntimeType(typ)
+	}
+	pid := int(d.ev.Pid)
+	bias := d.biases.get(pid)
+	t := d.bin.RuntimeType(typ - bias)
+	if t == nil { // the process may have exec'd since: another ASLR base
+		if nb, changed := d.biases.relearn(pid, bias); changed {
+			t = d.bin.RuntimeType(typ - nb)
+		}
+	}
+	return t
 }
 
 // bytes returns the size bytes at offset off of the value at s.
@@ -504,7 +533,7 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 		}
 		typ = binary.LittleEndian.Uint64(it.Bytes[ptr:])
 	}
-	dyn := d.bin.RuntimeType(typ - d.bias)
+	dyn := d.runtimeType(typ)
 	if dyn == nil {
 		return Iface{Type: fmt.Sprintf("type@%#x", typ), Value: Ptr(w1)}
 	}
@@ -522,7 +551,7 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 	// Decode the pointee (or boxed value) from the captured bytes. A
 	// leading string field's contents were captured speculatively.
 	k := d.sp.paths[path+"#data"]
-	sub := &decoder{a: d.a, ev: d.ev, bin: d.bin, bias: d.bias, sp: &sitePlan{paths: map[string]int{}}}
+	sub := &decoder{a: d.a, ev: d.ev, bin: d.bin, biases: d.biases, sp: &sitePlan{paths: map[string]int{}}}
 	if j, ok := d.sp.paths[path+"#str"]; ok {
 		sub.sp.paths["v"] = j
 		if target.Kind == reflect.Struct && len(target.Fields) > 0 && target.Fields[0].Offset == 0 {

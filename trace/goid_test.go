@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/taijidbg/taiji/internal/testprog"
 )
@@ -46,16 +44,8 @@ func traceGoroutines(t *testing.T, bin string) (notes []string, goids []uint64) 
 	stdin.Write([]byte("go\n"))
 	go func() { bufio.NewReader(stdout).WriteTo(new(bytes.Buffer)) }()
 	cmd.Wait()
-	tr.rd.SetDeadline(time.Now().Add(2 * time.Second)) // the events are already in the buffer
-	for {
-		ev, err := tr.Read()
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatal(err)
-			}
-			break
-		}
-		if ev.Kind == "call" {
+	for _, ev := range readEvents(t, tr) { // the events are already in the buffer
+		if ev.Kind == Call {
 			goids = append(goids, ev.Goroutine)
 		}
 	}

@@ -2,10 +2,13 @@ package trace
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf/link"
 )
 
 // TestCheckKernel runs the check on this machine's /sys and on copies of
@@ -41,5 +44,17 @@ func TestCheckKernel(t *testing.T) {
 	}
 	if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type")); err != nil {
 		t.Errorf("complete sysfs: %v", err)
+	}
+}
+
+// TestAttachErrorUnsupported: a "not supported" from cilium/ebpf becomes
+// trace.ErrUnsupported and keeps both identities: errors.ErrUnsupported
+// (taiji's one "not supported") and ebpf's own.
+func TestAttachErrorUnsupported(t *testing.T) {
+	err := attachError(fmt.Errorf("uprobe_multi: %w", link.ErrNotSupported))
+	for _, want := range []error{ErrUnsupported, errors.ErrUnsupported, link.ErrNotSupported} {
+		if !errors.Is(err, want) {
+			t.Errorf("%v: errors.Is(%v) is false", err, want)
+		}
 	}
 }

@@ -3,13 +3,11 @@ package trace
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/taijidbg/taiji/internal/testprog"
 )
@@ -59,17 +57,9 @@ func TestTraceDeletedBinary(t *testing.T) {
 			stdin.Write([]byte("go\n"))
 			go out.WriteTo(new(bytes.Buffer))
 			cmd.Wait()
-			tr.rd.SetDeadline(time.Now().Add(2 * time.Second)) // the events are already in the buffer
 			var calls []string
-			for {
-				ev, err := tr.Read()
-				if err != nil {
-					if !errors.Is(err, os.ErrDeadlineExceeded) {
-						t.Fatal(err)
-					}
-					break
-				}
-				if ev.Kind == "call" {
+			for _, ev := range readEvents(t, tr) { // the events are already in the buffer
+				if ev.Kind == Call {
 					calls = append(calls, Format(ev.Values[0].Value)+" "+Format(ev.Values[3].Value)) // a, s
 				}
 			}

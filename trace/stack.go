@@ -48,11 +48,11 @@ func ParseKallsyms(b []byte) (*Kallsyms, error) {
 			continue
 		}
 		if len(f) < 3 || len(f[1]) != 1 {
-			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: malformed line %q", truncate(line))}
+			return nil, &FormatError{Section: "/proc/kallsyms", Offset: int64(lineOff), Msg: fmt.Sprintf("malformed line %q", truncate(line))}
 		}
 		addr, err := strconv.ParseUint(string(f[0]), 16, 64)
 		if err != nil {
-			return nil, &FormatError{lineOff, fmt.Sprintf("kallsyms: bad address %q", truncate(f[0]))}
+			return nil, &FormatError{Section: "/proc/kallsyms", Offset: int64(lineOff), Msg: fmt.Sprintf("bad address %q", truncate(f[0]))}
 		}
 		switch f[1][0] {
 		case 't', 'T', 'w', 'W':
@@ -94,17 +94,34 @@ func (k *Kallsyms) Lookup(addr uint64) (name string, off uint64, module string, 
 // /proc/kallsyms, user PCs through the unwind package, as taiji stack names
 // them. It keeps each process's mappings, read again when a PC falls
 // outside them (a library loaded since).
+//
+// A long system-wide trace sees processes come and go, and a process that
+// loads libraries makes new snapshots, each of which the unwinder keeps an
+// address space for: both are bounded (maxSymProcs, maxSymSnapshots).
 type symbolizer struct {
 	mu    sync.Mutex
 	kOnce sync.Once
 	ksyms *Kallsyms
 	procs map[int]*symProc
+	clock uint64 // counts process lookups, for least-recently-used eviction
 }
 
 type symProc struct {
-	u    *unwind.Unwinder
-	snap *target.Snapshot // the mappings Symbolize reads
+	u       *unwind.Unwinder
+	snap    *target.Snapshot // the mappings Symbolize reads
+	reads   int              // snapshots given to u
+	lastUse uint64           // symbolizer.clock at the last lookup
 }
+
+const (
+	// maxSymProcs bounds the processes whose unwinders (and open modules)
+	// are kept. When full, the least recently used goes.
+	maxSymProcs = 64
+	// maxSymSnapshots bounds the snapshots one unwinder has named stacks
+	// with: unwind.Unwinder keeps an address space per snapshot, so after
+	// that many re-reads of a process's mappings its unwinder starts over.
+	maxSymSnapshots = 16
+)
 
 // prime reads pid's mappings now: a short-lived process may be gone by the
 // time its events are printed, and its executable is mapped from the start.
@@ -120,19 +137,42 @@ func (s *symbolizer) process(pid int, pcs []uint64) *symProc {
 	if s.procs == nil {
 		s.procs = map[int]*symProc{}
 	}
+	s.clock++
 	sp := s.procs[pid]
 	if sp == nil {
-		sp = &symProc{u: unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})}
+		s.makeRoom()
+		sp = &symProc{u: newSymUnwinder(pid)}
 		s.procs[pid] = sp
 	}
+	sp.lastUse = s.clock
 	if sp.snap == nil || !unwind.Covers(sp.snap, pcs) {
 		if ms, err := proc.Maps(pid); err == nil {
+			if sp.reads >= maxSymSnapshots {
+				sp.u.Close()
+				sp.u, sp.reads = newSymUnwinder(pid), 0
+			}
 			sp.snap = &target.Snapshot{Pid: pid, Maps: ms, Files: proc.Files(pid)}
+			sp.reads++
 		} else if sp.snap == nil {
 			sp.snap = &target.Snapshot{Pid: pid} // gone: frames stay unnamed
 		}
 	}
 	return sp
+}
+
+func newSymUnwinder(pid int) *unwind.Unwinder {
+	return unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})
+}
+
+// makeRoom evicts the least recently used process if s.procs is full (not
+// the exited ones first: their events may still be in the ring buffer,
+// waiting to be named). s.mu is held.
+func (s *symbolizer) makeRoom() {
+	for len(s.procs) >= maxSymProcs {
+		lru := leastRecent(s.procs, func(sp *symProc) uint64 { return sp.lastUse })
+		s.procs[lru].u.Close()
+		delete(s.procs, lru)
+	}
 }
 
 // kernel names kernel PCs, innermost first, without the frames of the

@@ -22,7 +22,7 @@ import (
 	"github.com/taijidbg/taiji/disasm"
 	"github.com/taijidbg/taiji/goabi"
 	"github.com/taijidbg/taiji/goruntime"
-	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/internal/errs"
 )
 
 // Options configure a Tracer.
@@ -41,8 +41,11 @@ type Options struct {
 
 // Errors callers test with errors.Is.
 var (
-	ErrNotRoot     = errors.New("tracing needs root (or CAP_BPF and CAP_PERFMON)")
-	ErrUnsupported = errors.New("this kernel cannot trace user functions with eBPF (needs uprobes, BPF ring buffer and BPF attach cookies: Linux 5.15+)")
+	ErrNotRoot = errors.New("tracing needs root (or CAP_BPF and CAP_PERFMON)")
+	// ErrUnsupported wraps errors.ErrUnsupported, which matches every
+	// taiji package's "not supported" error; errors from cilium/ebpf that
+	// say "not supported" (ebpf.ErrNotSupported) stay in the chain too.
+	ErrUnsupported = errs.Unsupported("this kernel cannot trace user functions with eBPF (needs uprobes, BPF ring buffer and BPF attach cookies: Linux 5.15+)")
 )
 
 // Tracer holds the loaded eBPF objects and the attached probes.
@@ -54,7 +57,7 @@ type Tracer struct {
 	links  []link.Link
 	rd     *ringbuf.Reader
 	plans  []*sitePlan
-	bias   uint64
+	biases *biases   // the binary's load bias in each traced process
 	mono   time.Time // wall clock at CLOCK_MONOTONIC zero
 	mu     sync.Mutex
 	closed bool
@@ -66,9 +69,18 @@ type Tracer struct {
 	Notes []string
 }
 
+// EventKind says whether an Event is a call or a return. The values are
+// the "event" field of `taiji trace --json` (docs/json.md).
+type EventKind string
+
+const (
+	Call   EventKind = "call"
+	Return EventKind = "return"
+)
+
 // Event is one decoded call or return.
 type Event struct {
-	Kind      string // "call" or "return"
+	Kind      EventKind
 	Time      time.Time
 	Pid, Tid  int
 	Goroutine uint64 // 0 for C functions
@@ -139,7 +151,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		return nil, err
 	}
 	_ = rlimit.RemoveMemlock()
-	t = &Tracer{bin: b, funcs: funcs, opts: opts}
+	t = &Tracer{bin: b, funcs: funcs, opts: opts, biases: newBiases(b)}
 	tr := t
 	defer func() {
 		if err != nil {
@@ -147,7 +159,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		}
 	}()
 	if opts.Pid != 0 {
-		if t.bias, err = loadBias(b, opts.Pid); err != nil {
+		if _, err = t.biases.learn(opts.Pid); err != nil {
 			return nil, err
 		}
 	}
@@ -195,7 +207,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 			return nil, fmt.Errorf("trace: the kernel's verifier rejected the probe program: %+v", ve)
 		}
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 		}
 		return nil, fmt.Errorf("trace: loading the probe program: %v", err)
 	}
@@ -310,32 +322,9 @@ func attachError(err error) error {
 		return fmt.Errorf("trace: attaching probes: %v (has the process exited?)", err)
 	}
 	if errors.Is(err, link.ErrNotSupported) {
-		return fmt.Errorf("%w: %v", ErrUnsupported, err)
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	return fmt.Errorf("trace: attaching probes: %v", err)
-}
-
-// loadBias finds the load bias of the binary in process pid (0 for
-// non-PIE executables): the mapping of the binary's inode (its name may be
-// a container's path, or end in " (deleted)").
-func loadBias(b *Binary, pid int) (uint64, error) {
-	maps, err := proc.Maps(pid)
-	if err != nil {
-		return 0, err
-	}
-	ino, err := proc.Inode(b.Path)
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range maps {
-		if m.Inode != ino || !strings.HasPrefix(m.Path, "/") || !strings.Contains(m.Perm, "x") {
-			continue
-		}
-		if bias, ok := b.Module.Bias(m.Start, m.Offset); ok {
-			return bias, nil
-		}
-	}
-	return 0, nil
 }
 
 // Read blocks for the next event. It returns ringbuf.ErrClosed (test with
@@ -375,27 +364,21 @@ func (t *Tracer) decode(raw []byte) (*Event, error) {
 		return nil, err
 	}
 	if int(re.Probe) >= len(t.plans) {
-		return nil, &FormatError{48, fmt.Sprintf("unknown probe %d", re.Probe)}
+		return nil, &FormatError{Section: "event", Offset: 48, Msg: fmt.Sprintf("unknown probe %d", re.Probe)}
 	}
 	sp := t.plans[re.Probe]
-	bias := t.bias
-	if t.opts.Pid == 0 && t.bin.ELF.Type == 3 { // ET_DYN: learn the bias per process
-		if bb, err := loadBias(t.bin, int(re.Pid)); err == nil {
-			bias = bb
-		}
-	}
-	return decodeEvent(t.bin, sp, re, bias, t.mono), nil
+	return decodeEvent(t.bin, sp, re, t.biases, t.mono), nil
 }
 
-func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, bias uint64, mono time.Time) *Event {
-	ev := &Event{Kind: "call", Time: mono.Add(time.Duration(re.Time)), Pid: int(re.Pid), Tid: int(re.Tid),
+func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, biases *biases, mono time.Time) *Event {
+	ev := &Event{Kind: Call, Time: mono.Add(time.Duration(re.Time)), Pid: int(re.Pid), Tid: int(re.Tid),
 		Goroutine: re.Goroutine, Func: sp.fn, Stack: re.UStack, KStack: re.KStack}
 	if sp.kind == kindReturn {
-		ev.Kind = "return"
+		ev.Kind = Return
 		ev.Duration = time.Duration(re.Duration)
 		ev.Unmatched = re.Flags&flagUnmatched != 0
 	}
-	d := &decoder{a: b.Arch, ev: re, sp: sp, bin: b, bias: bias}
+	d := &decoder{a: b.Arch, ev: re, sp: sp, bin: b, biases: biases}
 	if sp.fn.TypesFrom == "" {
 		// No types: show the argument registers as they are.
 		regs := b.Arch.GoIntArgs

@@ -354,13 +354,13 @@ func (p *printer) event(ev *trace.Event) {
 		if p.enc == nil {
 			p.enc = json.NewEncoder(p.w)
 		}
-		je := jsonEvent{Event: ev.Kind, Time: ev.Time.Format(time.RFC3339Nano), Pid: ev.Pid, Tid: ev.Tid,
+		je := jsonEvent{Event: string(ev.Kind), Time: ev.Time.Format(time.RFC3339Nano), Pid: ev.Pid, Tid: ev.Tid,
 			Goroutine: ev.Goroutine, Function: ev.Func.Name, Unmatched: ev.Unmatched}
 		args := []jsonArg{}
 		for _, a := range ev.Values {
 			args = append(args, jsonArg{a.Name, a.Type, a.Value})
 		}
-		if ev.Kind == "call" {
+		if ev.Kind == trace.Call {
 			je.Args = args
 			if len(args) == 0 {
 				je.Args = nil
@@ -387,11 +387,11 @@ func (p *printer) event(ev *trace.Event) {
 	vals := make([]string, len(ev.Values))
 	for i, a := range ev.Values {
 		vals[i] = trace.Format(a.Value)
-		if ev.Kind == "call" {
+		if ev.Kind == trace.Call {
 			vals[i] = a.Name + "=" + vals[i]
 		}
 	}
-	if ev.Kind == "call" {
+	if ev.Kind == trace.Call {
 		fmt.Fprintf(&b, "(%s)\n", strings.Join(vals, ", "))
 		if len(ev.Stack)+len(ev.KStack) > 0 {
 			kernel, user := p.tr.Frames(ev)
