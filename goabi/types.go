@@ -182,6 +182,15 @@ func (c *conv) typ(off dwarf.Offset, ind, depth int) (*Type, error) {
 		if t.Name == "error" || (t.Kind == reflect.Struct && (under.Name == "runtime.iface" || under.Name == "runtime.eface")) {
 			t.Kind, t.Fields = reflect.Interface, nil
 		}
+		// A map or chan is a typedef (with its Go kind) of a pointer to the
+		// runtime's header: runtime.hmap before go1.24, a swiss-table
+		// internal/runtime/maps.Map since, runtime.hchan. What a caller
+		// shows is the pointer and the element count, which is the first
+		// word of each header (hmap.count, Map.used, hchan.qcount), not
+		// the header's fields.
+		if isGo && (reflect.Kind(kind) == reflect.Map || reflect.Kind(kind) == reflect.Chan) {
+			t.Kind, t.Size, t.Align, t.Fields, t.Elem = reflect.Kind(kind), c.ptr, c.ptr, nil, nil
+		}
 		return t, nil
 	case dwarf.TagBaseType:
 		enc, _ := e.Val(dwarf.AttrEncoding).(int64)
