@@ -195,12 +195,18 @@ func (b *Binary) symbols() []symbol {
 	return out
 }
 
-// elfSymbols returns the ELF symbol table: the binary's, or its debug
-// file's when the binary was stripped.
+// elfSymbols returns the ELF symbols: the binary's .symtab, or its debug
+// file's when the binary was stripped, then the binary's .dynsym, which a
+// stripped binary keeps (Debian's nginx and redis-server export hundreds of
+// their own functions there, as taiji stack and gdb show). Duplicates are
+// dropped by name by the caller.
 func (b *Binary) elfSymbols() []elf.Symbol {
 	syms, _ := b.ELF.Symbols()
 	if len(syms) == 0 && b.Module.Debug != nil {
 		syms, _ = b.Module.Debug.Symbols()
+	}
+	if dyn, err := b.ELF.DynamicSymbols(); err == nil {
+		syms = append(syms, dyn...)
 	}
 	return syms
 }
