@@ -182,12 +182,28 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		}
 		return err
 	}
+	// One line per function, but one line in all for a stripped binary's
+	// many untyped functions (a glob over a Debian Go program): a screenful
+	// of the same sentence hides what matters.
+	var raw []string
 	for _, f := range funcs {
 		if f.Note != "" {
 			fmt.Fprintf(os.Stderr, "taiji: %s: %s\n", exe, f.Note)
 		} else if f.TypesFrom == "" && b.IsGo() && f.Go {
-			fmt.Fprintf(os.Stderr, "taiji: %s: no DWARF and no --sig for %s: showing raw registers\n", exe, f.Name)
+			raw = append(raw, f.Name)
 		}
+	}
+	switch {
+	case len(raw) == 1:
+		fmt.Fprintf(os.Stderr, "taiji: %s: no DWARF and no --sig for %s: showing raw registers\n", exe, raw[0])
+	case len(raw) > 1:
+		shown := raw[:min(len(raw), 3)]
+		more := ""
+		if len(raw) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(raw)-len(shown))
+		}
+		fmt.Fprintf(os.Stderr, "taiji: %s: no DWARF and no --sig for %d functions (%s%s): showing raw registers\n",
+			exe, len(raw), strings.Join(shown, ", "), more)
 	}
 	t, err := trace.Start(b, funcs, trace.Options{Pid: pid, MaxBytes: fl.maxBytes, Quiet: fl.quiet,
 		Stack: fl.stack, Single: fl.single, Bare: fl.bare})
