@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/errs"
 )
 
@@ -117,6 +119,32 @@ func NotUser(pid int) error {
 	}
 	return &Error{Msg: fmt.Sprintf("PID %d (%s) is a zombie: it has exited%s and waits for its parent (%s) to reap it", pid, info.Name, status, parent),
 		Err: errors.Join(ErrZombie, ErrExited)}
+}
+
+// ForeignABI returns an error wrapping ErrNotSupported, worded for the
+// user, when pid's executable is not of the host's architecture: a 32-bit
+// x86 program on amd64 (its registers, signal frames and system calls are
+// the 32-bit ones, which taiji does not read from a 64-bit tracer), or a
+// program run through binfmt_misc emulation. nil otherwise, and when the
+// executable cannot be read (the attach says why).
+func ForeignABI(pid int) error {
+	f, err := elf.Open(procPath(pid, "exe"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	host := arch.Host()
+	if f.Machine == host.Machine && (f.Class == elf.ELFCLASS64) == (host.PtrSize == 8) {
+		return nil
+	}
+	name := fmt.Sprintf("%v %v", f.Class, f.Machine)
+	if a, err := arch.ForELF(f); err == nil {
+		name = a.Name
+	} else if f.Machine == elf.EM_386 {
+		name = "386 (32-bit x86)"
+	}
+	return &Error{Msg: fmt.Sprintf("PID %d runs a %s program: taiji here reads %s processes only", pid, name, host.Name),
+		Err: ErrNotSupported}
 }
 
 func threadExited(tid int) error {

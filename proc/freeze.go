@@ -245,6 +245,9 @@ func (f *freezer) run() (*target.Snapshot, error) {
 	if err := NotUser(pid); err != nil {
 		return nil, err
 	}
+	if err := ForeignABI(pid); err != nil {
+		return nil, err
+	}
 	tids := f.opts.TIDs
 	if tids == nil {
 		var err error

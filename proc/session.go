@@ -103,6 +103,9 @@ func (s *Session) attach() error {
 	if err := NotUser(s.Pid); err != nil {
 		return err
 	}
+	if err := ForeignABI(s.Pid); err != nil {
+		return err
+	}
 	tids, err := Tasks(s.Pid)
 	if err != nil {
 		return err
