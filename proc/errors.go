@@ -159,10 +159,32 @@ func permission(pid int) error {
 		return err
 	}
 	msg := fmt.Sprintf("not permitted to trace PID %d: run as root or grant CAP_SYS_PTRACE", pid)
+	if hasCapSysPtrace() {
+		// Privileges are not what is missing: asking for them would send
+		// the user in circles.
+		msg = fmt.Sprintf("not permitted to trace PID %d, even with CAP_SYS_PTRACE: the kernel protects it "+
+			"(it runs in a user namespace taiji is not privileged in, a security module denies it, or it is not dumpable)", pid)
+	}
 	if b, err := os.ReadFile("/proc/sys/kernel/yama/ptrace_scope"); err == nil {
 		msg += fmt.Sprintf(" (kernel.yama.ptrace_scope=%s)", strings.TrimSpace(string(b)))
 	}
 	return &Error{Msg: msg, Err: ErrPermission}
+}
+
+// hasCapSysPtrace reports whether taiji runs with CAP_SYS_PTRACE effective
+// (bit 19 of CapEff in /proc/self/status).
+func hasCapSysPtrace() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_PTRACE) != 0
+		}
+	}
+	return false
 }
 
 // traced names the tracer of tid, so the user knows which debugger to quit.

@@ -65,6 +65,18 @@ func TestStackNotPermitted(t *testing.T) {
 	}
 }
 
+// TestStackProtectedEvenForRoot: when the kernel refuses even a tracer with
+// CAP_SYS_PTRACE (PID 1 of this sandbox lives in a user namespace above
+// ours), taiji does not tell root to become root.
+func TestStackProtectedEvenForRoot(t *testing.T) {
+	requireRoot(t)
+	if _, err := os.Readlink("/proc/1/exe"); err == nil {
+		t.Skip("PID 1 is not protected from this root here")
+	}
+	_, stderr, err := runTaiji(t, "stack", "1")
+	oneLine(t, stderr, err, "not permitted to trace PID 1, even with CAP_SYS_PTRACE")
+}
+
 // TestStackOwnChildUnprivileged: without root, taiji can still show a
 // program it starts itself; the kernel half is then unavailable, said once.
 func TestStackOwnChildUnprivileged(t *testing.T) {
