@@ -215,3 +215,50 @@ func indexOf(n []string, s string) int {
 	}
 	return -1
 }
+
+// TestVDSOToGoroutine: goroutines reading the clock (time.Now, time.Since)
+// spend their time in the vDSO, called on the system stack by time.now or
+// runtime.nanotime1 (runtime.walltime on LR arches), which save their
+// caller's PC and SP in m.vdsoPC and m.vdsoSP. Every stack through the
+// vDSO, and every one caught in those functions, must continue to the user
+// function and runtime.goexit, with no note: Go's traceback does.
+func TestVDSOToGoroutine(t *testing.T) {
+	vdsoFuncs := map[string]bool{"time.now": true, "runtime.nanotime1": true, "runtime.walltime": true}
+	forSwitchTargets(t, "vdso", false, func(t *testing.T, pid int, _ bool) {
+		u := New(arch.Host(), module.Options{})
+		defer u.Close()
+		inVDSO, inFunc, bad := 0, 0, 0
+		for i := 0; i < 300 && inVDSO < 20; i++ {
+			for _, th := range snapshot(t, u, pid) {
+				n := names(th)
+				at := -1
+				for j, name := range n {
+					if vdsoFuncs[name] {
+						at = j
+						break
+					}
+				}
+				if at < 0 {
+					continue
+				}
+				if at > 0 {
+					inVDSO++
+				} else {
+					inFunc++
+				}
+				user := contains(n, "main.clock") || contains(n, "main.since")
+				if !user || !endsAtGoexit(n) || len(th.Notes) > 0 {
+					bad++
+					t.Logf("wrong: %s (notes %q)", strings.Join(n, " > "), th.Notes)
+				}
+			}
+		}
+		if inVDSO < 20 {
+			t.Fatalf("saw only %d threads in the vDSO in 300 snapshots", inVDSO)
+		}
+		if bad > 0 {
+			t.Errorf("%d of %d stacks through a vDSO call (%d inside the vDSO) are wrong", bad, inVDSO+inFunc, inVDSO)
+		}
+		t.Logf("%d stacks in the vDSO, %d in its callers, %d wrong", inVDSO, inFunc, bad)
+	})
+}
