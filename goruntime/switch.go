@@ -7,8 +7,9 @@ package goruntime
 // the move (the linker flags them SPWRITE), so a plain unwinder stops there.
 // Go's own traceback (runtime/traceback.go, (*unwinder).resolveInternal
 // since go1.21, gentraceback before) crosses two of them from the g0 stack
-// back into m.curg; an unwinder that also shows C frames crosses the cgo
-// pair as well. The rules below are that knowledge as data, by function
+// back into m.curg, and resumes a thread in the vDSO at the caller its
+// vDSO-calling function saved in m; an unwinder that also shows C frames
+// crosses the cgo pair as well. The rules below are that knowledge as data, by function
 // name (pclntab names survive stripping; funcIDs are renumbered between
 // releases).
 
