@@ -9,7 +9,7 @@ import (
 var dwarfStructs = map[string][]string{
 	"runtime.g": {"stack", "m", "sched", "syscallsp", "syscallpc", "atomicstatus", "goid",
 		"waitsince", "waitreason", "lockedm", "parentGoid", "gopc"},
-	"runtime.m":     {"g0", "curg", "gsignal", "procid"},
+	"runtime.m":     {"g0", "curg", "gsignal", "procid", "vdsoSP", "vdsoPC"},
 	"runtime.gobuf": {"sp", "pc", "lr", "bp", "g"},
 	"runtime.stack": {"lo", "hi"},
 }
@@ -73,7 +73,8 @@ func FromDWARF(d *dwarf.Data, ptrSize int) (l *Layout, err error) {
 			Waitreason: get(g, "waitreason"), Lockedm: get(g, "lockedm"), ParentGoid: get(g, "parentGoid"),
 			Gopc: get(g, "gopc"),
 		},
-		M:     M{G0: get(m, "g0"), Curg: get(m, "curg"), Gsignal: get(m, "gsignal"), Procid: get(m, "procid")},
+		M: M{G0: get(m, "g0"), Curg: get(m, "curg"), Gsignal: get(m, "gsignal"), Procid: get(m, "procid"),
+			VdsoSP: get(m, "vdsoSP"), VdsoPC: get(m, "vdsoPC")},
 		Gobuf: Gobuf{SP: get(buf, "sp"), PC: get(buf, "pc"), LR: get(buf, "lr"), BP: get(buf, "bp"), G: get(buf, "g")},
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/taijidbg/taiji/internal/testprog"
@@ -175,5 +177,55 @@ func TestNotGo(t *testing.T) {
 	}
 	if s, ok := SwitchAt("runtime.mcall"); !ok || s.Resume != ResumeEnd {
 		t.Errorf("runtime.mcall: %+v, %v: its stack ends there", s, ok)
+	}
+}
+
+// TestVDSORulesCoverRuntime reads the Linux assembly of every Go toolchain's
+// runtime: every function that stores m.vdsoSP (and so calls into the vDSO
+// on a stack its pcsp table does not describe) must have a ResumeVDSO rule,
+// and every ResumeVDSO rule must name such a function in some release.
+func TestVDSORulesCoverRuntime(t *testing.T) {
+	tcs := testprog.Toolchains(t)
+	if len(tcs) == 0 {
+		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	text := regexp.MustCompile(`^TEXT\s+([a-z]*)·(\w+)`)
+	found := map[string]bool{}
+	for _, tc := range tcs {
+		out, err := exec.Command(tc.Go, "env", "GOROOT").Output()
+		if err != nil {
+			t.Fatalf("%s env GOROOT: %v", tc.Version, err)
+		}
+		files, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "src", "runtime", "*_linux_*.s"))
+		if len(files) == 0 {
+			t.Fatalf("%s: no runtime/*_linux_*.s", tc.Version)
+		}
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn := ""
+			for _, line := range strings.Split(string(b), "\n") {
+				if m := text.FindStringSubmatch(line); m != nil {
+					pkg := m[1]
+					if pkg == "" {
+						pkg = "runtime"
+					}
+					fn = pkg + "." + m[2]
+				}
+				if fn != "" && strings.Contains(line, ", m_vdsoSP(") {
+					found[fn] = true
+					if s, ok := SwitchAt(fn); !ok || s.Resume != ResumeVDSO {
+						t.Errorf("%s %s: %s stores m.vdsoSP but has no ResumeVDSO rule", tc.Version, filepath.Base(file), fn)
+					}
+				}
+			}
+		}
+	}
+	for _, s := range Switches() {
+		if s.Resume == ResumeVDSO && !found[s.Func] {
+			t.Errorf("the ResumeVDSO rule for %s names no function that stores m.vdsoSP", s.Func)
+		}
 	}
 }

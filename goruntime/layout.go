@@ -67,6 +67,11 @@ type M struct {
 	Curg    Off // *g: the goroutine running on this M (0 if none)
 	Gsignal Off // *g: the signal-handling stack's g
 	Procid  Off // uint64: the thread id (TID on Linux)
+	// VdsoSP and VdsoPC (uintptr): while a thread is in a vDSO call made
+	// by one of the runtime's vDSO-calling functions (SwitchAt, ResumeVDSO),
+	// the SP and PC of that function's caller, for tracebacks; VdsoSP is
+	// 0 outside such a call.
+	VdsoSP, VdsoPC Off
 }
 
 // Gobuf holds offsets in runtime.gobuf, relative to its start: a saved

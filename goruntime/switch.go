@@ -7,8 +7,9 @@ package goruntime
 // the move (the linker flags them SPWRITE), so a plain unwinder stops there.
 // Go's own traceback (runtime/traceback.go, (*unwinder).resolveInternal
 // since go1.21, gentraceback before) crosses two of them from the g0 stack
-// back into m.curg; an unwinder that also shows C frames crosses the cgo
-// pair as well. The rules below are that knowledge as data, by function
+// back into m.curg, and resumes a thread in the vDSO at the caller its
+// vDSO-calling function saved in m; an unwinder that also shows C frames
+// crosses the cgo pair as well. The rules below are that knowledge as data, by function
 // name (pclntab names survive stripping; funcIDs are renumbered between
 // releases).
 
@@ -41,6 +42,18 @@ const (
 	// on the way, where that callback's frame on the goroutine's stack
 	// returns (asmcgocall).
 	ResumeSavedG
+	// ResumeVDSO: the function calls into the vDSO (clock_gettime,
+	// getrandom), on m.g0's stack when it was called on m.curg's (else on
+	// the stack it was called on), after saving its caller's resume point
+	// in m.vdsoPC (the return address into the caller) and m.vdsoSP (the
+	// caller's SP, where it returns to); m.vdsoSP is 0 outside such a call.
+	// The caller is the frame at (m.vdsoPC, m.vdsoSP), with its return
+	// address saved in its own frame on LR arches (it is not a leaf).
+	// Valid while m.vdsoSP lies on the walk's goroutine's stack: the
+	// function switched SP to g0 after setting them and restores SP before
+	// clearing them; a nested call (from a signal handler, on gsignal)
+	// saves the outer values in its frame and sets its own.
+	ResumeVDSO
 )
 
 // Switch is one stack-switching runtime function.
@@ -55,6 +68,11 @@ type Switch struct {
 	// Source names where in the Go runtime the rule comes from.
 	Source string
 }
+
+// vdsoSource is where the ResumeVDSO rules come from.
+const vdsoSource = "runtime/sys_linux_*.s (nanotime1, walltime, vgetrandom1, vdsoCall), runtime/time_linux_amd64.s (time.now): " +
+	"\"Set vdsoPC and vdsoSP for SIGPROF traceback\"; runtime/traceback.go traceback2 and runtime/proc.go sigprof: " +
+	"\"if mp.vdsoSP != 0\", u.initAt(mp.vdsoPC, mp.vdsoSP, ...)"
 
 // switches lists the rules. Sources are the runtime's files of go1.19 to
 // go1.27, which agree on these points.
@@ -96,6 +114,18 @@ var switches = map[string]Switch{
 		// frame on g0 ("save g") beside the depth in its stack.
 		Source: "runtime/asm_*.s asmcgocall; runtime/cgocall.go cgocall",
 	},
+	// The functions that call into the vDSO (go1.19 to go1.27): amd64
+	// calls clock_gettime from time.now (walltime and monotonic time at
+	// once) and runtime.nanotime1; arm64, 386, loong64, mips64x, ppc64x,
+	// riscv64 and s390x from runtime.walltime and runtime.nanotime1; arm
+	// through runtime.vdsoCall (go1.21+; walltime and nanotime1 before);
+	// go1.24+ calls getrandom from runtime.vgetrandom1. Each stores the
+	// same two fields the same way.
+	"time.now":            {Func: "time.now", Resume: ResumeVDSO, Source: vdsoSource},
+	"runtime.nanotime1":   {Func: "runtime.nanotime1", Resume: ResumeVDSO, Source: vdsoSource},
+	"runtime.walltime":    {Func: "runtime.walltime", Resume: ResumeVDSO, Source: vdsoSource},
+	"runtime.vgetrandom1": {Func: "runtime.vgetrandom1", Resume: ResumeVDSO, Source: vdsoSource},
+	"runtime.vdsoCall":    {Func: "runtime.vdsoCall", Resume: ResumeVDSO, Source: vdsoSource},
 	"runtime.mcall": {
 		Func: "runtime.mcall", Resume: ResumeEnd,
 		// asm_*.s mcall: "Switch to m->g0's stack, call fn(g). Fn must

@@ -95,6 +95,9 @@ func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwal
 		return phys{}, false, nil
 	}
 	a := u.Arch
+	if sw.Resume == goruntime.ResumeVDSO {
+		return u.vdsoReturn(f, mem, gw)
+	}
 	if sw.Resume == goruntime.ResumeSavedG {
 		// The C code asmcgocall ran has returned to it: f is not the
 		// innermost frame. Innermost, the thread is still in asmcgocall
@@ -181,6 +184,78 @@ func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwal
 		return c, true, nil
 	}
 	return phys{}, false, nil
+}
+
+// vdsoReturn steps from a runtime function that calls into the vDSO
+// (goruntime.ResumeVDSO) to its caller at m.vdsoPC and m.vdsoSP, as Go's
+// traceback does for a thread in the vDSO (runtime/proc.go sigprof,
+// runtime/traceback.go traceback2). The function may have moved SP to
+// m.g0's stack (and aligned it), where its pcsp delta describes nothing.
+// The fields hold its caller only while m.vdsoSP lies on the walk's g's
+// stack: before the function sets them (or after it restored them) they
+// are 0, or a call interrupted by the signal handler the walk is in, on
+// another stack; then ok is false, and the frame unwinds by its pcsp delta
+// if innermost (SP is not switched then) or ends the walk (an SPWRITE
+// frame) if not.
+func (u *Unwinder) vdsoReturn(f *phys, mem io.ReaderAt, gw *gwalk) (c phys, ok bool, err error) {
+	a := u.Arch
+	if !gw.resolved {
+		// The vDSO is C code: it may use the g register, callee-saved
+		// in C, as scratch. The value its frame's CFI restored is the
+		// one the Go code holds.
+		gw.regs = f.regs
+	}
+	rt := gw.state(u, f.region.img, mem)
+	if rt == nil {
+		return phys{}, false, nil
+	}
+	sp, pc, ok := u.vdsoCaller(mem, rt)
+	if !ok {
+		return phys{}, false, nil
+	}
+	regs := f.regs
+	regs.PC = pc
+	regs.Set(a.SP, sp)
+	if a.GoUsesLR {
+		// The caller made a call: its return address is in its frame,
+		// not in LR (which held vdsoPC on entry).
+		regs.Forget(a.LR)
+	}
+	f.switched = true
+	gw.enter(rt.g)
+	return phys{pc: pc, regs: regs}, true, nil
+}
+
+// vdsoCaller returns m.vdsoSP and m.vdsoPC of the walk's m when they
+// describe a frame on the walk's g's stack (see vdsoReturn).
+func (u *Unwinder) vdsoCaller(mem io.ReaderAt, rt *gstate) (sp, pc uint64, ok bool) {
+	l := rt.layout
+	if !l.M.VdsoSP.Known() || !l.M.VdsoPC.Known() {
+		return 0, 0, false
+	}
+	lo, hi, ok := u.stackBounds(mem, rt.g, l)
+	if !ok {
+		return 0, 0, false
+	}
+	sp, err1 := u.readPtr(mem, rt.m+uint64(l.M.VdsoSP))
+	pc, err2 := u.readPtr(mem, rt.m+uint64(l.M.VdsoPC))
+	if err1 != nil || err2 != nil || pc == 0 || sp <= lo || sp >= hi {
+		return 0, 0, false
+	}
+	return sp, pc, true
+}
+
+// stackBounds reads g.stack: [lo, hi).
+func (u *Unwinder) stackBounds(mem io.ReaderAt, g uint64, l *goruntime.Layout) (lo, hi uint64, ok bool) {
+	if !l.G.StackLo.Known() || !l.G.StackHi.Known() {
+		return 0, 0, false
+	}
+	lo, err1 := u.readPtr(mem, g+uint64(l.G.StackLo))
+	hi, err2 := u.readPtr(mem, g+uint64(l.G.StackHi))
+	if err1 != nil || err2 != nil || hi <= lo {
+		return 0, 0, false
+	}
+	return lo, hi, true
 }
 
 // readSched reads g.sched of the goroutine g as the frame it resumes at.

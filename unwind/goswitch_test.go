@@ -28,12 +28,17 @@ var switchBuilds = []struct {
 // forSwitchTargets builds the program testdata/goswitch/<prog> with each
 // toolchain and kind and runs f on it, started and ready.
 func forSwitchTargets(t *testing.T, prog string, cgo bool, f func(t *testing.T, pid int, stripped bool)) {
+	forSwitchTargetsIn(t, switchReleases, prog, cgo, f)
+}
+
+// forSwitchTargetsIn is forSwitchTargets for the given releases.
+func forSwitchTargetsIn(t *testing.T, releases map[string]bool, prog string, cgo bool, f func(t *testing.T, pid int, stripped bool)) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: ptrace")
 	}
 	ran := 0
 	for _, tc := range testprog.Toolchains(t) {
-		if !switchReleases[tc.Version] {
+		if !releases[tc.Version] {
 			continue
 		}
 		for _, b := range switchBuilds {
@@ -46,7 +51,7 @@ func forSwitchTargets(t *testing.T, prog string, cgo bool, f func(t *testing.T, 
 		}
 	}
 	if ran == 0 {
-		t.Skip("none of the Go toolchains go1.19, go1.22, go1.26 is installed (scripts/go-toolchains --install)")
+		t.Skip("none of the Go toolchains the test wants is installed (scripts/go-toolchains --install)")
 	}
 }
 
@@ -214,4 +219,57 @@ func indexOf(n []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// TestVDSOToGoroutine: goroutines reading the clock (time.Now, time.Since)
+// spend their time in the vDSO, called on the system stack by time.now or
+// runtime.nanotime1 (runtime.walltime on LR arches), which save their
+// caller's PC and SP in m.vdsoPC and m.vdsoSP. Every stack through the
+// vDSO, and every one caught in those functions, must continue to the user
+// function and runtime.goexit, with no note: Go's traceback does.
+func TestVDSOToGoroutine(t *testing.T) {
+	vdsoFuncs := map[string]bool{"time.now": true, "runtime.nanotime1": true, "runtime.walltime": true}
+	releases := map[string]bool{"go1.27": true}
+	for r := range switchReleases {
+		releases[r] = true
+	}
+	forSwitchTargetsIn(t, releases, "vdso", false, func(t *testing.T, pid int, _ bool) {
+		u := New(arch.Host(), module.Options{})
+		defer u.Close()
+		inVDSO, inFunc, bad := 0, 0, 0
+		// Caught in the caller after the vDSO returned (SP still on the
+		// system stack) is rarer: a few samples of it are worth waiting for.
+		for i := 0; i < 300 && (inVDSO < 20 || inFunc < 5); i++ {
+			for _, th := range snapshot(t, u, pid) {
+				n := names(th)
+				at := -1
+				for j, name := range n {
+					if vdsoFuncs[name] {
+						at = j
+						break
+					}
+				}
+				if at < 0 {
+					continue
+				}
+				if at > 0 {
+					inVDSO++
+				} else {
+					inFunc++
+				}
+				user := contains(n, "main.clock") || contains(n, "main.since")
+				if !user || !endsAtGoexit(n) || len(th.Notes) > 0 {
+					bad++
+					t.Logf("wrong: %s (notes %q)", strings.Join(n, " > "), th.Notes)
+				}
+			}
+		}
+		if inVDSO < 20 {
+			t.Fatalf("saw only %d threads in the vDSO in 300 snapshots", inVDSO)
+		}
+		if bad > 0 {
+			t.Errorf("%d of %d stacks through a vDSO call (%d inside the vDSO) are wrong", bad, inVDSO+inFunc, inVDSO)
+		}
+		t.Logf("%d stacks in the vDSO, %d in its callers, %d wrong", inVDSO, inFunc, bad)
+	})
 }

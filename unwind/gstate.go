@@ -8,6 +8,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
+	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/target"
 )
 
@@ -136,6 +137,13 @@ func (u *Unwinder) CopyGoState(s *target.Snapshot) []target.Segment {
 		gw := &gwalk{regs: t.Regs}
 		st := gw.state(u, goImg, mem)
 		if st == nil {
+			// A thread in the vDSO may hold scratch in its g register.
+			if regs, ok := u.vdsoCallerRegs(s, t.Regs, mem); ok {
+				gw = &gwalk{regs: regs}
+				st = gw.state(u, goImg, mem)
+			}
+		}
+		if st == nil {
 			continue
 		}
 		l := st.layout
@@ -155,8 +163,69 @@ func (u *Unwinder) CopyGoState(s *target.Snapshot) []target.Segment {
 			}
 			keep(lo, min(hi-lo, target.DefaultStackBytes))
 		}
+		// A vDSO call's caller: the goroutine's stack from m.vdsoSP up
+		// (its g.sched is stale: the call did not save it).
+		if sp, _, ok := u.vdsoCaller(mem, st); ok {
+			if _, hi, ok := u.stackBounds(mem, st.g, l); ok {
+				keep(sp, min(hi-sp, target.DefaultStackBytes))
+			}
+		}
 	}
 	return out
+}
+
+// vdsoCallerRegs returns the registers of the caller of the vDSO function a
+// thread stands in (regs), as the vDSO's CFI restores them: C code may use
+// the g register, callee-saved, as scratch. ok is false when regs.PC is not
+// in the vDSO or PrepareGo did not load its image.
+func (u *Unwinder) vdsoCallerRegs(s *target.Snapshot, regs arch.Regs, mem io.ReaderAt) (arch.Regs, bool) {
+	m := target.Find(s.Maps, regs.PC)
+	if m == nil || m.Path != vdsoName {
+		return regs, false
+	}
+	im := u.vdsoImage(s, m)
+	if im == nil {
+		return regs, false
+	}
+	im.tables()
+	b, ok := im.mod.Bias(m.Start, 0)
+	if !ok || im.eh == nil {
+		return regs, false
+	}
+	row, err := im.eh.Lookup(regs.PC - b)
+	if err != nil {
+		return regs, false
+	}
+	caller, _, err := row.Step(&regs, mem, u.Arch)
+	return caller, err == nil
+}
+
+// vdsoImage returns the image of s's vDSO mapping m, the one the walk uses
+// (Unwinder.space), opened from s.VDSO or else read from s's memory, once
+// per Unwinder (PrepareGo does it before the threads stop). nil if neither
+// has it.
+func (u *Unwinder) vdsoImage(s *target.Snapshot, m *target.Mapping) *image {
+	key := vdsoName + "@" + s.Exe
+	u.mu.Lock()
+	im := u.images[key]
+	u.mu.Unlock()
+	if im == nil {
+		data := s.VDSO
+		if data == nil {
+			buf := make([]byte, m.End-m.Start)
+			if n, err := s.Memory().ReadAt(buf, int64(m.Start)); err == nil && n == len(buf) {
+				data = buf
+			}
+		}
+		if data == nil {
+			return nil
+		}
+		im = u.image(key, func() (*module.Module, error) { return module.FromBytes(vdsoName, data, u.Options) })
+	}
+	if im.mod == nil {
+		return nil
+	}
+	return im
 }
 
 // goExe returns the image of s's executable if it is a Go program, with
@@ -183,7 +252,15 @@ func (u *Unwinder) goExe(s *target.Snapshot) *image {
 // every thread is stopped, finds both cached and only reads memory. Errors
 // are ignored: CopyGoState then does without, or tries again.
 func (u *Unwinder) PrepareGo(s *target.Snapshot) {
-	u.goExe(s)
+	if u.goExe(s) == nil {
+		return
+	}
+	// The vDSO's unwind tables, for a thread stopped inside it.
+	for i, m := range s.Maps {
+		if m.Path == vdsoName {
+			u.vdsoImage(s, &s.Maps[i])
+		}
+	}
 }
 
 // span returns the bytes from a structure's start to the end of the last
