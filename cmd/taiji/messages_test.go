@@ -337,7 +337,12 @@ func TestStackFrozenCgroup(t *testing.T) {
 	defer func() {
 		os.WriteFile(filepath.Join(cg, "freezer.state"), []byte("THAWED"), 0o644)
 		p.Cmd.Process.Kill()
-		p.Cmd.Wait() // out of the cgroup, so it can be removed
+		// testprog reaps it (a second cmd.Wait here could block forever on
+		// the output copier the first one consumed): wait until it is
+		// gone, out of the cgroup, so the cgroup can be removed.
+		for deadline := time.Now().Add(10 * time.Second); p.Alive() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}()
 	write("freezer.state", "FROZEN")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
