@@ -502,7 +502,11 @@ func (p *printer) histogram(s trace.FuncStats) {
 	fmt.Fprintf(p.w, "\n%s latency\n", s.Func)
 	for r := lo; r <= hi; r++ {
 		bar := int(rows[r] * 40 / max(peak, 1))
-		fmt.Fprintf(p.w, "  %10v .. %-10v %10d |%s\n", time.Duration(uint64(1)<<r), time.Duration(uint64(1)<<(r+1)), rows[r], strings.Repeat("█", bar))
+		from := time.Duration(uint64(1) << r)
+		if r == 0 {
+			from = 0 // the first row holds 0 too: a call and its return at one RET
+		}
+		fmt.Fprintf(p.w, "  %10v .. %-10v %10d |%s\n", from, time.Duration(uint64(1)<<(r+1)), rows[r], strings.Repeat("█", bar))
 	}
 }
 

@@ -96,15 +96,25 @@ func runTraceUntil(t *testing.T, how string, args []string, started func(taiji i
 	t.Logf("taiji: %v", taiji.Wait())
 }
 
-// The command taiji trace started ends with taiji, however taiji ends.
+// The command taiji trace started ends with taiji, however taiji ends,
+// and also if it ignores SIGTERM.
 func TestTraceCommandEndsWithTaiji(t *testing.T) {
 	needRoot(t)
-	goBin, _ := buildOneRet(t)
+	goBin, cBin := buildOneRet(t)
+	type endCase struct {
+		name, how string
+		trace     []string
+	}
+	var cases []endCase
 	for _, how := range traceEnds {
-		t.Run(how, func(t *testing.T) {
+		cases = append(cases, endCase{how, how, []string{"main.report", "--", goBin, "0", "1ms"}})
+	}
+	cases = append(cases, endCase{"sigterm-ignored", "sigterm", []string{"empty", "--", cBin, "0", "1000", "ignore-sigterm"}})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			var child int
 			var start string
-			runTraceUntil(t, how, []string{"trace", "main.report", "--", goBin, "0", "1ms"}, func(taiji int) {
+			runTraceUntil(t, c.how, append([]string{"trace"}, c.trace...), func(taiji int) {
 				kids := children(taiji)
 				if len(kids) != 1 {
 					t.Fatalf("taiji has children %v, want its command", kids)
