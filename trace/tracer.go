@@ -215,34 +215,28 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 	// One plan per site; the site's index is its attach cookie.
 	var offsets, cookies []uint64
 	for fi, f := range funcs {
-		sites := append([]uint64{f.Entry}, f.Rets...)
-		for si, addr := range sites {
-			kind := uint8(kindReturn)
-			if si == 0 {
-				kind = kindEntry
-			}
-			sp := buildPlan(a, f, fi, kind, uint32(opts.MaxBytes))
-			off, err := b.FileOffset(addr)
+		for _, s := range planSites(f) {
+			off, err := b.FileOffset(s.addr)
 			if err != nil {
 				return nil, err
 			}
-			bp := bpfPlan{Func: uint32(fi), Kind: kind, Nitems: uint8(len(sp.items))}
-			if f.Go {
-				bp.IsGo = 1
-				bp.Dedupe = boolByte(kind == kindEntry && !f.StackCheck)
+			// The return a probe also records is the plan after its
+			// entry's, never plan 0.
+			var ret uint32
+			if s.alsoRet {
+				ret = uint32(len(t.plans)) + 1
 			}
-			for i, it := range sp.items {
-				bp.Items[i] = bpfItem{PtrBuf: it.PtrBuf, LenBuf: it.LenBuf, PtrOff: it.PtrOff, LenOff: it.LenOff,
-					Elem: it.Elem, LenConst: it.LenConst, Max: it.Max}
+			idx, err := t.putPlan(a, f, fi, s.kind, ret)
+			if err != nil {
+				return nil, err
 			}
-			idx := uint32(len(t.plans))
-			if idx >= 4096 {
-				return nil, fmt.Errorf("trace: more than 4096 probe sites; trace fewer functions")
+			if s.alsoRet {
+				// Not attached: the entry's probe records it (struct
+				// plan's ret in bpf/trace.c).
+				if _, err := t.putPlan(a, f, fi, kindReturn, 0); err != nil {
+					return nil, err
+				}
 			}
-			if err := t.objs.Plans.Put(idx, &bp); err != nil {
-				return nil, fmt.Errorf("trace: writing probe plan: %v", err)
-			}
-			t.plans = append(t.plans, sp)
 			offsets = append(offsets, off)
 			cookies = append(cookies, uint64(idx))
 		}
@@ -262,6 +256,58 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	t.mono = time.Now().Add(-time.Duration(ts.Nano()))
 	return t, nil
+}
+
+// site is one probe address of a function.
+type site struct {
+	addr    uint64
+	kind    uint8
+	alsoRet bool // the entry is also a RET: one probe records both
+}
+
+// planSites lists f's probe sites: its entry, then each RET. Where the
+// entry is a RET (a function whose body is one RET, or whose first
+// instruction after the Go stack check is one), one uprobe would fire once
+// for both, so the site is an entry that also records the return, and the
+// RET is not probed again: two probes on one address would run in no
+// useful order, and the return would be seen before its call.
+func planSites(f *Func) []site {
+	s := []site{{addr: f.Entry, kind: kindEntry}}
+	for _, r := range f.Rets {
+		if r == f.Entry {
+			s[0].alsoRet = true
+			continue
+		}
+		s = append(s, site{addr: r, kind: kindReturn})
+	}
+	return s
+}
+
+// putPlan writes the plan of a site of f (the fi-th function) and returns
+// its index. ret is the index of the return plan the same probe records
+// after this entry, or 0.
+func (t *Tracer) putPlan(a *arch.Arch, f *Func, fi int, kind uint8, ret uint32) (uint32, error) {
+	sp := buildPlan(a, f, fi, kind, uint32(t.opts.MaxBytes))
+	bp := bpfPlan{Func: uint32(fi), Kind: kind, Nitems: uint8(len(sp.items)), Ret: ret}
+	if f.Go {
+		bp.IsGo = 1
+		// A re-entry after morestack never happens at a site that is
+		// also the RET: the function has no stack check to fail.
+		bp.Dedupe = boolByte(kind == kindEntry && !f.StackCheck && ret == 0)
+	}
+	for i, it := range sp.items {
+		bp.Items[i] = bpfItem{PtrBuf: it.PtrBuf, LenBuf: it.LenBuf, PtrOff: it.PtrOff, LenOff: it.LenOff,
+			Elem: it.Elem, LenConst: it.LenConst, Max: it.Max}
+	}
+	idx := uint32(len(t.plans))
+	if idx >= 4096 {
+		return 0, fmt.Errorf("trace: more than 4096 probe sites; trace fewer functions")
+	}
+	if err := t.objs.Plans.Put(idx, &bp); err != nil {
+		return 0, fmt.Errorf("trace: writing probe plan: %v", err)
+	}
+	t.plans = append(t.plans, sp)
+	return idx, nil
 }
 
 func boolByte(b bool) uint8 {

@@ -83,6 +83,12 @@ goroutine stacks move. --quiet --stats counts and times calls in the kernel.`,
 // startStopped starts cmd stopped at its first instruction (ptrace stops a
 // tracee after execve), so probes are in place before it runs any code.
 // resume detaches and lets it run.
+//
+// The command is taiji's (as bpftrace -c's is bpftrace's): it ends with
+// taiji. Pdeathsig covers the deaths taiji cannot act on (SIGKILL, SIGPIPE
+// on a closed stdout): the kernel sends it when the forking *thread* exits,
+// so that thread stays locked to this goroutine, taiji's main one, for
+// taiji's whole life, where Go would otherwise retire or reuse it.
 func startStopped(args []string) (cmd *exec.Cmd, resume func() error, err error) {
 	runtime.LockOSThread() // ptrace requests must come from the tracer thread
 	path, err := exec.LookPath(args[0])
@@ -92,7 +98,7 @@ func startStopped(args []string) (cmd *exec.Cmd, resume func() error, err error)
 	}
 	cmd = exec.Command(path, args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		runtime.UnlockOSThread()
 		return nil, nil, fmt.Errorf("cannot start %s: %v", args[0], err)
@@ -103,9 +109,31 @@ func startStopped(args []string) (cmd *exec.Cmd, resume func() error, err error)
 		return nil, nil, fmt.Errorf("cannot start %s stopped: %v %v", args[0], err, ws)
 	}
 	return cmd, func() error {
-		defer runtime.UnlockOSThread()
-		return syscall.PtraceDetach(cmd.Process.Pid)
+		return syscall.PtraceDetach(cmd.Process.Pid) // the thread stays locked: see above
 	}, nil
+}
+
+// endGrace is how long a started command has, after SIGTERM, to exit by
+// itself before taiji kills it.
+const endGrace = 3 * time.Second
+
+// endCommand ends a started command that is still running when taiji
+// stops tracing (a signal to taiji, --duration, an error): SIGTERM, then
+// SIGKILL after endGrace, and reaps it. exited is closed once cmd.Wait has
+// returned.
+func endCommand(cmd *exec.Cmd, exited <-chan struct{}) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(endGrace):
+		cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // abandon ends a command held at its exec stop that taiji will not trace:
@@ -226,10 +254,11 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		timer := time.AfterFunc(fl.duration, func() { done <- "duration" })
 		defer timer.Stop()
 	}
-	// stop ends a command taiji started when the time is up, before the
-	// last events are read, so none arrive after the summary.
+	// stop asks a command taiji started to end when taiji stops (time is
+	// up, SIGINT, SIGTERM), before the last events are read, so none
+	// arrive after the summary. A process given with -p is never touched.
 	stop := func(why string) {
-		if why == "duration" && cmd != nil {
+		if why != "exited" && cmd != nil {
 			cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -238,7 +267,9 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 			return fmt.Errorf("cannot resume %s: %v", cmdArgs[0], err)
 		}
 		resume = nil
-		go func() { cmd.Wait(); done <- "exited" }()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited); done <- "exited" }()
+		defer endCommand(cmd, exited)
 	} else {
 		go func() {
 			for {
@@ -487,7 +518,11 @@ func (p *printer) histogram(s trace.FuncStats) {
 	fmt.Fprintf(p.w, "\n%s latency\n", s.Func)
 	for r := lo; r <= hi; r++ {
 		bar := int(rows[r] * 40 / max(peak, 1))
-		fmt.Fprintf(p.w, "  %10v .. %-10v %10d |%s\n", time.Duration(uint64(1)<<r), time.Duration(uint64(1)<<(r+1)), rows[r], strings.Repeat("█", bar))
+		from := time.Duration(uint64(1) << r)
+		if r == 0 {
+			from = 0 // the first row holds 0 too: a call and its return at one RET
+		}
+		fmt.Fprintf(p.w, "  %10v .. %-10v %10d |%s\n", from, time.Duration(uint64(1)<<(r+1)), rows[r], strings.Repeat("█", bar))
 	}
 }
 

@@ -64,6 +64,10 @@ struct plan {
 	__u8 nitems;
 	__u8 dedupe;   /* entry probe on a Go first instruction: drop re-entry after morestack */
 	struct item items[MAX_ITEMS];
+	/* An entry site that is also a RET (a function whose body is one
+	 * RET): the plan of that return, recorded by the same probe right
+	 * after the call. 0: none (plan 0 is always an entry). */
+	__u32 ret;
 };
 
 struct stats {
@@ -163,18 +167,19 @@ static __always_inline __u32 src_base(__u8 buf, __u32 *item_off)
 	return item_off[(buf - 2) & (MAX_ITEMS - 1)] + 8;
 }
 
-static __always_inline int handle(struct pt_regs *ctx)
+/* site records the event of plan idx at time now and returns the plan of a
+ * return at the same instruction (struct plan's ret), or 0. */
+static __always_inline __u32 site(struct pt_regs *ctx, __u32 idx, __u64 now)
 {
-	__u32 idx = bpf_get_attach_cookie(ctx);
 	struct plan *p = bpf_map_lookup_elem(&plans, &idx);
 	if (!p)
 		return 0;
+	__u32 ret = p->ret;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
 	__u8 *b = s->b;
-	__u64 now = bpf_ktime_get_ns();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	/* Copy pt_regs with constant offsets: the verifier forbids indexing ctx. */
@@ -222,7 +227,7 @@ static __always_inline int handle(struct pt_regs *ctx)
 		}
 	}
 	if (quiet)
-		return 0;
+		return ret;
 
 	if (p->is_go && g && goid_off)
 		bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + goid_off));
@@ -313,6 +318,18 @@ static __always_inline int handle(struct pt_regs *ctx)
 	h->size = size;
 	if (bpf_ringbuf_output(&events, b, size, 0) != 0)
 		st->lost++;
+	return ret;
+}
+
+static __always_inline int handle(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 ret = site(ctx, bpf_get_attach_cookie(ctx), now);
+	/* The call and its return at one instruction: the return follows,
+	 * at the same time, so its latency is 0 and it pairs with this call
+	 * (the inflight entry the call just wrote). */
+	if (ret)
+		site(ctx, ret, now);
 	return 0;
 }
 

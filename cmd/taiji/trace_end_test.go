@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// procStat returns a process's state letter and start time (fields 3 and
+// 22 of /proc/PID/stat); ok is false if there is no such process.
+func procStat(pid int) (state, start string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", "", false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return "", "", false
+	}
+	return f[0], f[19], true
+}
+
+// dead reports whether the process that started at start is gone: reaped,
+// a zombie, or its PID reused.
+func dead(pid int, start string) bool {
+	state, st, ok := procStat(pid)
+	return !ok || state == "Z" || state == "X" || st != start
+}
+
+// children lists the children of every thread of pid.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, w := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(w); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// How taiji ends in TestTraceEnds: SIGTERM to taiji alone, SIGKILL, and a
+// reader that closes taiji's stdout after one line (SIGPIPE).
+var traceEnds = []string{"sigterm", "sigkill", "closed-stdout"}
+
+// runTraceUntil runs taiji trace with args until its first line of output,
+// then ends it the way how says and waits for it to exit.
+func runTraceUntil(t *testing.T, how string, args []string, started func(taiji int)) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// A file, not a pipe Wait would drain: a surviving command holds
+	// taiji's stderr open.
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	taiji := exec.Command(taijiBin, args...)
+	taiji.Stdout, taiji.Stderr = w, errf
+	if err := taiji.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		taiji.Process.Kill()
+		taiji.Wait()
+		b, _ := os.ReadFile(errf.Name())
+		t.Fatalf("no output from taiji: %v\n%s", err, b)
+	}
+	t.Logf("first line: %s", strings.TrimSpace(line))
+	started(taiji.Process.Pid)
+	switch how {
+	case "sigterm":
+		taiji.Process.Signal(syscall.SIGTERM)
+	case "sigkill":
+		taiji.Process.Kill()
+	case "closed-stdout":
+		r.Close()
+	}
+	t.Logf("taiji: %v", taiji.Wait())
+}
+
+// The command taiji trace started ends with taiji, however taiji ends,
+// and also if it ignores SIGTERM.
+func TestTraceCommandEndsWithTaiji(t *testing.T) {
+	needRoot(t)
+	goBin, cBin := buildOneRet(t)
+	type endCase struct {
+		name, how string
+		trace     []string
+	}
+	var cases []endCase
+	for _, how := range traceEnds {
+		cases = append(cases, endCase{how, how, []string{"main.report", "--", goBin, "0", "1ms"}})
+	}
+	cases = append(cases, endCase{"sigterm-ignored", "sigterm", []string{"empty", "--", cBin, "0", "1000", "ignore-sigterm"}})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var child int
+			var start string
+			runTraceUntil(t, c.how, append([]string{"trace"}, c.trace...), func(taiji int) {
+				kids := children(taiji)
+				if len(kids) != 1 {
+					t.Fatalf("taiji has children %v, want its command", kids)
+				}
+				child = kids[0]
+				_, start, _ = procStat(child)
+			})
+			for i := 0; i < 200 && !dead(child, start); i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !dead(child, start) {
+				syscall.Kill(child, syscall.SIGKILL)
+				t.Fatalf("the command (PID %d) outlived taiji", child)
+			}
+		})
+	}
+}
+
+// trace -p never touches its target: it survives taiji however taiji
+// ends, running (not stopped).
+func TestTracePidSurvivesTaiji(t *testing.T) {
+	needRoot(t)
+	goBin, _ := buildOneRet(t)
+	for _, how := range traceEnds {
+		t.Run(how, func(t *testing.T) {
+			target := exec.Command(goBin, "0", "1ms")
+			if err := target.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { target.Process.Kill(); target.Wait() }()
+			pid := target.Process.Pid
+			runTraceUntil(t, how, []string{"trace", "-p", strconv.Itoa(pid), "main.report"}, func(int) {})
+			// Give a signal taiji might have sent time to arrive.
+			time.Sleep(200 * time.Millisecond)
+			state, _, ok := procStat(pid)
+			if !ok || state == "Z" || state == "X" || state == "t" || state == "T" {
+				t.Fatalf("the -p target is %q after taiji ended, want running", state)
+			}
+		})
+	}
+}
