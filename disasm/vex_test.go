@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func TestVEXLengths(t *testing.T) {
 		for _, in := range insts {
 			lens = append(lens, in.Len)
 		}
-		if !slicesEqual(lens, tc.lens) {
+		if !slices.Equal(lens, tc.lens) {
 			t.Errorf("%s: lengths %v, want %v", tc.hex, lens, tc.lens)
 			continue
 		}
@@ -70,18 +71,6 @@ func TestVEXLengths(t *testing.T) {
 			t.Errorf("%s: decoded, want an error", h)
 		}
 	}
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestObjdumpAgrees is the property test: in the go command of every Go
@@ -151,10 +140,10 @@ func checkObjdump(t *testing.T, bin string) {
 				hasVEX = true
 			}
 		}
-		if !uint64sEqual(starts, want.starts) {
+		if !slices.Equal(starts, want.starts) {
 			t.Errorf("%s: instruction starts differ from GNU objdump's at %#x", fn.Name, firstDiff(starts, want.starts))
 		}
-		if !uint64sEqual(rets, want.rets) {
+		if !slices.Equal(rets, want.rets) {
 			t.Errorf("%s: RETs %#x, GNU objdump %#x", fn.Name, rets, want.rets)
 		}
 		if hasVEX {
@@ -167,18 +156,6 @@ func checkObjdump(t *testing.T, bin string) {
 			t.Errorf("%s: not checked, or no VEX code or RET in it", name)
 		}
 	}
-}
-
-func uint64sEqual(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func firstDiff(a, b []uint64) uint64 {
