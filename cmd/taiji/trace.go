@@ -182,6 +182,7 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		}
 		return err
 	}
+	sayRefused(b)
 	for _, f := range funcs {
 		if f.Note != "" {
 			fmt.Fprintf(os.Stderr, "taiji: %s: %s\n", exe, f.Note)

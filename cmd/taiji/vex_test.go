@@ -130,3 +130,20 @@ func TestTraceAVX2C(t *testing.T) {
 		t.Fatalf("%d calls, %d returns; want %d of each\n%s", n["call"], n["return"], calls, stdout)
 	}
 }
+
+// TestProbesUndecodable: a function whose code taiji cannot decode is
+// refused with one line when named, and left out of a glob with one line
+// on stderr while the others matched are still probed.
+func TestProbesUndecodable(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "undecodable")
+	gcc(t, "-O2", "-o", bin, "testdata/avx2/undecodable.c")
+	_, stderr, err := runTaiji(t, "probes", bin, "f_bad")
+	if err == nil || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "f_bad: disasm: cannot decode instruction at") {
+		t.Errorf("probes f_bad: %v, stderr %q; want one line saying it cannot be decoded", err, stderr)
+	}
+	stdout, stderr, err := runTaiji(t, "probes", bin, "f_*")
+	if err != nil || !strings.Contains(stdout, "f_good") || strings.Contains(stdout, "f_bad") ||
+		strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "left out") || !strings.Contains(stderr, "f_bad") {
+		t.Errorf("probes 'f_*': %v\nstdout %s\nstderr %q; want f_good probed and one line about f_bad", err, stdout, stderr)
+	}
+}
