@@ -110,7 +110,7 @@ func checkObjdump(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gnu := gnuListing(t, bin)
+	gnu := gnuListing(t, "-d", "-j", ".text", bin)
 	checked, skipped := 0, 0
 	vex := map[string]int{} // functions with VEX/EVEX code: their RET count
 	for _, fn := range tab.Funcs() {
@@ -197,11 +197,12 @@ func (l *listing) in(lo, hi uint64) listed {
 	return out
 }
 
-// gnuListing runs GNU objdump on bin's .text.
-func gnuListing(t *testing.T, bin string) *listing {
-	out, err := exec.Command("objdump", "-d", "-j", ".text", "--no-show-raw-insn", bin).Output()
+// gnuListing runs GNU objdump with args (--no-show-raw-insn added) and
+// reads its listing.
+func gnuListing(t *testing.T, args ...string) *listing {
+	out, err := exec.Command("objdump", append([]string{"--no-show-raw-insn"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("objdump %s: %v", bin, err)
+		t.Fatalf("objdump %s: %v", strings.Join(args, " "), err)
 	}
 	l := &listing{ret: map[uint64]bool{}, bad: map[uint64]bool{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
