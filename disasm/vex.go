@@ -193,3 +193,52 @@ func isLegacyPrefix(b byte) bool {
 	}
 	return isVEXLegalPrefix(b)
 }
+
+// mayWriteSPFP reports whether raw, one instruction vexLen or legacyMapLen
+// measured, may name the stack or frame pointer as an operand it writes:
+// its ModRM reg field or register r/m field, or its VEX/EVEX/XOP vvvv, is
+// register 4 or 5 (REX/VEX R and B applied). xmm4 and xmm5 are not told
+// from rsp and rbp: a frame analysis that refuses such an instruction is
+// never wrong, one that follows a BMI SHLX/RORX/MULX or an ADCX into rbp
+// unseen would be.
+func mayWriteSPFP(raw []byte) bool {
+	pos := 0
+	for pos < len(raw) && isLegacyPrefix(raw[pos]) {
+		pos++
+	}
+	var r, b byte                                // ModRM reg and r/m extensions, 0 or 8
+	if pos < len(raw) && raw[pos]&0xf0 == 0x40 { // REX: 0100WRXB
+		r, b = raw[pos]&4<<1, raw[pos]&1<<3
+		pos++
+	}
+	if pos+1 >= len(raw) {
+		return true
+	}
+	vvvv := byte(0) // none: never 4 or 5
+	switch p1 := raw[pos+1]; raw[pos] {
+	case 0xc5: // R vvvv L pp, R and vvvv inverted
+		r, vvvv = ^p1>>7<<3, ^p1>>3&0xf
+		pos += 2
+	case 0xc4, 0x8f, 0x62: // R X B ..., then W vvvv ..., inverted
+		if pos+2 >= len(raw) {
+			return true
+		}
+		r, b, vvvv = ^p1>>7<<3, (^p1>>5&1)<<3, ^raw[pos+2]>>3&0xf
+		pos += 3
+		if raw[pos-3] == 0x62 {
+			pos++
+		}
+	case 0x0f:
+		pos += 2 // 0F 38 or 0F 3A
+	}
+	pos++ // the opcode
+	if vvvv == 4 || vvvv == 5 {
+		return true
+	}
+	if pos >= len(raw) {
+		return false // no ModRM: VZEROUPPER, VZEROALL
+	}
+	m := raw[pos]
+	reg, rm := m>>3&7|r, m&7|b
+	return reg == 4 || reg == 5 || m>>6 == 3 && (rm == 4 || rm == 5)
+}
