@@ -96,14 +96,25 @@ func x86FrameAt(code []byte, addr uint64, a *arch.Arch) (Frame, error) {
 	s := x86State{spKnown: true, h: 8, saved: map[int]int64{}, clobbered: map[int]bool{}}
 	body := s.clone() // the state before the current epilogue, if any
 	for off := 0; off < len(code); {
-		in, err := x86asm.Decode(code[off:], 64)
+		at := addr + uint64(off)
+		// VEX, EVEX, XOP and 0F38/0F3A instructions: the length is
+		// decodeX86's; x86asm's operands only when it agrees on it.
+		own, err := decodeX86(code[off:], at)
 		if err != nil {
-			return Frame{}, &FormatError{Addr: addr + uint64(off), Err: err}
+			return Frame{}, err
+		}
+		in, err := x86asm.Decode(code[off:], 64)
+		if own.Len != in.Len || err != nil {
+			if mayWriteSPFP(own.Raw) {
+				return Frame{}, fmt.Errorf("disasm: %s at %#x may write the stack or frame pointer, which is not followed", own.Text, at)
+			}
+			off += own.Len
+			body = s.clone()
+			continue
 		}
 		if in.Len <= 0 {
 			return Frame{}, &FormatError{Addr: addr + uint64(off), Msg: "bad instruction length"}
 		}
-		at := addr + uint64(off)
 		off += in.Len
 		// epilogue: the instruction undoes the prologue; handled: its
 		// effect on the stack and frame pointers is accounted for.

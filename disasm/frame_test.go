@@ -21,6 +21,10 @@ func TestFrameAt(t *testing.T) {
 		popRBX   = []byte{0x5b}
 		movRBPax = []byte{0x48, 0x89, 0xc5} // mov %rax,%rbp
 		nop      = []byte{0x90}
+		vzero    = []byte{0xc5, 0xf8, 0x77}                   // vzeroupper
+		rorxRBP  = []byte{0xc4, 0xe3, 0xfb, 0xf0, 0xea, 0x12} // rorx $0x12,%rdx,%rbp
+		adcx     = []byte{0x66, 0x4c, 0x0f, 0x38, 0xf6, 0xeb} // adcx %rbx,%r13
+		adcxRBP  = []byte{0x66, 0x48, 0x0f, 0x38, 0xf6, 0xeb} // adcx %rbx,%rbp
 	)
 	cat := func(parts ...[]byte) (b []byte) {
 		for _, p := range parts {
@@ -40,6 +44,10 @@ func TestFrameAt(t *testing.T) {
 		{"after an epilogue", cat(pushRBX, nop, popRBX, ret, nop), Frame{Base: sp, Offset: 16, RA: -8, Saved: map[int]int64{3: -16}}, false},
 		{"after leave", cat(pushRBP, movRBP, nop, leave, ret), Frame{Base: fp, Offset: 16, RA: -8, Saved: map[int]int64{6: -16}}, false},
 		{"rbp clobbered", cat(movRBPax), Frame{Base: sp, Offset: 8, RA: -8, Saved: map[int]int64{}, Clobbered: []int{6}}, false},
+		// x86asm misreads VZEROUPPER as 4 bytes: the push would be lost.
+		{"after vzeroupper", cat(vzero, pushRBX, adcx), Frame{Base: sp, Offset: 16, RA: -8, Saved: map[int]int64{3: -16}}, false},
+		{"rorx into rbp", cat(pushRBX, rorxRBP), Frame{Base: sp, Offset: 16, RA: -8, Saved: map[int]int64{3: -16}, Clobbered: []int{6}}, false},
+		{"adcx into rbp", cat(pushRBX, adcxRBP), Frame{}, true},
 		{"realigned", cat(pushRBX, and32), Frame{}, true},
 		{"invalid in 64-bit mode", []byte{0x06}, Frame{}, true},
 	} {

@@ -7,6 +7,18 @@ import (
 )
 
 func decodeX86(code []byte, addr uint64) (Inst, error) {
+	if n, prefix, ok, err := vexLen(code); ok {
+		if err != nil {
+			return Inst{}, &FormatError{Addr: addr, Msg: err.Error()}
+		}
+		return otherInst(code, addr, n, prefix+" instruction"), nil
+	}
+	if n, ok, err := legacyMapLen(code); ok {
+		if err != nil {
+			return Inst{}, &FormatError{Addr: addr, Msg: err.Error()}
+		}
+		return otherInst(code, addr, n, "0F38/0F3A instruction"), nil
+	}
 	in, err := x86asm.Decode(code, 64)
 	if err != nil {
 		return Inst{}, &FormatError{Addr: addr, Err: err}
@@ -33,6 +45,18 @@ func decodeX86(code []byte, addr uint64) (Inst, error) {
 		}
 	}
 	return out, nil
+}
+
+// otherInst returns the n-byte instruction at the start of code, whose
+// length taiji computed itself (vexLen, legacyMapLen) because x86asm gets
+// it wrong or fails: an instruction that does not transfer control. Its
+// text is x86asm's when x86asm agrees on the length, else fallback.
+func otherInst(code []byte, addr uint64, n int, fallback string) Inst {
+	text := fallback
+	if in, err := x86asm.Decode(code, 64); err == nil && in.Len == n {
+		text = x86asm.GoSyntax(in, addr, nil)
+	}
+	return Inst{Addr: addr, Len: n, Raw: code[:n:n], Text: text}
 }
 
 // x86StackCheckEnd recognises the prologues cmd/internal/obj/x86 emits:

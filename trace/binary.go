@@ -43,6 +43,13 @@ type Binary struct {
 	Table     *pclntab.Table // nil: not a Go binary
 	DWARF     *dwarf.Data    // nil: no DWARF (in the binary or its debug file)
 
+	// Refused says, one line each, which functions the last Funcs call
+	// left out of a glob because their code does not disassemble (a
+	// disasm.FormatError): a probe there could land inside an instruction,
+	// and a RET not found would pair calls with the wrong returns. A
+	// function named exactly is never left out: Funcs fails instead.
+	Refused []string
+
 	subprograms  map[string]dwarf.Offset
 	runtimeTypes map[uint64]dwarf.Offset
 	typeCache    map[uint64]*goabi.Type
@@ -289,6 +296,7 @@ func typeArgs(name, with string) string {
 func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, error) {
 	syms := b.symbols()
 	var out []*Func
+	b.Refused = nil
 	got := map[uint64]bool{} // by address: go1.19's stripped F[...] instances share a name
 	for _, pat := range patterns {
 		n := 0
@@ -301,6 +309,13 @@ func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, 
 				continue
 			}
 			f, err := b.function(s, sigs[s.name])
+			var undecodable *disasm.FormatError
+			if err != nil && isGlob(pat) && errors.As(err, &undecodable) {
+				b.Refused = append(b.Refused, err.Error())
+				got[s.addr] = true
+				n++
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -312,8 +327,22 @@ func (b *Binary) Funcs(patterns []string, sigs map[string]*goabi.Sig) ([]*Func, 
 			return nil, fmt.Errorf("%w %q in %s%s", ErrNoFunc, pat, b.Name, suggestion(pat, syms))
 		}
 	}
+	if len(out) == 0 && len(b.Refused) > 0 {
+		return nil, fmt.Errorf("%s (and %d more functions that do not disassemble)", b.Refused[0], len(b.Refused)-1)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out, nil
+}
+
+// isGlob reports whether pattern has a wildcard, as Match reads it: ? or a
+// * not right after '(' (which is part of a method's receiver).
+func isGlob(pattern string) bool {
+	for i := 0; i < len(pattern); i++ {
+		if pattern[i] == '?' || pattern[i] == '*' && (i == 0 || pattern[i-1] != '(') {
+			return true
+		}
+	}
+	return false
 }
 
 // suggestion names up to three functions close to pat.
@@ -342,7 +371,7 @@ func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
 	}
 	insts, err := disasm.Decode(b.Arch, code, s.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %v", b.Name, s.name, err)
+		return nil, fmt.Errorf("%s: %s: %w", b.Name, s.name, err)
 	}
 	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
 	if s.goFunc {

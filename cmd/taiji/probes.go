@@ -37,6 +37,7 @@ result lives under the function's ABI.`,
 			if err != nil {
 				return err
 			}
+			sayRefused(b)
 			return printProbes(b, funcs, asJSON)
 		},
 	}
@@ -129,4 +130,12 @@ func printProbes(b *trace.Binary, funcs []*trace.Func, asJSON bool) error {
 		}
 	}
 	return nil
+}
+
+// sayRefused prints, one line each, the functions a glob matched that
+// taiji leaves out because their code does not disassemble.
+func sayRefused(b *trace.Binary) {
+	for _, r := range b.Refused {
+		fmt.Fprintf(os.Stderr, "taiji: left out (taiji never probes code it cannot decode, nor guesses its RETs): %s\n", r)
+	}
 }

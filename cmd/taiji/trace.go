@@ -210,6 +210,7 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 		}
 		return err
 	}
+	sayRefused(b)
 	// One line per function, but one line in all for a stripped binary's
 	// many untyped functions (a glob over a Debian Go program): a screenful
 	// of the same sentence hides what matters.
