@@ -646,8 +646,11 @@ func TestSessionKilledTracer(t *testing.T) {
 			}
 		}
 	}
-	if unmarked > 2 {
-		t.Errorf("%d unmarked r-x pages", unmarked)
+	// How many kills land in that window depends on the machine's load
+	// (3 of 22 on a loaded one); a page that is never marked would leave
+	// one per killed session, which this bound still catches.
+	if unmarked > max(2, midSession/5) {
+		t.Errorf("%d unmarked r-x pages after %d kills in the middle of a session", unmarked, midSession)
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", tg.pid)); err != nil {
 		t.Fatal("target died")
