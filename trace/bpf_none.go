@@ -41,6 +41,7 @@ type bpfPlan struct {
 	Nitems uint8
 	Dedupe uint8
 	Items  [16]bpfItem
+	Ret    uint32
 }
 type bpfStats struct {
 	_         structs.HostLayout
