@@ -8,7 +8,7 @@ import (
 // The struct types FromDWARF reads, and the members of each it records.
 var dwarfStructs = map[string][]string{
 	"runtime.g": {"stack", "m", "sched", "syscallsp", "syscallpc", "atomicstatus", "goid",
-		"waitsince", "waitreason", "lockedm", "parentGoid", "gopc"},
+		"waitsince", "waitreason", "lockedm", "parentGoid", "gopc", "startpc"},
 	"runtime.m":     {"g0", "curg", "gsignal", "procid", "vdsoSP", "vdsoPC"},
 	"runtime.gobuf": {"sp", "pc", "lr", "bp", "g"},
 	"runtime.stack": {"lo", "hi"},
@@ -71,7 +71,7 @@ func FromDWARF(d *dwarf.Data, ptrSize int) (l *Layout, err error) {
 			M: get(g, "m"), Sched: get(g, "sched"), Syscallsp: get(g, "syscallsp"), Syscallpc: get(g, "syscallpc"),
 			Atomicstatus: get(g, "atomicstatus"), Goid: get(g, "goid"), Waitsince: get(g, "waitsince"),
 			Waitreason: get(g, "waitreason"), Lockedm: get(g, "lockedm"), ParentGoid: get(g, "parentGoid"),
-			Gopc: get(g, "gopc"),
+			Gopc: get(g, "gopc"), Startpc: get(g, "startpc"),
 		},
 		M: M{G0: get(m, "g0"), Curg: get(m, "curg"), Gsignal: get(m, "gsignal"), Procid: get(m, "procid"),
 			VdsoSP: get(m, "vdsoSP"), VdsoPC: get(m, "vdsoPC")},

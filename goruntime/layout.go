@@ -59,6 +59,7 @@ type G struct {
 	Lockedm          Off // muintptr: the M it is locked to (LockOSThread)
 	ParentGoid       Off // uint64: goid of the creator (go1.21+)
 	Gopc             Off // uintptr: PC of the go statement that created it
+	Startpc          Off // uintptr: PC of the goroutine's function (isSystemGoroutine)
 }
 
 // M holds offsets in runtime.m.
