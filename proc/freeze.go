@@ -35,7 +35,8 @@ type FreezeOptions struct {
 	// far (Pid, Exe, Arch, Maps, Files, Live) and does the slow part of
 	// what Copy will need (opening the executable, finding its Go runtime
 	// layout), so that the threads stay stopped no longer than the copy.
-	Prepare func(s *target.Snapshot)
+	// An error ends Freeze before any thread is stopped, and is returned.
+	Prepare func(s *target.Snapshot) error
 	// Copy, if set, runs while every thread is still stopped, after their
 	// registers and stacks are copied. It is handed the snapshot so far
 	// (whose Memory reads the stopped process) and returns more memory to
@@ -270,7 +271,9 @@ func (f *freezer) run() (*target.Snapshot, error) {
 		return nil, f.gone(err)
 	}
 	if f.opts.Prepare != nil {
-		f.opts.Prepare(&target.Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps, Files: snap.Files, Live: NewMemory(pid)})
+		if err := f.opts.Prepare(&target.Snapshot{Pid: pid, Exe: snap.Exe, Arch: snap.Arch, Maps: snap.Maps, Files: snap.Files, Live: NewMemory(pid)}); err != nil {
+			return nil, err
+		}
 	}
 
 	deadline := time.Now().Add(f.opts.Timeout)

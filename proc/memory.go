@@ -109,3 +109,57 @@ func readRemote(pid int, p []byte, addr uint64) (int, error) {
 
 // Segment is a copy of target memory (target.Segment).
 type Segment = target.Segment
+
+// iovMax is the most ranges process_vm_readv takes in one call (IOV_MAX).
+const iovMax = 1024
+
+// ReadBatch implements target.BatchReader with process_vm_readv, up to
+// iovMax segments per call. The call stops at the first range it cannot
+// read in full: that segment is cut to what was read, and the next call
+// starts after it.
+func (m *Memory) ReadBatch(segs []target.Segment) {
+	local := make([]unix.Iovec, 0, iovMax)
+	remote := make([]unix.RemoteIovec, 0, iovMax)
+	for len(segs) > 0 {
+		local, remote = local[:0], remote[:0]
+		batch := segs[:min(len(segs), iovMax)]
+		for _, s := range batch {
+			if len(s.Data) == 0 {
+				// An empty iovec is legal, but Base must point somewhere.
+				var b byte
+				v := unix.Iovec{Base: &b}
+				local = append(local, v)
+				remote = append(remote, unix.RemoteIovec{Base: uintptr(s.Addr)})
+				continue
+			}
+			v := unix.Iovec{Base: &s.Data[0]}
+			v.SetLen(len(s.Data))
+			local = append(local, v)
+			remote = append(remote, unix.RemoteIovec{Base: uintptr(s.Addr), Len: len(s.Data)})
+		}
+		n, err := unix.ProcessVMReadv(m.pid, local, remote, 0)
+		if err != nil && n <= 0 {
+			if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+				// No process_vm_readv here: one read per segment.
+				for i := range segs {
+					k, _ := m.ReadAt(segs[i].Data, int64(segs[i].Addr))
+					segs[i].Data = segs[i].Data[:k]
+				}
+				return
+			}
+			n = 0
+		}
+		// Segments wholly read, then the one the call stopped in.
+		i := 0
+		for i < len(batch) && n >= len(batch[i].Data) {
+			n -= len(batch[i].Data)
+			i++
+		}
+		if i == len(batch) {
+			segs = segs[i:]
+			continue
+		}
+		segs[i].Data = segs[i].Data[:n]
+		segs = segs[i+1:]
+	}
+}

@@ -89,3 +89,28 @@ func (r *segmentReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return done, nil
 }
+
+// BatchReader is implemented by readers that copy many ranges in a few
+// calls (a live process: process_vm_readv takes up to 1024 ranges at once).
+// Reading every goroutine's g and stack while a process is frozen needs it:
+// one call per range would keep a million-goroutine process stopped for
+// seconds.
+type BatchReader interface {
+	// ReadBatch fills the Data of each segment with the bytes at its Addr.
+	// A segment that cannot be read in full is cut to the bytes that
+	// could be (possibly none); the others are unaffected.
+	ReadBatch(segs []Segment)
+}
+
+// ReadBatch reads segs from r, in batches if r is a BatchReader, else one
+// ReadAt per segment, with the same contract as BatchReader.ReadBatch.
+func ReadBatch(r io.ReaderAt, segs []Segment) {
+	if b, ok := r.(BatchReader); ok {
+		b.ReadBatch(segs)
+		return
+	}
+	for i := range segs {
+		n, _ := r.ReadAt(segs[i].Data, int64(segs[i].Addr))
+		segs[i].Data = segs[i].Data[:n]
+	}
+}

@@ -39,6 +39,10 @@ type Snapshot struct {
 	// Files says where the files of mappings are opened; nil opens the
 	// path a mapping names, below the root the opener is given.
 	Files Files
+
+	mem                  io.ReaderAt // Memory's reader, built for these:
+	memThreads, memExtra int
+	memLive              io.ReaderAt
 }
 
 // Thread is one thread's state at the moment it was stopped.
@@ -159,6 +163,11 @@ func (s *Snapshot) MappedFile(m Mapping, root string) (path, viaRoot string) {
 // stacks, vDSO and extra segments from the snapshot, and other addresses
 // from s.Live (an error wrapping io.ErrUnexpectedEOF if s.Live is nil).
 func (s *Snapshot) Memory() io.ReaderAt {
+	// Built once per set of segments: a goroutine listing keeps a
+	// million of them, and every read goes through here.
+	if s.mem != nil && s.memThreads == len(s.Threads) && s.memExtra == len(s.Extra) && s.memLive == s.Live {
+		return s.mem
+	}
 	segs := make([]Segment, 0, len(s.Threads)+1+len(s.Extra))
 	for _, t := range s.Threads {
 		segs = append(segs, t.Stack)
@@ -167,5 +176,6 @@ func (s *Snapshot) Memory() io.ReaderAt {
 		segs = append(segs, Segment{Addr: s.VDSOAddr, Data: s.VDSO})
 	}
 	segs = append(segs, s.Extra...)
-	return NewSegmentReader(segs, s.Live)
+	s.mem, s.memThreads, s.memExtra, s.memLive = NewSegmentReader(segs, s.Live), len(s.Threads), len(s.Extra), s.Live
+	return s.mem
 }

@@ -47,11 +47,14 @@ type Frame struct {
 
 // Thread is one thread's backtrace.
 type Thread struct {
-	TID     int     `json:"tid"`
-	Name    string  `json:"name"`
-	State   string  `json:"state"`
-	Omitted int     `json:"omitted"`
-	Frames  []Frame `json:"frames"`
+	TID   int    `json:"tid"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Goroutine is the goid of the goroutine the thread is running (Go
+	// programs whose runtime layout is known), 0 if none.
+	Goroutine uint64  `json:"goroutine,omitempty"`
+	Omitted   int     `json:"omitted"`
+	Frames    []Frame `json:"frames"`
 	// Notes say why the walk ended early or what could not be read.
 	Notes  []string      `json:"notes,omitempty"`
 	Frozen time.Duration `json:"frozen_ns"`

@@ -250,10 +250,11 @@ func (u *Unwinder) goExe(s *target.Snapshot) *image {
 // s (its Exe, Maps and Files are used) and looks up its Go runtime layout
 // before the process is stopped, so that CopyGoState, which runs while
 // every thread is stopped, finds both cached and only reads memory. Errors
-// are ignored: CopyGoState then does without, or tries again.
-func (u *Unwinder) PrepareGo(s *target.Snapshot) {
+// are ignored (it returns nil): CopyGoState then does without, or tries
+// again.
+func (u *Unwinder) PrepareGo(s *target.Snapshot) error {
 	if u.goExe(s) == nil {
-		return
+		return nil
 	}
 	// The vDSO's unwind tables, for a thread stopped inside it.
 	for i, m := range s.Maps {
@@ -261,6 +262,7 @@ func (u *Unwinder) PrepareGo(s *target.Snapshot) {
 			u.vdsoImage(s, &s.Maps[i])
 		}
 	}
+	return nil
 }
 
 // span returns the bytes from a structure's start to the end of the last

@@ -10,18 +10,7 @@ import "github.com/taijidbg/taiji/target"
 // kept for the next call with the same snapshot, so naming many stacks of
 // one process costs a lookup per PC.
 func (u *Unwinder) Symbolize(s *target.Snapshot, pcs []uint64, noSource bool) []Frame {
-	u.mu.Lock()
-	sp := u.spaces[s]
-	u.mu.Unlock()
-	if sp == nil {
-		sp, _ = u.space(s)
-		u.mu.Lock()
-		if u.spaces == nil {
-			u.spaces = map[*target.Snapshot]*space{}
-		}
-		u.spaces[s] = sp
-		u.mu.Unlock()
-	}
+	sp := u.spaceOf(s)
 	var out []Frame
 	for i, pc := range pcs {
 		f := phys{pc: pc, exact: i == 0, region: sp.find(pc), method: "fp"}

@@ -51,6 +51,7 @@ func (u *Unwinder) Process(s *target.Snapshot, opts Options) ([]*Thread, []strin
 			th.Notes = append(th.Notes, note)
 		}
 		th.Frames, th.Omitted, th.gap = u.assemble(kernel, frames, opts)
+		th.Goroutine = u.threadGoid(s, t.Regs, mem)
 	}
 	return out, append(notes, u.moduleNotes(sp)...)
 }
@@ -132,6 +133,9 @@ func (u *Unwinder) name(f *phys, noSource bool) []Frame {
 // String renders a thread gdb-style.
 func (t *Thread) String() string {
 	s := fmt.Sprintf("Thread %d %q (state %s)", t.TID, t.Name, t.State)
+	if t.Goroutine != 0 {
+		s += fmt.Sprintf(" goroutine %d", t.Goroutine)
+	}
 	if t.Err != "" {
 		return s + ": " + t.Err + "\n"
 	}

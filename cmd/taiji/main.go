@@ -30,6 +30,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(stackCmd())
+	root.AddCommand(goroutinesCmd())
 	if p := os.Getenv("TAIJI_CPUPROFILE"); p != "" { // for taiji's developers
 		f, err := os.Create(p)
 		if err == nil {

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/goroutines"
+	"github.com/taijidbg/taiji/goruntime"
+	"github.com/taijidbg/taiji/module"
+	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
+	"github.com/taijidbg/taiji/unwind"
+)
+
+type goroutinesFlags struct {
+	json, group, system bool
+	pprof               string
+	states              []string
+	minWait             time.Duration
+	match               string
+	maxFrames           int
+	after               time.Duration
+	noCache             bool
+}
+
+func goroutinesCmd() *cobra.Command {
+	var fl goroutinesFlags
+	c := &cobra.Command{
+		Use:   "goroutines [flags] PID | goroutines [flags] -- CMD [ARG...]",
+		Short: "List every goroutine of a live Go process, from outside, stripped or not",
+		Long: `List every goroutine of a live Go process in Go's own traceback format (as
+runtime.Stack(buf, true) and a crash print it): id, state and wait reason,
+wait time, frames, and the go statement that created it. The program's
+cooperation is not needed (no pprof endpoint, no agent) and neither is its
+DWARF: binaries built with -ldflags='-s -w' work too. The process is stopped
+only while its goroutine structures and stacks are copied.
+
+Runtime-internal goroutines and runtime frames are hidden unless --system, as
+GOTRACEBACK=system would show them.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			pid, stop, err := inspected(c, args, fl.after)
+			if err != nil {
+				return err
+			}
+			return stop(runGoroutines(pid, &fl))
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&fl.json, "json", false, "print JSON (schema in docs/json.md)")
+	f.BoolVar(&fl.group, "group", false, "collapse goroutines with the same state and stack into one entry with a count, largest first")
+	f.BoolVar(&fl.system, "system", false, "also the runtime's own goroutines and frames (as GOTRACEBACK=system)")
+	f.StringVar(&fl.pprof, "pprof", "", "also write a goroutine profile (pprof protobuf) to `FILE`, for go tool pprof")
+	f.StringSliceVar(&fl.states, "state", nil, "only goroutines in this state: a wait reason (\"chan receive\") or a status (waiting, running, syscall, runnable); repeatable")
+	f.DurationVar(&fl.minWait, "min-wait", 0, "only goroutines blocked at least this long (the runtime knows it once a GC has seen them blocked)")
+	f.StringVar(&fl.match, "match", "", "only goroutines with a frame whose function or file:line matches this `regexp`")
+	f.IntVar(&fl.maxFrames, "max-frames", 0, "at most N frames per goroutine, keeping both ends (0: no limit)")
+	f.DurationVar(&fl.after, "after", time.Second, "with -- CMD: how long to let CMD run before the snapshot")
+	f.BoolVar(&fl.noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
+	return c
+}
+
+func runGoroutines(pid int, fl *goroutinesFlags) error {
+	filter := goroutines.Filter{System: fl.system, States: fl.states, MinWait: fl.minWait}
+	if fl.match != "" {
+		re, err := regexp.Compile(fl.match)
+		if err != nil {
+			return fmt.Errorf("--match: %v", err)
+		}
+		filter.Match = re
+	}
+	var notes []string
+	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+		notes = append(notes, fmt.Sprintf("%d is a thread of PID %d: the goroutines of PID %d are shown", pid, tg, tg))
+		pid = tg
+	}
+	opts := module.Options{Root: proc.Root(pid), DebugDirs: []string{"/usr/lib/debug"}}
+	if !fl.noCache {
+		opts.CacheDir = module.DefaultCacheDir()
+	}
+	u := unwind.New(arch.Host(), opts)
+	defer u.Close()
+	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}
+	r := goroutines.NewReader(u, goroutines.Options{Options: uopts})
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{
+		Prepare: r.Prepare,
+		Copy: func(s *target.Snapshot) []target.Segment {
+			return append(u.CopyGoState(s), r.Copy(s)...)
+		},
+	})
+	if err != nil {
+		return goroutinesError(pid, err)
+	}
+	threads, unotes := u.Process(snap, uopts)
+	res, err := r.Read(snap, threads)
+	if err != nil {
+		return goroutinesError(pid, err)
+	}
+	res.Notes = append(append(append(notes, snap.Warnings...), unotes...), res.Notes...)
+	var shown []*goroutines.Goroutine
+	for _, g := range res.Goroutines {
+		if filter.Keep(g) {
+			shown = append(shown, g)
+		}
+	}
+	if fl.pprof != "" {
+		if err := writePprofFile(fl.pprof, shown, snap.Exe); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	if fl.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(goroutinesJSON(res, snap.Exe, shown, fl))
+	}
+	fmt.Fprintf(w, "Process %d (%s), %s, %d goroutines", pid, snap.Exe, res.GoVersion, len(res.Goroutines))
+	if len(shown) != len(res.Goroutines) {
+		fmt.Fprintf(w, ", %d shown", len(shown))
+	}
+	fmt.Fprintf(w, ", frozen %v\n", res.Frozen.Round(time.Microsecond))
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if fl.group {
+		for _, gr := range goroutines.GroupBy(shown) {
+			fmt.Fprintln(w)
+			goroutines.WriteGroup(w, gr, fl.system)
+		}
+		return nil
+	}
+	for _, g := range shown {
+		fmt.Fprintln(w)
+		goroutines.WriteTraceback(w, g, fl.system)
+	}
+	return nil
+}
+
+// goroutinesError turns what stops a listing into one line that says what
+// to do.
+func goroutinesError(pid int, err error) error {
+	switch {
+	case errors.Is(err, goroutines.ErrNotGo):
+		return fmt.Errorf("PID %d is not a Go program (%v): only Go programs have goroutines; taiji stack %d shows its threads", pid, err, pid)
+	case errors.Is(err, goruntime.ErrUnknownLayout):
+		return fmt.Errorf("PID %d: %v: taiji cannot list its goroutines (taiji stack %d still shows its threads); a build with DWARF (without -ldflags=-w) works", pid, err, pid)
+	case errors.Is(err, goroutines.ErrNoAllgs):
+		return fmt.Errorf("PID %d: %v: taiji cannot find the goroutine list in this binary; taiji stack %d still shows its threads", pid, err, pid)
+	case errors.Is(err, goroutines.ErrBadLayout):
+		return fmt.Errorf("PID %d: %v: taiji refuses to print what it cannot trust; please report this with the program's Go version", pid, err)
+	}
+	return err
+}
+
+func writePprofFile(path string, gs []*goroutines.Goroutine, exe string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--pprof: %v", err)
+	}
+	if err := goroutines.WritePprof(f, gs, exe, time.Now()); err != nil {
+		f.Close()
+		return fmt.Errorf("--pprof: writing %s: %v", path, err)
+	}
+	return f.Close()
+}
+
+// goroutineJSON is one goroutine in --json output (docs/json.md).
+type goroutineJSON struct {
+	ID         uint64         `json:"id"`
+	Status     string         `json:"status"`
+	State      string         `json:"state"`
+	WaitReason string         `json:"wait_reason,omitempty"`
+	WaitNs     *int64         `json:"wait_ns,omitempty"`
+	Thread     int            `json:"thread,omitempty"`
+	Locked     bool           `json:"locked"`
+	System     bool           `json:"system"`
+	Parent     uint64         `json:"parent,omitempty"`
+	CreatedBy  *unwind.Frame  `json:"created_by,omitempty"`
+	Frames     []unwind.Frame `json:"frames"`
+	Omitted    int            `json:"omitted,omitempty"`
+	Note       string         `json:"note,omitempty"`
+}
+
+type groupJSON struct {
+	Count     int            `json:"count"`
+	IDs       []uint64       `json:"ids"`
+	State     string         `json:"state"`
+	Locked    bool           `json:"locked"`
+	MinWaitNs *int64         `json:"min_wait_ns,omitempty"`
+	MaxWaitNs *int64         `json:"max_wait_ns,omitempty"`
+	CreatedBy *unwind.Frame  `json:"created_by,omitempty"`
+	Frames    []unwind.Frame `json:"frames"`
+}
+
+type goroutinesReport struct {
+	Pid        int             `json:"pid"`
+	Exe        string          `json:"exe"`
+	GoVersion  string          `json:"go_version"`
+	Layout     string          `json:"layout"`
+	Vars       string          `json:"vars"`
+	FrozenNs   int64           `json:"frozen_ns"`
+	Total      int             `json:"total"`
+	Notes      []string        `json:"notes,omitempty"`
+	Goroutines []goroutineJSON `json:"goroutines,omitempty"`
+	Groups     []groupJSON     `json:"groups,omitempty"`
+}
+
+func goroutinesJSON(res *goroutines.Result, exe string, shown []*goroutines.Goroutine, fl *goroutinesFlags) *goroutinesReport {
+	rep := &goroutinesReport{Pid: res.Pid, Exe: exe, GoVersion: res.GoVersion, Layout: res.Layout, Vars: res.Vars,
+		FrozenNs: res.Frozen.Nanoseconds(), Total: len(res.Goroutines), Notes: res.Notes}
+	ns := func(d time.Duration) *int64 {
+		if d < 0 {
+			return nil
+		}
+		v := d.Nanoseconds()
+		return &v
+	}
+	if fl.group {
+		for _, gr := range goroutines.GroupBy(shown) {
+			g := gr.Goroutines[0]
+			j := groupJSON{Count: len(gr.Goroutines), State: g.State, Locked: g.Locked, MinWaitNs: ns(gr.MinWait), MaxWaitNs: ns(gr.MaxWait),
+				CreatedBy: g.CreatedBy, Frames: g.Stack.Shown(fl.system)}
+			for _, x := range gr.Goroutines {
+				j.IDs = append(j.IDs, x.ID)
+			}
+			rep.Groups = append(rep.Groups, j)
+		}
+		return rep
+	}
+	rep.Goroutines = []goroutineJSON{}
+	for _, g := range shown {
+		rep.Goroutines = append(rep.Goroutines, goroutineJSON{ID: g.ID, Status: goroutines.StatusName(g), State: g.State,
+			WaitReason: g.WaitReason, WaitNs: ns(g.Wait), Thread: g.Thread, Locked: g.Locked, System: g.System,
+			Parent: g.Parent, CreatedBy: g.CreatedBy, Frames: g.Stack.Shown(fl.system),
+			Omitted: g.Stack.Omitted, Note: g.Stack.Note})
+	}
+	return rep
+}

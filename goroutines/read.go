@@ -1,0 +1,378 @@
+// Package goroutines lists the goroutines of a Go program from outside it,
+// with no help from the program: no pprof endpoint, no agent, no DWARF.
+//
+// While the process is frozen (proc.Freeze), Reader.Copy reads
+// runtime.allgs, the fields of every g the listing needs, and each
+// goroutine's stack from its saved SP to the stack's top, in as few system
+// calls as the kernel allows (target.BatchReader). After the process runs
+// again, Reader.Read unwinds each stack from where the goroutine will
+// resume (g.sched, or g.syscallsp/syscallpc while in a system call or cgo),
+// exactly as the runtime's own traceback does (runtime/traceback.go
+// traceback1, unwinder.initAt), and names the frames once per distinct
+// stack. A goroutine running on a thread takes that thread's backtrace.
+//
+// Where the runtime's structures are comes from package goruntime: the
+// layout of runtime.g from DWARF or the generated per-release tables, the
+// address of runtime.allgs from the symbol table or, on binaries built with
+// -s -w, from the runtime's code, and the names of statuses and wait
+// reasons from the release's own tables. What is read is checked (stack
+// bounds, status values, distinct goids) before anything is printed: a
+// layout that does not fit the process is refused, not guessed through.
+package goroutines
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/goruntime"
+	"github.com/taijidbg/taiji/target"
+	"github.com/taijidbg/taiji/unwind"
+)
+
+// Goroutine is one goroutine as the runtime records it.
+type Goroutine struct {
+	ID     uint64 // goid
+	G      uint64 // address of its runtime.g
+	Status uint32 // g.atomicstatus, the _Gscan bit cleared
+	Scan   bool   // the _Gscan bit was set (the GC is scanning its stack)
+	// State is what Go's traceback prints between the brackets: the wait
+	// reason of a waiting goroutine, else the status's name.
+	State      string
+	WaitReason string // "" unless waiting with a reason
+	// Wait is how long it has been blocked, when the runtime knows
+	// (g.waitsince, which the runtime sets when a GC finds the goroutine
+	// blocked), measured against the monotonic clock at the snapshot;
+	// -1 when unknown.
+	Wait   time.Duration
+	Thread int  // TID of the thread running it (status running or syscall), 0 if none
+	Locked bool // locked to its thread (runtime.LockOSThread)
+	// System is true for the runtime's own goroutines, which Go's
+	// traceback hides unless GOTRACEBACK=system (runtime.isSystemGoroutine).
+	System bool
+	Parent uint64 // goid of the goroutine that created it (go1.21+), 0 if unknown
+	GoPC   uint64 // PC of the go statement that created it
+	// StartPC is the PC of the goroutine's function.
+	StartPC uint64
+
+	// Stack is the goroutine's stack, shared by every goroutine whose
+	// stack has the same frames.
+	Stack *Stack
+	// CreatedBy is the frame of the go statement (GoPC), nil for the main
+	// goroutine or when GoPC names no function.
+	CreatedBy *unwind.Frame
+}
+
+// Stack is a backtrace shared by goroutines with the same frames.
+type Stack struct {
+	Frames  []unwind.Frame
+	Omitted int    // frames left out in the middle (Options.MaxFrames)
+	Note    string // why the walk ended early, "" if it reached the goroutine's first function
+
+	wrapper []bool // per frame: the compiler's wrapper function (pclntab funcID)
+}
+
+// Options select what Read produces.
+type Options struct {
+	unwind.Options
+	// StackBytes bounds how much of each goroutine's stack is copied while
+	// the process is frozen (0: DefaultStackBytes); a deeper stack is read
+	// from the live process afterwards, and may have changed by then.
+	StackBytes int
+}
+
+// DefaultStackBytes is how much of each goroutine's stack Copy keeps: the
+// stacks of parked goroutines are mostly a few hundred bytes deep, and the
+// copy costs time while the process is frozen and memory for every
+// goroutine.
+const DefaultStackBytes = 16 << 10
+
+// Errors Read returns (wrapped), for callers that say what to do.
+var (
+	// ErrNotGo: the process is not a Go program.
+	ErrNotGo = unwind.ErrNotGo
+	// ErrNoAllgs: runtime.allgs was not found in the binary.
+	ErrNoAllgs = errors.New("runtime.allgs not found")
+	// ErrBadLayout: what was read does not fit the runtime layout taiji
+	// used: it would print nonsense.
+	ErrBadLayout = errors.New("the goroutines read do not fit the runtime layout")
+)
+
+// Reader reads the goroutines of one snapshot: Prepare before the process
+// is frozen, Copy while it is, Read after.
+type Reader struct {
+	u    *unwind.Unwinder
+	opts Options
+
+	prog    *unwind.GoProgram
+	release string
+	vars    goruntime.Vars
+	err     error
+
+	raw      []rawG
+	copyErr  error
+	nanotime int64 // CLOCK_MONOTONIC when the process was frozen, 0 if unknown
+}
+
+// NewReader returns a Reader that opens modules and unwinds with u.
+func NewReader(u *unwind.Unwinder, opts Options) *Reader {
+	if opts.StackBytes <= 0 {
+		opts.StackBytes = DefaultStackBytes
+	}
+	return &Reader{u: u, opts: opts}
+}
+
+// Prepare is a proc.FreezeOptions.Prepare: before the process stops, it
+// opens the executable and finds the runtime's layout and the address of
+// runtime.allgs. Its error (wrapping ErrNotGo, goruntime.ErrUnknownLayout
+// or ErrNoAllgs) ends the freeze before any thread stops.
+func (r *Reader) Prepare(s *target.Snapshot) error {
+	if err := r.u.PrepareGo(s); err != nil {
+		return err
+	}
+	r.err = r.prepare(s)
+	return r.err
+}
+
+func (r *Reader) prepare(s *target.Snapshot) error {
+	p, err := r.u.GoProgram(s)
+	if err != nil {
+		return err
+	}
+	r.prog = p
+	r.release = goruntime.Release(p.Version)
+	if p.Layout == nil {
+		return p.LayoutErr
+	}
+	l := p.Layout
+	for _, o := range []goruntime.Off{l.G.Goid, l.G.Atomicstatus, l.G.StackLo, l.G.StackHi, l.SchedSP(), l.SchedPC()} {
+		if !o.Known() {
+			return fmt.Errorf("%w: %s does not give the offsets of g.goid, g.atomicstatus, g.stack and g.sched", goruntime.ErrUnknownLayout, l.From)
+		}
+	}
+	if p.Pclntab == nil {
+		return fmt.Errorf("%s: %w: no pclntab", s.Exe, ErrNotGo)
+	}
+	r.vars, err = goruntime.FindVars(p.Module.File, p.Pclntab)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoAllgs, err)
+	}
+	if r.vars.Allgs == 0 {
+		return fmt.Errorf("%w (looked in the %s)", ErrNoAllgs, r.vars.From)
+	}
+	return nil
+}
+
+// Copy is a proc.FreezeOptions.Copy: while every thread is stopped it reads
+// allgs, the g of every goroutine, and each stack from its saved SP up (at
+// most Options.StackBytes), and returns the stacks to keep in the snapshot.
+func (r *Reader) Copy(s *target.Snapshot) []target.Segment {
+	if r.err != nil {
+		return nil
+	}
+	r.nanotime = nanotime()
+	var segs []target.Segment
+	r.raw, segs, r.copyErr = r.copyGs(s)
+	return segs
+}
+
+// Result is what Read found.
+type Result struct {
+	Pid       int
+	GoVersion string // from the build info
+	// Layout says where the runtime layout came from ("DWARF", "table for
+	// go1.22/8"), Vars where runtime.allgs was found.
+	Layout, Vars string
+	Frozen       time.Duration // how long the process was stopped (the longest thread)
+	Goroutines   []*Goroutine  // in runtime.allgs order, dead ones left out
+	Notes        []string
+}
+
+// Read builds the goroutine list of s, which Freeze produced with Prepare
+// and Copy. threads are the unwound threads of s (unwind.Process), whose
+// backtraces serve the goroutines they run.
+func (r *Reader) Read(s *target.Snapshot, threads []*unwind.Thread) (*Result, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.copyErr != nil {
+		return nil, r.copyErr
+	}
+	res := &Result{Pid: s.Pid, GoVersion: r.prog.Version, Layout: r.prog.Layout.From, Vars: r.vars.From}
+	for _, t := range s.Threads {
+		res.Frozen = max(res.Frozen, t.Frozen)
+	}
+	byTID := map[int]*unwind.Thread{}
+	for _, t := range threads {
+		byTID[t.TID] = t
+	}
+	names := r.names(s)
+	stacks := map[string]*Stack{}
+	creators := map[uint64]*unwind.Frame{}
+	a := s.Arch
+	l := r.prog.Layout
+	for i := range r.raw {
+		rg := &r.raw[i]
+		if rg.status == goruntime.StatusDead || rg.status == goruntime.StatusDeadExtra || rg.status == goruntime.StatusIdle {
+			continue
+		}
+		g := &Goroutine{ID: rg.goid, G: rg.g, Status: rg.status, Scan: rg.scan, Locked: rg.lockedm != 0,
+			Parent: rg.parent, GoPC: rg.gopc, StartPC: rg.startpc, Wait: -1}
+		g.State = goruntime.StatusString(r.release, rg.status)
+		if (rg.status == goruntime.StatusWaiting || rg.status == goruntime.StatusLeaked) && rg.waitreason != 0 {
+			if int(rg.waitreason) < len(names) && names[rg.waitreason] != "" {
+				g.WaitReason = names[rg.waitreason]
+			} else {
+				g.WaitReason = fmt.Sprintf("wait reason %d", rg.waitreason)
+			}
+			g.State = g.WaitReason
+		}
+		if (rg.status == goruntime.StatusWaiting || rg.status == goruntime.StatusSyscall) && rg.waitsince != 0 && r.nanotime != 0 {
+			g.Wait = time.Duration(max(0, r.nanotime-rg.waitsince))
+		}
+		g.System = r.isSystem(rg)
+		if rg.m != 0 && (rg.status == goruntime.StatusRunning || rg.status == goruntime.StatusSyscall) {
+			g.Thread = int(rg.procid)
+		}
+		if th := byTID[g.Thread]; th != nil && rg.status == goruntime.StatusRunning && th.Err == "" {
+			// Running: the thread's own backtrace, user frames only (a
+			// goroutine has no kernel half of its own).
+			st := &Stack{Omitted: th.Omitted}
+			for _, f := range th.Frames {
+				if f.Kind != unwind.Kernel {
+					st.Frames = append(st.Frames, f)
+				}
+			}
+			if len(th.Notes) > 0 {
+				st.Note = th.Notes[0]
+			}
+			r.markWrappers(st)
+			g.Stack = st
+		} else {
+			var regs arch.Regs
+			regs.PC = rg.pc
+			regs.Set(a.SP, rg.sp)
+			if rg.lr != 0 {
+				regs.Set(a.LR, rg.lr)
+			}
+			if rg.bp != 0 {
+				regs.Set(a.FP, rg.bp)
+			}
+			g.Stack = r.stack(s, rg, regs, stacks)
+		}
+		if rg.gopc != 0 && g.ID != 1 {
+			g.CreatedBy = r.creator(s, rg.gopc, creators)
+		}
+		res.Goroutines = append(res.Goroutines, g)
+	}
+	if len(res.Goroutines) == 0 {
+		return nil, fmt.Errorf("%w: runtime.allgs lists no live goroutine", ErrBadLayout)
+	}
+	_ = l
+	return res, nil
+}
+
+// stack unwinds one goroutine from regs and returns its Stack, shared with
+// every goroutine whose walk found the same PCs.
+func (r *Reader) stack(s *target.Snapshot, rg *rawG, regs arch.Regs, stacks map[string]*Stack) *Stack {
+	if regs.PC == 0 {
+		return &Stack{Note: "the goroutine has no saved state (g.sched.pc is 0)"}
+	}
+	pcs, note := r.u.GoroutinePCs(s, rg.g, regs)
+	key := pcKey(pcs, note)
+	if st, ok := stacks[key]; ok {
+		return st
+	}
+	st := &Stack{Note: note}
+	st.Frames, st.Omitted = r.u.SymbolizeReturns(s, pcs, r.opts.Options)
+	r.markWrappers(st)
+	stacks[key] = st
+	return st
+}
+
+// pcKey is a map key for a walk's result.
+func pcKey(pcs []uint64, note string) string {
+	b := make([]byte, 0, 8*len(pcs)+len(note))
+	for _, pc := range pcs {
+		b = append(b, byte(pc), byte(pc>>8), byte(pc>>16), byte(pc>>24), byte(pc>>32), byte(pc>>40), byte(pc>>48), byte(pc>>56))
+	}
+	return string(append(b, note...))
+}
+
+// creator names the go statement at gopc as Go's printcreatedby does: the
+// function containing it, its file:line at gopc-1 (inside the call), its
+// offset from the function's entry.
+func (r *Reader) creator(s *target.Snapshot, gopc uint64, cache map[uint64]*unwind.Frame) *unwind.Frame {
+	if f, ok := cache[gopc]; ok {
+		return f
+	}
+	var out *unwind.Frame
+	if fs, _ := r.u.SymbolizeReturns(s, []uint64{gopc}, unwind.Options{NoSource: r.opts.NoSource}); len(fs) > 0 {
+		// The physical function, with the line of the innermost inline
+		// frame: runtime.funcname(f) and funcline(f, pc).
+		f := fs[len(fs)-1]
+		f.File, f.Line = fs[0].File, fs[0].Line
+		if f.Function != "" {
+			out = &f
+		}
+	}
+	cache[gopc] = out
+	return out
+}
+
+// isSystem is runtime.isSystemGoroutine(gp, false): goroutines whose
+// function is in package runtime, except runtime.main, and the finalizer
+// and cleanup goroutines while they run user code (which the runtime tells
+// by state we do not read: they count as system when parked, as they
+// usually are).
+func (r *Reader) isSystem(rg *rawG) bool {
+	t := r.prog.Pclntab
+	if t == nil || rg.startpc == 0 {
+		return false
+	}
+	f, ok := t.Lookup(rg.startpc - r.prog.Bias)
+	if !ok {
+		return false
+	}
+	switch f.Name {
+	case "runtime.main", "runtime.corostart", "runtime.handleAsyncEvent":
+		return false
+	}
+	return len(f.Name) > len("runtime.") && f.Name[:len("runtime.")] == "runtime."
+}
+
+// names returns the wait reasons by value: the binary's own
+// runtime.waitReasonStrings where it was found, else the release's table.
+func (r *Reader) names(s *target.Snapshot) []string {
+	table := goruntime.WaitReasons(r.release)
+	if r.vars.WaitReasonStrings != 0 {
+		n := len(table)
+		if n == 0 {
+			n = 64
+		}
+		if got, err := goruntime.WaitReasonsAt(s.Memory(), r.vars.WaitReasonStrings+r.prog.Bias, s.Arch.PtrSize, s.Arch.ByteOrder, n); err == nil {
+			return got
+		}
+	}
+	return table
+}
+
+// markWrappers marks the physical frames of st in the executable whose
+// function the compiler generated as a wrapper, which Go's traceback hides.
+func (r *Reader) markWrappers(st *Stack) {
+	t := r.prog.Pclntab
+	st.wrapper = make([]bool, len(st.Frames))
+	for i, f := range st.Frames {
+		if f.Kind != unwind.User || f.PC == 0 {
+			continue
+		}
+		pc := f.PC - r.prog.Bias
+		if i > 0 || f.Offset > 0 {
+			pc-- // a return address: the call is before it
+		}
+		if fn, ok := t.Lookup(pc); ok && fn.Name == f.Function && t.IsWrapper(fn) {
+			st.wrapper[i] = true
+		}
+	}
+}
