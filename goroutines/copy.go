@@ -3,6 +3,8 @@ package goroutines
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
+	"sort"
 
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/target"
@@ -26,9 +28,65 @@ type rawG struct {
 // maxGoroutines bounds allgs's length: more is a misread, not a program.
 const maxGoroutines = 1 << 27
 
-// gBatch is how many g structures are read per round: a bounded scratch
-// buffer however many goroutines there are.
-const gBatch = 4096
+// The g structures are read in runs: the heap keeps them side by side
+// (a span of one size class), so neighbours less than gGap apart are read
+// as one range of at most gRun bytes. Each range costs the kernel a page
+// walk; a million ranges would keep the process frozen for a second.
+const (
+	gGap = 2 << 10
+	gRun = 1 << 20
+)
+
+// readGs reads the gSize bytes of the g at each address from mem and
+// decodes them, in allgs order.
+func readGs(mem io.ReaderAt, addrs []uint64, gSize uint64, decode func(addr uint64, b []byte) rawG) ([]rawG, error) {
+	order := make([]int, len(addrs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return addrs[order[i]] < addrs[order[j]] })
+	// Runs of neighbouring gs, each one segment.
+	type run struct{ first, last int } // indexes into order
+	var runs []run
+	var segs []target.Segment
+	for k, i := range order {
+		a := addrs[i]
+		if a == 0 {
+			return nil, fmt.Errorf("%w: runtime.allgs holds a nil g", ErrBadLayout)
+		}
+		if n := len(runs); n > 0 {
+			start := addrs[order[runs[n-1].first]]
+			end := addrs[order[runs[n-1].last]] + gSize
+			if a <= end+gGap && a+gSize-start <= gRun {
+				runs[n-1].last = k
+				continue
+			}
+		}
+		runs = append(runs, run{k, k})
+	}
+	total := uint64(0)
+	for _, r := range runs {
+		start := addrs[order[r.first]]
+		n := addrs[order[r.last]] + gSize - start
+		segs = append(segs, target.Segment{Addr: start, Data: make([]byte, n)})
+		total += n
+	}
+	target.ReadBatch(mem, segs)
+	raw := make([]rawG, len(addrs))
+	for ri, r := range runs {
+		sg := segs[ri]
+		for k := r.first; k <= r.last; k++ {
+			i := order[k]
+			off := addrs[i] - sg.Addr
+			if off+gSize > uint64(len(sg.Data)) {
+				return nil, fmt.Errorf("%w: cannot read the g at %#x listed in runtime.allgs", ErrBadLayout, addrs[i])
+			}
+			raw[i] = decode(addrs[i], sg.Data[off:off+gSize])
+		}
+		segs[ri].Data = nil // done with it: let it go before the stacks are read
+	}
+	return raw, nil
+}
 
 // copyGs reads allgs and every g, then the stacks, from s's stopped
 // process.
@@ -60,22 +118,13 @@ func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, []target.Segment, error) {
 		return nil, nil, fmt.Errorf("reading the %d entries of runtime.allgs at %#x: %v", n, base, err)
 	}
 	gSize := gSpan(l)
-	raw := make([]rawG, 0, n)
-	scratch := make([]byte, gBatch*gSize)
-	segs := make([]target.Segment, 0, gBatch)
-	for i := uint64(0); i < n; i += gBatch {
-		segs = segs[:0]
-		for j := i; j < min(n, i+gBatch); j++ {
-			k := uint64(len(segs))
-			segs = append(segs, target.Segment{Addr: word(arr[j*ptr:]), Data: scratch[k*gSize : (k+1)*gSize]})
-		}
-		target.ReadBatch(live, segs)
-		for _, sg := range segs {
-			if uint64(len(sg.Data)) < gSize || sg.Addr == 0 {
-				return nil, nil, fmt.Errorf("%w: cannot read the g at %#x listed in runtime.allgs", ErrBadLayout, sg.Addr)
-			}
-			raw = append(raw, decodeG(sg.Addr, sg.Data, l, a.ByteOrder, word))
-		}
+	addrs := make([]uint64, n)
+	for j := range addrs {
+		addrs[j] = word(arr[uint64(j)*ptr:])
+	}
+	raw, err := readGs(live, addrs, gSize, func(addr uint64, b []byte) rawG { return decodeG(addr, b, l, a.ByteOrder, word) })
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := validate(raw); err != nil {
 		return nil, nil, err

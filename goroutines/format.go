@@ -150,16 +150,60 @@ func Header(g *Goroutine) string {
 
 const statusLeaked = 10
 
-// WriteTraceback writes g in the format of Go's own traceback (what
+// Printer writes goroutines in the format of Go's own traceback (what
 // runtime.Stack(buf, true) and a crash print), so that tools reading Go
-// crash dumps read it. system shows runtime frames (GOTRACEBACK=system).
-// Beyond Go's format, the header names the thread of a goroutine that is
-// running or in a system call (", thread TID"), and a walk that ended early
-// says why in a line "[taiji: ...]" after the frames.
-func WriteTraceback(w io.Writer, g *Goroutine, system bool) {
-	fmt.Fprintf(w, "%s:\n", Header(g))
-	writeFrames(w, g.Stack, system)
-	writeCreator(w, g, system)
+// crash dumps read it. System shows runtime frames (GOTRACEBACK=system).
+// Beyond Go's format, a header names the thread of a goroutine that is
+// running or in a system call (", thread TID"), and a walk that ended
+// early says why in a line "[taiji: ...]" after the frames. A Printer
+// renders each distinct stack once: a million goroutines share a few.
+type Printer struct {
+	System bool
+
+	stacks   map[*Stack]string
+	creators map[*unwind.Frame]string
+}
+
+// Goroutine writes g, its frames and its creator.
+func (p *Printer) Goroutine(w io.Writer, g *Goroutine) {
+	io.WriteString(w, Header(g))
+	io.WriteString(w, ":\n")
+	io.WriteString(w, p.frames(g.Stack))
+	if c := g.CreatedBy; c != nil && ShowFrame(c, false, p.System) {
+		io.WriteString(w, "created by ")
+		io.WriteString(w, FuncNameForPrint(c.Function))
+		if g.Parent != 0 {
+			fmt.Fprintf(w, " in goroutine %d", g.Parent)
+		}
+		io.WriteString(w, p.creator(c))
+	}
+}
+
+// frames renders st's shown frames, once per stack.
+func (p *Printer) frames(st *Stack) string {
+	if s, ok := p.stacks[st]; ok {
+		return s
+	}
+	var b strings.Builder
+	writeFrames(&b, st, p.System)
+	if p.stacks == nil {
+		p.stacks = map[*Stack]string{}
+	}
+	p.stacks[st] = b.String()
+	return p.stacks[st]
+}
+
+// creator renders the go statement's location line (after the creator's
+// name and parent: runtime.printcreatedby1), once per creator.
+func (p *Printer) creator(c *unwind.Frame) string {
+	if s, ok := p.creators[c]; ok {
+		return s
+	}
+	if p.creators == nil {
+		p.creators = map[*unwind.Frame]string{}
+	}
+	p.creators[c] = fmt.Sprintf("\n\t%s:%d +%#x\n", orUnknown(c.File), c.Line, c.Offset)
+	return p.creators[c]
 }
 
 // Shown returns the frames of st that Go's traceback shows (all of them
@@ -215,21 +259,6 @@ func orUnknown(s string) string {
 	return s
 }
 
-// writeCreator is runtime.printcreatedby: "created by F in goroutine P",
-// then the go statement's file:line and offset; not for the main goroutine,
-// nor for a creator Go's traceback would hide.
-func writeCreator(w io.Writer, g *Goroutine, system bool) {
-	c := g.CreatedBy
-	if c == nil || !ShowFrame(c, false, system) {
-		return
-	}
-	fmt.Fprintf(w, "created by %s", FuncNameForPrint(c.Function))
-	if g.Parent != 0 {
-		fmt.Fprintf(w, " in goroutine %d", g.Parent)
-	}
-	fmt.Fprintf(w, "\n\t%s:%d +%#x\n", orUnknown(c.File), c.Line, c.Offset)
-}
-
 // Group is goroutines with the same state, stack and creator.
 type Group struct {
 	Goroutines []*Goroutine // in allgs order
@@ -274,10 +303,10 @@ func groupKey(g *Goroutine) string {
 	return b.String()
 }
 
-// WriteGroup writes a group in the traceback format, its header counting
-// the goroutines and naming the first ids:
+// Group writes a group in the traceback format, its header counting the
+// goroutines and naming the first ids:
 // "42 goroutines [chan receive, 3-12 minutes]: 18 19 20 ... (39 more)".
-func WriteGroup(w io.Writer, gr *Group, system bool) {
+func (p *Printer) Group(w io.Writer, gr *Group) {
 	g := gr.Goroutines[0]
 	n := len(gr.Goroutines)
 	word := "goroutines"
@@ -305,9 +334,10 @@ func WriteGroup(w io.Writer, gr *Group, system bool) {
 		fmt.Fprintf(w, " %d", x.ID)
 	}
 	fmt.Fprintln(w)
-	writeFrames(w, g.Stack, system)
-	if g.CreatedBy != nil && ShowFrame(g.CreatedBy, false, system) {
-		c := g.CreatedBy
-		fmt.Fprintf(w, "created by %s\n\t%s:%d +%#x\n", FuncNameForPrint(c.Function), orUnknown(c.File), c.Line, c.Offset)
+	io.WriteString(w, p.frames(g.Stack))
+	if c := g.CreatedBy; c != nil && ShowFrame(c, false, p.System) {
+		io.WriteString(w, "created by ")
+		io.WriteString(w, FuncNameForPrint(c.Function))
+		io.WriteString(w, p.creator(c))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
@@ -61,13 +62,22 @@ func (u *Unwinder) GoProgram(s *target.Snapshot) (*GoProgram, error) {
 func (u *Unwinder) GoroutinePCs(s *target.Snapshot, g uint64, regs arch.Regs) (pcs []uint64, note string) {
 	gw := &gwalk{regs: regs}
 	gw.enter(g)
-	ph, note := u.walkFrom(u.spaceOf(s), phys{pc: regs.PC, regs: regs}, gw, s.Memory(), walkLimit)
+	// A frame carries a whole register file (a kilobyte): a walk reuses
+	// the frames of the one before, as a million goroutines are walked.
+	buf := physPool.Get().(*[]phys)
+	ph, note := u.walkFrom(u.spaceOf(s), phys{pc: regs.PC, regs: regs}, gw, s.Memory(), walkLimit, (*buf)[:0])
 	pcs = make([]uint64, len(ph))
 	for i := range ph {
 		pcs[i] = ph[i].pc
 	}
+	if cap(ph) <= 1024 {
+		*buf = ph[:0]
+		physPool.Put(buf)
+	}
 	return pcs, note
 }
+
+var physPool = sync.Pool{New: func() any { b := make([]phys, 0, 32); return &b }}
 
 // SymbolizeReturns names PCs of s that are all return addresses (looked up
 // at PC-1), inline frames expanded, keeping at most opts.MaxFrames as

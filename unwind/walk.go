@@ -50,11 +50,12 @@ var errLoop = errors.New("the stack pointer stopped advancing (a loop in the fra
 // walk finds the physical frames of one thread, innermost first. The note
 // says why the walk ended if it did not reach a true outermost frame.
 func (u *Unwinder) walk(sp *space, regs arch.Regs, mem io.ReaderAt, limit int) (frames []phys, note string) {
-	return u.walkFrom(sp, phys{pc: regs.PC, regs: regs, exact: true}, &gwalk{regs: regs}, mem, limit)
+	return u.walkFrom(sp, phys{pc: regs.PC, regs: regs, exact: true}, &gwalk{regs: regs}, mem, limit, nil)
 }
 
-// walkFrom is walk from the frame cur, with the Go runtime state gw.
-func (u *Unwinder) walkFrom(sp *space, cur phys, gw *gwalk, mem io.ReaderAt, limit int) (frames []phys, note string) {
+// walkFrom is walk from the frame cur, with the Go runtime state gw,
+// appending the frames to frames.
+func (u *Unwinder) walkFrom(sp *space, cur phys, gw *gwalk, mem io.ReaderAt, limit int, frames []phys) (_ []phys, note string) {
 	a := u.Arch
 	sameSP := 0
 	for len(frames) < limit {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,6 +70,10 @@ GOTRACEBACK=system would show them.`,
 }
 
 func runGoroutines(pid int, fl *goroutinesFlags) error {
+	// What is kept grows with the goroutines (a million of them, here and
+	// in the target); taiji's usual GC percent would let garbage pile up
+	// to four times that.
+	debug.SetGCPercent(100)
 	filter := goroutines.Filter{System: fl.system, States: fl.states, MinWait: fl.minWait}
 	if fl.match != "" {
 		re, err := regexp.Compile(fl.match)
@@ -131,16 +136,17 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	p := &goroutines.Printer{System: fl.system}
 	if fl.group {
 		for _, gr := range goroutines.GroupBy(shown) {
 			fmt.Fprintln(w)
-			goroutines.WriteGroup(w, gr, fl.system)
+			p.Group(w, gr)
 		}
 		return nil
 	}
 	for _, g := range shown {
 		fmt.Fprintln(w)
-		goroutines.WriteTraceback(w, g, fl.system)
+		p.Goroutine(w, g)
 	}
 	return nil
 }
