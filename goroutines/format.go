@@ -266,13 +266,20 @@ type Group struct {
 	MinWait, MaxWait time.Duration
 }
 
-// GroupBy collapses gs into groups of equal state, frames (function,
-// file, line) and creator, largest first (then by lowest goid).
+// GroupBy collapses gs into groups of equal state, stack and creator,
+// largest first (then in allgs order). Stacks are equal when their walks
+// found the same PCs (Read shares one Stack between them).
 func GroupBy(gs []*Goroutine) []*Group {
-	by := map[string]*Group{}
+	type key struct {
+		state   string
+		locked  bool
+		stack   *Stack
+		creator *unwind.Frame
+	}
+	by := map[key]*Group{}
 	var out []*Group
 	for _, g := range gs {
-		k := groupKey(g)
+		k := key{g.State, g.Locked, g.Stack, g.CreatedBy}
 		gr := by[k]
 		if gr == nil {
 			gr = &Group{MinWait: -1, MaxWait: -1}
@@ -289,18 +296,6 @@ func GroupBy(gs []*Goroutine) []*Group {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Goroutines) > len(out[j].Goroutines) })
 	return out
-}
-
-func groupKey(g *Goroutine) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%t|", g.State, g.Locked)
-	for _, f := range g.Stack.Frames {
-		fmt.Fprintf(&b, "%s:%s:%d;", f.Function, f.File, f.Line)
-	}
-	if c := g.CreatedBy; c != nil {
-		fmt.Fprintf(&b, "|%s:%s:%d", c.Function, c.File, c.Line)
-	}
-	return b.String()
 }
 
 // Group writes a group in the traceback format, its header counting the
