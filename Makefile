@@ -39,6 +39,9 @@ demo: build $(BIN)/demo-go $(BIN)/demo-native
 	@echo "== taiji stack on a Go program"
 	$(TAIJI) stack --after 500ms -- $(BIN)/demo-go
 	@echo
+	@echo "== taiji goroutines on the Go program: every goroutine, from outside, in Go's traceback format"
+	$(TAIJI) goroutines --after 500ms -- $(BIN)/demo-go
+	@echo
 	@echo "== taiji trace on the Go program: each call of main.Mix for 2s, then counts and latency"
 	@if [ "$$(id -u)" = 0 ]; then $(TAIJI) trace --stats --duration 2s main.Mix -- $(BIN)/demo-go; \
 	else echo "(skipped: eBPF tracing needs root, or CAP_BPF and CAP_PERFMON; try: sudo make demo)"; fi

@@ -38,7 +38,7 @@ var ErrNotGo = errors.New("not a Go program")
 func (u *Unwinder) GoProgram(s *target.Snapshot) (*GoProgram, error) {
 	im := u.goExe(s)
 	if im == nil {
-		return nil, fmt.Errorf("%s: %w", s.Exe, ErrNotGo)
+		return nil, fmt.Errorf("%w: %s has no Go build information", ErrNotGo, s.Exe)
 	}
 	im.tables()
 	p := &GoProgram{Module: im.mod, Pclntab: im.pcln, Version: im.goVer}

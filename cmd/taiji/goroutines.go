@@ -156,7 +156,7 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 func goroutinesError(pid int, err error) error {
 	switch {
 	case errors.Is(err, goroutines.ErrNotGo):
-		return fmt.Errorf("PID %d is not a Go program (%v): only Go programs have goroutines; taiji stack %d shows its threads", pid, err, pid)
+		return fmt.Errorf("PID %d: %v; only Go programs have goroutines (taiji stack %d shows its threads)", pid, err, pid)
 	case errors.Is(err, goruntime.ErrUnknownLayout):
 		return fmt.Errorf("PID %d: %v: taiji cannot list its goroutines (taiji stack %d still shows its threads); a build with DWARF (without -ldflags=-w) works", pid, err, pid)
 	case errors.Is(err, goroutines.ErrNoAllgs):
