@@ -155,8 +155,10 @@ func TestSystemstackToGoroutine(t *testing.T) {
 	forSwitchTargets(t, "callers", false, func(t *testing.T, pid int, _ bool) {
 		sampleSwitches(t, pid, "runtime.callers.func1", 10, func(th *Thread) bool {
 			n := names(th)
+			// On the system stack, the thread still runs the goroutine
+			// (m.curg), and its header names it.
 			return hasInOrder(n, []string{"runtime.callers.func1", "runtime.systemstack", "runtime.callers", "main.callersLoop", "runtime.goexit"}) &&
-				endsAtGoexit(n)
+				endsAtGoexit(n) && th.Goroutine != 0
 		})
 	})
 }
