@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -153,6 +154,18 @@ func checkVars(t *testing.T, full, stripped string) {
 		t.Fatalf("stripped: %v", err)
 	}
 	t.Logf("stripped: %+v", got)
+	// The wait reasons there are the generated table of the release.
+	ptrSize := 8
+	if s.Class == elf.ELFCLASS32 {
+		ptrSize = 4
+	}
+	release := Release(GoVersion(s))
+	reasons, err := WaitReasonsAt(elfMem{s}, got.WaitReasonStrings, ptrSize, s.ByteOrder, len(WaitReasons(release)))
+	if err != nil {
+		t.Errorf("stripped %s: %v", release, err)
+	} else if !reflect.DeepEqual(reasons, WaitReasons(release)) {
+		t.Errorf("stripped %s: wait reasons %q, generated %q", release, reasons, WaitReasons(release))
+	}
 	got.From = want.From
 	if got != want {
 		t.Errorf("stripped: %+v\nsymbols:  %+v", got, want)
