@@ -51,17 +51,7 @@ func TestGoroutinesOracle(t *testing.T) {
 		t.Skip("taiji goroutines not built yet")
 	}
 	requireRoot(t)
-	for _, tc := range testprog.Toolchains(t) {
-		t.Run(tc.Version, func(t *testing.T) {
-			t.Parallel()
-			for _, m := range testprog.GoModes {
-				t.Run(m.Name, func(t *testing.T) {
-					p := testprog.StartGoroutineStates(t, testprog.BuildGoroutineStates(t, tc, m))
-					checkGoroutinesOracle(t, tc, m, p)
-				})
-			}
-		})
-	}
+	testprog.RunGoroutineStates(t, checkGoroutinesOracle)
 }
 
 var oracleOptions = gotraceback.Options{SkipUnstable: true, Offsets: true, WaitSlack: 1}

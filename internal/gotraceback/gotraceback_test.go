@@ -164,36 +164,28 @@ func roundTrip(t *testing.T, text string, gs []Goroutine) {
 // hold. Two dumps in a row must agree under the options taiji's oracle test
 // uses: the target stands still between two looks.
 func TestRealDumps(t *testing.T) {
-	for _, tc := range testprog.Toolchains(t) {
-		t.Run(tc.Version, func(t *testing.T) {
-			t.Parallel()
-			for _, m := range testprog.GoModes {
-				t.Run(m.Name, func(t *testing.T) {
-					p := testprog.StartGoroutineStates(t, testprog.BuildGoroutineStates(t, tc, m))
-					text := p.Dump(t)
-					gs := mustParse(t, text)
-					if Format(gs) != text {
-						t.Errorf("Format does not give the dump back:\n%s\ndump:\n%s", Format(gs), text)
-					}
-					roundTrip(t, text, gs)
-					checkStates(t, tc, gs)
-					if m.Cgo {
-						if g := byFunc(t, gs, "main.cgoHost"); g.State != "syscall" || g.Frames[0].Func != "main._Cfunc_c_block" {
-							t.Errorf("the goroutine in C: %+v", g)
-						}
-					}
-					if d := Compare(gs, gs, Options{Offsets: true}); len(d) != 0 {
-						t.Errorf("Compare of a dump with itself: %q", d)
-					}
-					checkCompareCatches(t, gs)
-					again := p.Dump(t)
-					if d := Compare(gs, mustParse(t, again), Options{SkipUnstable: true, Offsets: true, WaitSlack: 1}); len(d) != 0 {
-						t.Errorf("two dumps in a row differ:\n%s\nfirst:\n%s\nsecond:\n%s", strings.Join(d, "\n"), text, again)
-					}
-				})
+	testprog.RunGoroutineStates(t, func(t *testing.T, tc testprog.Toolchain, m testprog.GoMode, p *testprog.GoroutineStates) {
+		text := p.Dump(t)
+		gs := mustParse(t, text)
+		if Format(gs) != text {
+			t.Errorf("Format does not give the dump back:\n%s\ndump:\n%s", Format(gs), text)
+		}
+		roundTrip(t, text, gs)
+		checkStates(t, tc, gs)
+		if m.Cgo {
+			if g := byFunc(t, gs, "main.cgoHost"); g.State != "syscall" || g.Frames[0].Func != "main._Cfunc_c_block" {
+				t.Errorf("the goroutine in C: %+v", g)
 			}
-		})
-	}
+		}
+		if d := Compare(gs, gs, Options{Offsets: true}); len(d) != 0 {
+			t.Errorf("Compare of a dump with itself: %q", d)
+		}
+		checkCompareCatches(t, gs)
+		again := p.Dump(t)
+		if d := Compare(gs, mustParse(t, again), Options{SkipUnstable: true, Offsets: true, WaitSlack: 1}); len(d) != 0 {
+			t.Errorf("two dumps in a row differ:\n%s\nfirst:\n%s\nsecond:\n%s", strings.Join(d, "\n"), text, again)
+		}
+	})
 }
 
 // byFunc returns the goroutine whose stack has a frame of fn.

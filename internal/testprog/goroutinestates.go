@@ -64,3 +64,21 @@ func (g *GoroutineStates) Dump(t testing.TB) string {
 	}
 	return string(b)
 }
+
+// RunGoroutineStates runs f as the subtest "goX.Y/mode" on a started
+// goroutinestates built by every toolchain the tests cover in every binary
+// kind of GoModes (the cgo one with its goroutine in C), the toolchains in
+// parallel.
+func RunGoroutineStates(t *testing.T, f func(t *testing.T, tc Toolchain, m GoMode, p *GoroutineStates)) {
+	t.Helper()
+	for _, tc := range Toolchains(t) {
+		t.Run(tc.Version, func(t *testing.T) {
+			t.Parallel()
+			for _, m := range GoModes {
+				t.Run(m.Name, func(t *testing.T) {
+					f(t, tc, m, StartGoroutineStates(t, BuildGoroutineStates(t, tc, m)))
+				})
+			}
+		})
+	}
+}
