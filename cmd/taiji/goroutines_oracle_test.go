@@ -57,7 +57,6 @@ func TestGoroutinesOracle(t *testing.T) {
 var oracleOptions = gotraceback.Options{SkipUnstable: true, Offsets: true, WaitSlack: 1}
 
 func checkGoroutinesOracle(t *testing.T, tc testprog.Toolchain, m testprog.GoMode, p *testprog.GoroutineStates) {
-	t.Helper()
 	dump := p.Dump(t)
 	want, err := gotraceback.Parse(dump)
 	if err != nil || len(want) == 0 {
