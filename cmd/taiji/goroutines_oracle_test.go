@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/taijidbg/taiji/goroutines"
 	"github.com/taijidbg/taiji/internal/gotraceback"
 	"github.com/taijidbg/taiji/internal/testprog"
 )
@@ -47,9 +48,6 @@ type jsonGoroutine struct {
 // running or runnable (the one that dumped, the busy loop) are compared for
 // presence alone. The --json output must agree with the text.
 func TestGoroutinesOracle(t *testing.T) {
-	if _, err := os.Stat("goroutines.go"); err != nil {
-		t.Skip("taiji goroutines not built yet")
-	}
 	requireRoot(t)
 	testprog.RunGoroutineStates(t, checkGoroutinesOracle)
 }
@@ -69,6 +67,11 @@ func checkGoroutinesOracle(t *testing.T, tc testprog.Toolchain, m testprog.GoMod
 	text, errOut, err := runTaiji(t, "goroutines", strconv.Itoa(p.Pid))
 	if err != nil {
 		t.Fatalf("taiji goroutines: %v\n%s", err, errOut)
+	}
+	// The summary line (and notes) come first, then the goroutines.
+	head, text, ok := strings.Cut(text, "\n\n")
+	if !ok || !strings.HasPrefix(head, fmt.Sprintf("Process %d (", p.Pid)) {
+		t.Fatalf("taiji goroutines does not start with its summary line:\n%s", head)
 	}
 	got, err := gotraceback.Parse(text)
 	if err != nil {
@@ -173,7 +176,9 @@ func goroutinesFromJSON(t *testing.T, r jsonGoroutines) []gotraceback.Goroutine 
 }
 
 func tracebackFrame(f jsonFrame) gotraceback.Frame {
-	tf := gotraceback.Frame{Func: f.Function, File: f.File, Line: f.Line}
+	// The JSON keeps the full name (generic shapes); the text, as Go,
+	// prints the shapes as "[...]".
+	tf := gotraceback.Frame{Func: goroutines.FuncNameForPrint(f.Function), File: f.File, Line: f.Line}
 	if f.Kind != "inline" {
 		tf.Offset, tf.HasOffset = f.Offset, true
 	}
