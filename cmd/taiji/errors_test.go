@@ -190,3 +190,28 @@ func TestStackNoSource(t *testing.T) {
 		}
 	}
 }
+
+// TestGoroutinesBadInput: what taiji goroutines cannot list is one line
+// that says what to use instead, and the target runs on untouched.
+func TestGoroutinesBadInput(t *testing.T) {
+	requireRoot(t)
+	_, stderr, err := runTaiji(t, "goroutines", "99999999")
+	oneLine(t, stderr, err, "no process with PID 99999999")
+
+	_, stderr, err = runTaiji(t, "goroutines", "2")
+	oneLine(t, stderr, err, "kernel thread")
+
+	p := testprog.Start(t, testprog.BuildC(t, "native"))
+	_, stderr, err = runTaiji(t, "goroutines", strconv.Itoa(p.Pid))
+	oneLine(t, stderr, err, "not a Go program", "taiji stack "+strconv.Itoa(p.Pid))
+	if !p.Alive() {
+		t.Fatal("target died")
+	}
+	// Refused before any thread stopped: none is left in a ptrace stop.
+	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/stat")
+	if f := strings.Fields(string(stat)); len(f) > 2 && (f[2] == "t" || f[2] == "T") {
+		t.Errorf("target left stopped: state %s", f[2])
+	}
+	_, stderr, err = runAs(t, 65534, "goroutines", strconv.Itoa(p.Pid))
+	oneLine(t, stderr, err, "not permitted")
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/taijidbg/taiji/internal/testprog"
+)
+
+// TestGoroutinesViews: --group, the filters, --pprof and the goroutine in
+// each thread's header of taiji stack, on goroutinestates built by the
+// newest toolchain.
+func TestGoroutinesViews(t *testing.T) {
+	requireRoot(t)
+	tcs := testprog.Toolchains(t)
+	tc := tcs[len(tcs)-1]
+	p := testprog.StartGoroutineStates(t, testprog.BuildGoroutineStates(t, tc, testprog.GoModes[0]))
+	pid := strconv.Itoa(p.Pid)
+
+	// --state and --match select; --group counts.
+	out, errOut, err := runTaiji(t, "goroutines", "--state", "chan receive", pid)
+	if err != nil {
+		t.Fatalf("%v: %s", err, errOut)
+	}
+	if !strings.Contains(out, "main.chanRecvHost(") || strings.Contains(out, "main.selectHost(") || strings.Contains(out, "[select]") {
+		t.Errorf("--state 'chan receive':\n%s", out)
+	}
+	out, _, _ = runTaiji(t, "goroutines", "--match", `^main\.(mutex|cond)Host$`, pid)
+	if n := strings.Count(out, "\ngoroutine "); n != 2 || !strings.Contains(out, "[sync.Mutex.Lock]") {
+		t.Errorf("--match mutexHost|condHost shows %d goroutines:\n%s", n, out)
+	}
+	out, _, _ = runTaiji(t, "goroutines", "--group", "--json", pid)
+	var groups struct {
+		Total  int `json:"total"`
+		Groups []struct {
+			Count int      `json:"count"`
+			IDs   []uint64 `json:"ids"`
+			State string   `json:"state"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(out), &groups); err != nil {
+		t.Fatalf("--group --json: %v\n%s", err, out)
+	}
+	sum := 0
+	for i, g := range groups.Groups {
+		if g.Count != len(g.IDs) || i > 0 && g.Count > groups.Groups[i-1].Count {
+			t.Errorf("group %d: count %d, %d ids, after a group of %d", i, g.Count, len(g.IDs), groups.Groups[max(i-1, 0)].Count)
+		}
+		sum += g.Count
+	}
+	if sum == 0 || sum > groups.Total {
+		t.Errorf("groups hold %d goroutines of %d", sum, groups.Total)
+	}
+
+	// --pprof writes a profile go tool pprof reads, with the user frames.
+	prof := filepath.Join(t.TempDir(), "goroutine.pb.gz")
+	if _, errOut, err := runTaiji(t, "goroutines", "--pprof", prof, "--system", pid); err != nil {
+		t.Fatalf("--pprof: %v: %s", err, errOut)
+	}
+	top, err := exec.Command(tc.Go, "tool", "pprof", "-top", "-nodecount=200", prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v\n%s", err, top)
+	}
+	for _, fn := range []string{"main.chanRecvHost", "main.mutexHost", "runtime.gopark"} {
+		if !strings.Contains(string(top), fn) {
+			t.Errorf("the profile lacks %s:\n%s", fn, top)
+		}
+	}
+
+	// taiji stack names the goroutine a thread runs: the busy loop's.
+	out, _, _ = runTaiji(t, "stack", "--json", pid)
+	var st struct {
+		Threads []struct {
+			Goroutine uint64 `json:"goroutine"`
+			Frames    []struct {
+				Function string `json:"function"`
+			} `json:"frames"`
+		} `json:"threads"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, th := range st.Threads {
+		for _, f := range th.Frames {
+			if f.Function == "main.busyHost" || f.Function == "main.busyStep" {
+				found = true
+				if th.Goroutine == 0 {
+					t.Errorf("the thread running main.busyHost names no goroutine")
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no thread runs main.busyHost:\n%s", out)
+	}
+}
