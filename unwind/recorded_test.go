@@ -1,10 +1,13 @@
 package unwind_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/internal/xarch"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/target"
@@ -59,11 +63,18 @@ var recordedOptions = unwind.Options{NoKernel: true}
 // TestRecordedSnapshot unwinds, on any host and with no live process, a
 // snapshot recorded from a live target: its registers, maps, the memory the
 // unwinder read and the binary. The frames must be the ones the live
-// unwind gave. The amd64 snapshot is of the static native C target (CFI,
-// a signal frame, inline frames, a recursion); arm64 and mips64le ones are
-// to be recorded inside the VMs (scripts/xarch-test) in a later session.
+// unwind gave. Each snapshot is of the static native C target (CFI, a
+// signal frame, inline frames, a recursion): amd64's recorded on a host,
+// the others inside the VMs (scripts/xarch-test -record ARCH).
 func TestRecordedSnapshot(t *testing.T) {
-	if *record {
+	if goarch, ok := xarch.InVM(); ok && xarch.Recording() {
+		// Inside a VM booted by scripts/xarch-test -record: record there,
+		// and print the recording for the script to save on the host.
+		rel := "unwind/testdata/recorded/" + goarch
+		dir := filepath.Join(t.TempDir(), "recorded")
+		recordSnapshot(t, dir)
+		printRecording(t, dir, rel)
+	} else if *record {
 		recordSnapshot(t, filepath.Join("testdata", "recorded", runtime.GOARCH))
 	}
 	dirs, _ := filepath.Glob(filepath.Join("testdata", "recorded", "*"))
@@ -192,7 +203,15 @@ func recordSnapshot(t *testing.T, dir string) {
 	if os.Geteuid() != 0 {
 		t.Fatal("-record needs root: ptrace")
 	}
-	bin := testprog.BuildC(t, "native", "-static")
+	var bin string
+	if _, ok := xarch.InVM(); ok {
+		var found bool
+		if bin, found = xarch.Target("native"); !found {
+			t.Fatal("the VM has no /targets/native (testdata/xarch/build)")
+		}
+	} else {
+		bin = testprog.BuildC(t, "native", "-static")
+	}
 	p := testprog.Start(t, bin, "20")
 	live, err := proc.Freeze(p.Pid, proc.FreezeOptions{})
 	if err != nil {
@@ -260,4 +279,43 @@ func recordSnapshot(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded %d threads, %d memory segments, %d files in %s", len(rec.Threads), len(rec.Memory), len(rec.Files), dir)
+}
+
+// printRecording prints the files of dir to stdout as a gzipped tar in
+// base64 between xarch.RecordBegin and RecordEnd lines naming rel, where
+// scripts/xarch-test -record unpacks them on the host.
+func printRecording(t *testing.T, dir, rel string) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: 0o644, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString(buf.Bytes())
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%s %s\n", xarch.RecordBegin, rel)
+	for len(enc) > 0 {
+		n := min(len(enc), 76)
+		out.WriteString(enc[:n] + "\n")
+		enc = enc[n:]
+	}
+	fmt.Fprintf(&out, "%s %s\n", xarch.RecordEnd, rel)
+	os.Stdout.WriteString(out.String())
 }

@@ -26,7 +26,22 @@ const (
 	EnvArch = "TAIJI_XARCH"
 	// EnvTargets names the directory holding the cross-built target programs.
 	EnvTargets = "TAIJI_XARCH_TARGETS"
+	// EnvRecord is set (to "1") when scripts/xarch-test -record booted the
+	// VM: tests that record test data print it to the console between
+	// RecordBegin and RecordEnd lines, for the script to save on the host.
+	EnvRecord = "TAIJI_XARCH_RECORD"
 )
+
+// The lines around a recording on the console: "RecordBegin DIR", lines of
+// base64 of a gzipped tar of DIR's files, "RecordEnd DIR". DIR is relative
+// to the repository's root.
+const (
+	RecordBegin = "xarch-record-begin"
+	RecordEnd   = "xarch-record-end"
+)
+
+// Recording reports whether the VM was booted to record test data.
+func Recording() bool { return os.Getenv(EnvRecord) == "1" }
 
 // InVM reports whether the test runs inside the harness's VM, and for which
 // GOARCH. Tests that need host tools (go build, gcc, gdb) skip themselves

@@ -12,6 +12,7 @@
 //
 //	taiji.run=REGEXP      passed to each test binary as -test.run
 //	taiji.timeout=DUR     -test.timeout of each binary (default 10m)
+//	taiji.record=1        set xarch.EnvRecord for the tests (scripts/xarch-test -record)
 package main
 
 import (
@@ -76,7 +77,7 @@ func main() {
 	var t xarch.Tally
 	start := time.Now()
 	for _, bin := range bins {
-		runTest(&t, bin, timeout, opts["taiji.run"])
+		runTest(&t, bin, timeout, opts["taiji.run"], opts["taiji.record"] == "1")
 	}
 	fmt.Printf("xarch: %d test binaries, %d failed; %d tests skipped; %.1fs in the VM\n",
 		t.Binaries, t.BinariesFailed, t.Skipped, time.Since(start).Seconds())
@@ -89,7 +90,7 @@ func main() {
 
 // runTest runs one test binary in its own directory (which holds a copy of
 // the package's testdata, as `go test` would) and tallies its output.
-func runTest(t *xarch.Tally, bin string, timeout time.Duration, run string) {
+func runTest(t *xarch.Tally, bin string, timeout time.Duration, run string, record bool) {
 	name := filepath.Base(bin)
 	fmt.Printf("xarch: === %s\n", name)
 	// -test.paniconexit0, as go test passes it: a test calling os.Exit(0)
@@ -111,6 +112,9 @@ func runTest(t *xarch.Tally, bin string, timeout time.Duration, run string) {
 		"GOTRACEBACK=all",
 		xarch.EnvArch + "=" + runtime.GOARCH,
 		xarch.EnvTargets + "=" + targetsDir,
+	}
+	if record {
+		cmd.Env = append(cmd.Env, xarch.EnvRecord+"=1")
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
