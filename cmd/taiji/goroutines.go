@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"runtime/debug"
@@ -124,9 +125,7 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	if fl.json {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(goroutinesJSON(res, snap.Exe, shown, fl))
+		return writeGoroutinesJSON(w, res, snap.Exe, shown, fl)
 	}
 	fmt.Fprintf(w, "Process %d (%s), %s, %d goroutines", pid, snap.Exe, res.GoVersion, len(res.Goroutines))
 	if len(shown) != len(res.Goroutines) {
@@ -181,48 +180,66 @@ func writePprofFile(path string, gs []*goroutines.Goroutine, exe string) error {
 
 // goroutineJSON is one goroutine in --json output (docs/json.md).
 type goroutineJSON struct {
-	ID         uint64         `json:"id"`
-	Status     string         `json:"status"`
-	State      string         `json:"state"`
-	WaitReason string         `json:"wait_reason,omitempty"`
-	WaitNs     *int64         `json:"wait_ns,omitempty"`
-	Thread     int            `json:"thread,omitempty"`
-	Locked     bool           `json:"locked"`
-	System     bool           `json:"system"`
-	Parent     uint64         `json:"parent,omitempty"`
-	CreatedBy  *unwind.Frame  `json:"created_by,omitempty"`
-	Frames     []unwind.Frame `json:"frames"`
-	Omitted    int            `json:"omitted,omitempty"`
-	Note       string         `json:"note,omitempty"`
+	ID         uint64          `json:"id"`
+	Status     string          `json:"status"`
+	State      string          `json:"state"`
+	WaitReason string          `json:"wait_reason,omitempty"`
+	WaitNs     *int64          `json:"wait_ns,omitempty"`
+	Thread     int             `json:"thread,omitempty"`
+	Locked     bool            `json:"locked"`
+	System     bool            `json:"system"`
+	Parent     uint64          `json:"parent,omitempty"`
+	CreatedBy  *unwind.Frame   `json:"created_by,omitempty"`
+	Frames     json.RawMessage `json:"frames"`
+	Omitted    int             `json:"omitted,omitempty"`
+	Note       string          `json:"note,omitempty"`
 }
 
 type groupJSON struct {
-	Count     int            `json:"count"`
-	IDs       []uint64       `json:"ids"`
-	State     string         `json:"state"`
-	Locked    bool           `json:"locked"`
-	MinWaitNs *int64         `json:"min_wait_ns,omitempty"`
-	MaxWaitNs *int64         `json:"max_wait_ns,omitempty"`
-	CreatedBy *unwind.Frame  `json:"created_by,omitempty"`
-	Frames    []unwind.Frame `json:"frames"`
+	Count     int             `json:"count"`
+	IDs       []uint64        `json:"ids"`
+	State     string          `json:"state"`
+	Locked    bool            `json:"locked"`
+	MinWaitNs *int64          `json:"min_wait_ns,omitempty"`
+	MaxWaitNs *int64          `json:"max_wait_ns,omitempty"`
+	CreatedBy *unwind.Frame   `json:"created_by,omitempty"`
+	Frames    json.RawMessage `json:"frames"`
 }
 
-type goroutinesReport struct {
-	Pid        int             `json:"pid"`
-	Exe        string          `json:"exe"`
-	GoVersion  string          `json:"go_version"`
-	Layout     string          `json:"layout"`
-	Vars       string          `json:"vars"`
-	FrozenNs   int64           `json:"frozen_ns"`
-	Total      int             `json:"total"`
-	Notes      []string        `json:"notes,omitempty"`
-	Goroutines []goroutineJSON `json:"goroutines,omitempty"`
-	Groups     []groupJSON     `json:"groups,omitempty"`
+type goroutinesHead struct {
+	Pid       int      `json:"pid"`
+	Exe       string   `json:"exe"`
+	GoVersion string   `json:"go_version"`
+	Layout    string   `json:"layout"`
+	Vars      string   `json:"vars"`
+	FrozenNs  int64    `json:"frozen_ns"`
+	Total     int      `json:"total"`
+	Notes     []string `json:"notes"`
 }
 
-func goroutinesJSON(res *goroutines.Result, exe string, shown []*goroutines.Goroutine, fl *goroutinesFlags) *goroutinesReport {
-	rep := &goroutinesReport{Pid: res.Pid, Exe: exe, GoVersion: res.GoVersion, Layout: res.Layout, Vars: res.Vars,
+// writeGoroutinesJSON streams the --json document: the head's fields, then
+// one goroutine (or group) per line, so that a million goroutines are never
+// one value in memory. Each distinct stack's frames are encoded once.
+func writeGoroutinesJSON(w io.Writer, res *goroutines.Result, exe string, shown []*goroutines.Goroutine, fl *goroutinesFlags) error {
+	head := goroutinesHead{Pid: res.Pid, Exe: exe, GoVersion: res.GoVersion, Layout: res.Layout, Vars: res.Vars,
 		FrozenNs: res.Frozen.Nanoseconds(), Total: len(res.Goroutines), Notes: res.Notes}
+	if head.Notes == nil {
+		head.Notes = []string{}
+	}
+	b, err := json.MarshalIndent(head, "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Write(b[:len(b)-2]) // without the closing "\n}"
+	frames := map[*goroutines.Stack]json.RawMessage{}
+	encFrames := func(st *goroutines.Stack) json.RawMessage {
+		if f, ok := frames[st]; ok {
+			return f
+		}
+		f, _ := json.Marshal(st.Shown(fl.system))
+		frames[st] = f
+		return f
+	}
 	ns := func(d time.Duration) *int64 {
 		if d < 0 {
 			return nil
@@ -230,24 +247,44 @@ func goroutinesJSON(res *goroutines.Result, exe string, shown []*goroutines.Goro
 		v := d.Nanoseconds()
 		return &v
 	}
+	item := func(i int, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		sep := ",\n    "
+		if i == 0 {
+			sep = "\n    "
+		}
+		io.WriteString(w, sep)
+		_, err = w.Write(b)
+		return err
+	}
 	if fl.group {
-		for _, gr := range goroutines.GroupBy(shown) {
+		io.WriteString(w, ",\n  \"groups\": [")
+		for i, gr := range goroutines.GroupBy(shown) {
 			g := gr.Goroutines[0]
 			j := groupJSON{Count: len(gr.Goroutines), State: g.State, Locked: g.Locked, MinWaitNs: ns(gr.MinWait), MaxWaitNs: ns(gr.MaxWait),
-				CreatedBy: g.CreatedBy, Frames: g.Stack.Shown(fl.system)}
+				CreatedBy: g.CreatedBy, Frames: encFrames(g.Stack)}
 			for _, x := range gr.Goroutines {
 				j.IDs = append(j.IDs, x.ID)
 			}
-			rep.Groups = append(rep.Groups, j)
+			if err := item(i, j); err != nil {
+				return err
+			}
 		}
-		return rep
+	} else {
+		io.WriteString(w, ",\n  \"goroutines\": [")
+		for i, g := range shown {
+			j := goroutineJSON{ID: g.ID, Status: goroutines.StatusName(g), State: g.State,
+				WaitReason: g.WaitReason, WaitNs: ns(g.Wait), Thread: g.Thread, Locked: g.Locked, System: g.System,
+				Parent: g.Parent, CreatedBy: g.CreatedBy, Frames: encFrames(g.Stack),
+				Omitted: g.Stack.Omitted, Note: g.Stack.Note}
+			if err := item(i, j); err != nil {
+				return err
+			}
+		}
 	}
-	rep.Goroutines = []goroutineJSON{}
-	for _, g := range shown {
-		rep.Goroutines = append(rep.Goroutines, goroutineJSON{ID: g.ID, Status: goroutines.StatusName(g), State: g.State,
-			WaitReason: g.WaitReason, WaitNs: ns(g.Wait), Thread: g.Thread, Locked: g.Locked, System: g.System,
-			Parent: g.Parent, CreatedBy: g.CreatedBy, Frames: g.Stack.Shown(fl.system),
-			Omitted: g.Stack.Omitted, Note: g.Stack.Note})
-	}
-	return rep
+	_, err = io.WriteString(w, "\n  ]\n}\n")
+	return err
 }
