@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
+	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/target"
 )
@@ -23,6 +25,7 @@ type rawG struct {
 	sp, pc, lr, bp     uint64 // where the walk starts: g.sched, or the system call's
 	gopc, startpc      uint64
 	lockedm, m, procid uint64
+	walk               int32 // index of its walk in Reader.walks, -1 if none (walkStacks)
 }
 
 // maxGoroutines bounds allgs's length: more is a misread, not a program.
@@ -33,8 +36,9 @@ const maxGoroutines = 1 << 27
 // as one range of at most gRun bytes. Each range costs the kernel a page
 // walk; a million ranges would keep the process frozen for a second.
 const (
-	gGap = 2 << 10
-	gRun = 1 << 20
+	gGap        = 2 << 10
+	gRun        = 1 << 20
+	gBatchBytes = 4 << 20 // read per batch of runs
 )
 
 // readGs reads the gSize bytes of the g at each address from mem and
@@ -64,33 +68,47 @@ func readGs(mem io.ReaderAt, addrs []uint64, gSize uint64, decode func(addr uint
 		}
 		runs = append(runs, run{k, k})
 	}
-	total := uint64(0)
-	for _, r := range runs {
-		start := addrs[order[r.first]]
-		n := addrs[order[r.last]] + gSize - start
-		segs = append(segs, target.Segment{Addr: start, Data: make([]byte, n)})
-		total += n
-	}
-	target.ReadBatch(mem, segs)
+	// The runs are read a batch at a time into one reused buffer: the
+	// copies live only until their gs are decoded.
 	raw := make([]rawG, len(addrs))
-	for ri, r := range runs {
-		sg := segs[ri]
-		for k := r.first; k <= r.last; k++ {
-			i := order[k]
-			off := addrs[i] - sg.Addr
-			if off+gSize > uint64(len(sg.Data)) {
-				return nil, fmt.Errorf("%w: cannot read the g at %#x listed in runtime.allgs", ErrBadLayout, addrs[i])
+	buf := make([]byte, gBatchBytes)
+	for first := 0; first < len(runs); {
+		segs = segs[:0]
+		free := buf
+		last := first
+		for ; last < len(runs); last++ {
+			r := runs[last]
+			start := addrs[order[r.first]]
+			n := addrs[order[r.last]] + gSize - start
+			if n > uint64(len(free)) {
+				if last > first {
+					break
+				}
+				free = make([]byte, n) // one run larger than the buffer
 			}
-			raw[i] = decode(addrs[i], sg.Data[off:off+gSize])
+			segs = append(segs, target.Segment{Addr: start, Data: free[:n:n]})
+			free = free[n:]
 		}
-		segs[ri].Data = nil // done with it: let it go before the stacks are read
+		target.ReadBatch(mem, segs)
+		for ri, r := range runs[first:last] {
+			sg := segs[ri]
+			for k := r.first; k <= r.last; k++ {
+				i := order[k]
+				off := addrs[i] - sg.Addr
+				if off+gSize > uint64(len(sg.Data)) {
+					return nil, fmt.Errorf("%w: cannot read the g at %#x listed in runtime.allgs", ErrBadLayout, addrs[i])
+				}
+				raw[i] = decode(addrs[i], sg.Data[off:off+gSize])
+			}
+		}
+		first = last
 	}
 	return raw, nil
 }
 
 // copyGs reads allgs and every g, then the stacks, from s's stopped
 // process.
-func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, []target.Segment, error) {
+func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, error) {
 	a := s.Arch
 	l := r.prog.Layout
 	mem := s.Memory()
@@ -107,15 +125,15 @@ func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, []target.Segment, error) {
 	}
 	hdr := make([]byte, 3*ptr)
 	if _, err := mem.ReadAt(hdr, int64(r.vars.Allgs+r.prog.Bias)); err != nil {
-		return nil, nil, fmt.Errorf("reading runtime.allgs at %#x: %v", r.vars.Allgs+r.prog.Bias, err)
+		return nil, fmt.Errorf("reading runtime.allgs at %#x: %v", r.vars.Allgs+r.prog.Bias, err)
 	}
 	base, n, c := word(hdr), word(hdr[ptr:]), word(hdr[2*ptr:])
 	if n == 0 || n > c || c > maxGoroutines || base == 0 {
-		return nil, nil, fmt.Errorf("%w: runtime.allgs at %#x reads as {ptr %#x, len %d, cap %d}", ErrBadLayout, r.vars.Allgs+r.prog.Bias, base, n, c)
+		return nil, fmt.Errorf("%w: runtime.allgs at %#x reads as {ptr %#x, len %d, cap %d}", ErrBadLayout, r.vars.Allgs+r.prog.Bias, base, n, c)
 	}
 	arr := make([]byte, n*ptr)
 	if _, err := mem.ReadAt(arr, int64(base)); err != nil {
-		return nil, nil, fmt.Errorf("reading the %d entries of runtime.allgs at %#x: %v", n, base, err)
+		return nil, fmt.Errorf("reading the %d entries of runtime.allgs at %#x: %v", n, base, err)
 	}
 	gSize := gSpan(l)
 	addrs := make([]uint64, n)
@@ -124,10 +142,10 @@ func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, []target.Segment, error) {
 	}
 	raw, err := readGs(live, addrs, gSize, func(addr uint64, b []byte) rawG { return decodeG(addr, b, l, a.ByteOrder, word) })
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := validate(raw); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// The threads of goroutines in a system call or running.
 	for i := range raw {
@@ -138,34 +156,111 @@ func (r *Reader) copyGs(s *target.Snapshot) ([]rawG, []target.Segment, error) {
 			}
 		}
 	}
-	return raw, r.copyStacks(live, raw), nil
+	r.walkStacks(s, live, raw)
+	return raw, nil
 }
 
-// copyStacks reads each live goroutine's stack from its saved SP up, at
-// most StackBytes, into one arena.
-func (r *Reader) copyStacks(live interface {
-	ReadAt([]byte, int64) (int, error)
-}, raw []rawG) []target.Segment {
+// stackBatch bounds the stack bytes copied per round of walkStacks.
+const stackBatch = 4 << 20
+
+// walk is one distinct result of walking a goroutine's stack.
+type walk struct {
+	pcs  []uint64
+	note string
+}
+
+// stackRound is one round of walkStacks: stacks copied, and the index in
+// raw of the goroutine each belongs to.
+type stackRound struct {
+	segs []target.Segment
+	idx  []int
+}
+
+// walkStacks copies the stacks of the goroutines that are not running, a
+// round at a time (at most stackBatch bytes, each stack from its saved SP
+// up, at most StackBytes, in as few system calls as the kernel allows),
+// and walks each from its copy, keeping only the PCs found, interned in
+// r.walks. While the copies fit in Options.StackBudget the rounds are kept
+// and walked by Read, after the process runs again: the process is
+// stopped only for the copy. Past the budget, each round is walked at once,
+// while the process is still stopped, and its buffer reused: a million
+// goroutines' stacks never sit in taiji's memory at once.
+func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 	limit := uint64(r.opts.StackBytes)
-	total := uint64(0)
-	for i := range raw {
-		if n := stackLen(&raw[i], limit); n > 0 {
-			total += n
+	base := s.Memory()
+	var buf []byte
+	kept := 0
+	for i := 0; i < len(raw); {
+		if buf == nil {
+			buf = make([]byte, stackBatch)
 		}
-	}
-	arena := make([]byte, total)
-	segs := make([]target.Segment, 0, len(raw))
-	off := uint64(0)
-	for i := range raw {
-		n := stackLen(&raw[i], limit)
-		if n == 0 {
+		var round stackRound
+		free := buf
+		for ; i < len(raw); i++ {
+			rg := &raw[i]
+			rg.walk = -1
+			n := stackLen(rg, limit)
+			if n == 0 || rg.status == goruntime.StatusRunning || rg.pc == 0 {
+				continue
+			}
+			if n > uint64(len(free)) {
+				break
+			}
+			round.segs = append(round.segs, target.Segment{Addr: rg.sp, Data: free[:n:n]})
+			round.idx = append(round.idx, i)
+			free = free[n:]
+		}
+		target.ReadBatch(live, round.segs)
+		if kept+len(buf) <= r.opts.StackBudget {
+			kept += len(buf)
+			r.rounds = append(r.rounds, round)
+			buf = nil // kept: the next round needs its own
 			continue
 		}
-		segs = append(segs, target.Segment{Addr: raw[i].sp, Data: arena[off : off+n : off+n]})
-		off += n
+		r.walkRound(s, base, raw, round)
 	}
-	target.ReadBatch(live, segs)
-	return segs
+}
+
+// walkRound walks the stacks of one round, each from its copy, then from
+// base (the snapshot's memory, or the stopped process).
+func (r *Reader) walkRound(s *target.Snapshot, base io.ReaderAt, raw []rawG, round stackRound) {
+	a := s.Arch
+	if r.walkIndex == nil {
+		r.walkIndex = map[string]int32{}
+	}
+	for k, sg := range round.segs {
+		rg := &raw[round.idx[k]]
+		var regs arch.Regs
+		regs.PC = rg.pc
+		regs.Set(a.SP, rg.sp)
+		if rg.lr != 0 {
+			regs.Set(a.LR, rg.lr)
+		}
+		if rg.bp != 0 {
+			regs.Set(a.FP, rg.bp)
+		}
+		mem := target.NewSegmentReader([]target.Segment{sg}, base)
+		var note string
+		r.pcs, note = r.u.GoroutinePCs(s, mem, rg.g, regs, r.pcs[:0])
+		key := pcKey(r.pcs, note)
+		w, ok := r.walkIndex[string(key)]
+		if !ok {
+			w = int32(len(r.walks))
+			r.walkIndex[string(key)] = w
+			r.walks = append(r.walks, walk{pcs: slices.Clone(r.pcs), note: note})
+		}
+		rg.walk = w
+	}
+}
+
+// pcKey is a map key for a walk's result (converted to a string only when
+// a new walk is stored).
+func pcKey(pcs []uint64, note string) []byte {
+	b := make([]byte, 0, 8*len(pcs)+len(note))
+	for _, pc := range pcs {
+		b = binary.LittleEndian.AppendUint64(b, pc)
+	}
+	return append(b, note...)
 }
 
 // stackLen is how much of rg's stack to copy: from its saved SP to the

@@ -2,14 +2,15 @@
 // with no help from the program: no pprof endpoint, no agent, no DWARF.
 //
 // While the process is frozen (proc.Freeze), Reader.Copy reads
-// runtime.allgs, the fields of every g the listing needs, and each
-// goroutine's stack from its saved SP to the stack's top, in as few system
-// calls as the kernel allows (target.BatchReader). After the process runs
-// again, Reader.Read unwinds each stack from where the goroutine will
-// resume (g.sched, or g.syscallsp/syscallpc while in a system call or cgo),
-// exactly as the runtime's own traceback does (runtime/traceback.go
-// traceback1, unwinder.initAt), and names the frames once per distinct
-// stack. A goroutine running on a thread takes that thread's backtrace.
+// runtime.allgs and the fields of every g the listing needs, then copies
+// the goroutines' stacks a batch at a time, in as few system calls as the
+// kernel allows (target.BatchReader), and walks each from where the
+// goroutine will resume (g.sched, or g.syscallsp/syscallpc while in a
+// system call or cgo), exactly as the runtime's own traceback does
+// (runtime/traceback.go traceback1, unwinder.initAt), keeping only the PCs.
+// After the process runs again, Reader.Read names the frames, once per
+// distinct stack. A goroutine running on a thread takes that thread's
+// backtrace.
 //
 // Where the runtime's structures are comes from package goruntime: the
 // layout of runtime.g from DWARF or the generated per-release tables, the
@@ -25,7 +26,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
@@ -78,9 +78,18 @@ type Options struct {
 	unwind.Options
 	// StackBytes bounds how much of each goroutine's stack is copied while
 	// the process is frozen (0: DefaultStackBytes); a deeper stack is read
-	// from the live process afterwards, and may have changed by then.
+	// from the process afterwards, and may have changed by then.
 	StackBytes int
+	// StackBudget bounds the stack copies kept to walk after the process
+	// runs again (0: DefaultStackBudget). Stacks past it are walked while
+	// it is still stopped: a longer stop, but taiji's memory stays bounded
+	// however many goroutines there are. Negative: walk all while stopped.
+	StackBudget int
 }
+
+// DefaultStackBudget keeps the stacks of about a hundred thousand parked
+// goroutines to walk after the process resumes.
+const DefaultStackBudget = 64 << 20
 
 // DefaultStackBytes is how much of each goroutine's stack Copy keeps: the
 // stacks of parked goroutines are mostly a few hundred bytes deep, and the
@@ -110,15 +119,22 @@ type Reader struct {
 	vars    goruntime.Vars
 	err     error
 
-	raw      []rawG
-	copyErr  error
-	nanotime int64 // CLOCK_MONOTONIC when the process was frozen, 0 if unknown
+	raw       []rawG
+	rounds    []stackRound // stacks copied, walked by Read (walkStacks)
+	walks     []walk       // distinct results of walking the stacks
+	walkIndex map[string]int32
+	pcs       []uint64 // a walk's buffer
+	copyErr   error
+	nanotime  int64 // CLOCK_MONOTONIC when the process was frozen, 0 if unknown
 }
 
 // NewReader returns a Reader that opens modules and unwinds with u.
 func NewReader(u *unwind.Unwinder, opts Options) *Reader {
 	if opts.StackBytes <= 0 {
 		opts.StackBytes = DefaultStackBytes
+	}
+	if opts.StackBudget == 0 {
+		opts.StackBudget = DefaultStackBudget
 	}
 	return &Reader{u: u, opts: opts}
 }
@@ -165,16 +181,18 @@ func (r *Reader) prepare(s *target.Snapshot) error {
 }
 
 // Copy is a proc.FreezeOptions.Copy: while every thread is stopped it reads
-// allgs, the g of every goroutine, and each stack from its saved SP up (at
-// most Options.StackBytes), and returns the stacks to keep in the snapshot.
+// allgs and the g of every goroutine, and walks each goroutine's stack from
+// a copy (at most Options.StackBytes), keeping the PCs found for Read. It
+// returns no segments.
 func (r *Reader) Copy(s *target.Snapshot) []target.Segment {
 	if r.err != nil {
 		return nil
 	}
 	r.nanotime = nanotime()
-	var segs []target.Segment
-	r.raw, segs, r.copyErr = r.copyGs(s)
-	return segs
+	r.raw, r.copyErr = r.copyGs(s)
+	// The stacks were walked while the process stood still (walkStacks):
+	// nothing more needs keeping in the snapshot.
+	return nil
 }
 
 // Result is what Read found.
@@ -208,10 +226,13 @@ func (r *Reader) Read(s *target.Snapshot, threads []*unwind.Thread) (*Result, er
 		byTID[t.TID] = t
 	}
 	names := r.names(s)
-	stacks := map[string]*Stack{}
+	// The stacks kept to walk now the process runs again.
+	for _, round := range r.rounds {
+		r.walkRound(s, s.Memory(), r.raw, round)
+	}
+	r.rounds = nil
 	creators := map[uint64]*unwind.Frame{}
-	a := s.Arch
-	l := r.prog.Layout
+	stacks := make([]*Stack, len(r.walks))
 	for i := range r.raw {
 		rg := &r.raw[i]
 		if rg.status == goruntime.StatusDead || rg.status == goruntime.StatusDeadExtra || rg.status == goruntime.StatusIdle {
@@ -250,54 +271,41 @@ func (r *Reader) Read(s *target.Snapshot, threads []*unwind.Thread) (*Result, er
 			r.markWrappers(st)
 			g.Stack = st
 		} else {
-			var regs arch.Regs
-			regs.PC = rg.pc
-			regs.Set(a.SP, rg.sp)
-			if rg.lr != 0 {
-				regs.Set(a.LR, rg.lr)
-			}
-			if rg.bp != 0 {
-				regs.Set(a.FP, rg.bp)
-			}
-			g.Stack = r.stack(s, rg, regs, stacks)
+			g.Stack = r.stack(s, rg, stacks)
 		}
 		if rg.gopc != 0 && g.ID != 1 {
 			g.CreatedBy = r.creator(s, rg.gopc, creators)
 		}
 		res.Goroutines = append(res.Goroutines, g)
 	}
+	r.raw = nil // decoded: let it go before the listing is printed
 	if len(res.Goroutines) == 0 {
 		return nil, fmt.Errorf("%w: runtime.allgs lists no live goroutine", ErrBadLayout)
 	}
-	_ = l
 	return res, nil
 }
 
-// stack unwinds one goroutine from regs and returns its Stack, shared with
-// every goroutine whose walk found the same PCs.
-func (r *Reader) stack(s *target.Snapshot, rg *rawG, regs arch.Regs, stacks map[string]*Stack) *Stack {
-	if regs.PC == 0 {
-		return &Stack{Note: "the goroutine has no saved state (g.sched.pc is 0)"}
+// stack names the walk Copy made of rg's stack, once per distinct walk.
+func (r *Reader) stack(s *target.Snapshot, rg *rawG, stacks []*Stack) *Stack {
+	if rg.walk < 0 {
+		note := "the goroutine has no saved state (g.sched.pc is 0)"
+		if rg.status == goruntime.StatusRunning {
+			// Its thread was not captured (it exited, or never stopped).
+			note = "running on a thread that was not captured: its stack is not known"
+		} else if rg.pc != 0 {
+			note = fmt.Sprintf("its saved SP %#x is outside its stack [%#x, %#x)", rg.sp, rg.lo, rg.hi)
+		}
+		return &Stack{Note: note}
 	}
-	pcs, note := r.u.GoroutinePCs(s, rg.g, regs)
-	key := pcKey(pcs, note)
-	if st, ok := stacks[key]; ok {
+	if st := stacks[rg.walk]; st != nil {
 		return st
 	}
-	st := &Stack{Note: note}
-	st.Frames, st.Omitted = r.u.SymbolizeReturns(s, pcs, r.opts.Options)
+	w := r.walks[rg.walk]
+	st := &Stack{Note: w.note}
+	st.Frames, st.Omitted = r.u.SymbolizeReturns(s, w.pcs, r.opts.Options)
 	r.markWrappers(st)
-	stacks[key] = st
+	stacks[rg.walk] = st
 	return st
-}
-
-// pcKey is a map key for a walk's result.
-func pcKey(pcs []uint64, note string) string {
-	b := make([]byte, 0, 8*len(pcs)+len(note))
-	for _, pc := range pcs {
-		b = append(b, byte(pc), byte(pc>>8), byte(pc>>16), byte(pc>>24), byte(pc>>32), byte(pc>>40), byte(pc>>48), byte(pc>>56))
-	}
-	return string(append(b, note...))
 }
 
 // creator names the go statement at gopc as Go's printcreatedby does: the

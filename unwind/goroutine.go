@@ -55,20 +55,22 @@ func (u *Unwinder) GoProgram(s *target.Snapshot) (*GoProgram, error) {
 // GoroutinePCs unwinds the stack of a goroutine that no thread is running,
 // from where it will resume: regs holds the PC and SP (and LR, BP where
 // saved) of its g.sched, or of its system call (g.syscallpc, g.syscallsp),
-// and g is the goroutine's runtime.g. As in Go's traceback, regs.PC is a
-// return address, and so is every PC returned (name them with
-// SymbolizeReturns). The note, if any, says why the walk ended before the
-// goroutine's first function.
-func (u *Unwinder) GoroutinePCs(s *target.Snapshot, g uint64, regs arch.Regs) (pcs []uint64, note string) {
+// and g is the goroutine's runtime.g; mem reads the process's memory (s's,
+// or a reader that serves the goroutine's stack from a copy first). As in
+// Go's traceback, regs.PC is a return address, and so is every PC returned
+// (name them with SymbolizeReturns). The note, if any, says why the walk
+// ended before the goroutine's first function.
+//
+// The PCs are appended to pcs (which may be nil), reusing its memory.
+func (u *Unwinder) GoroutinePCs(s *target.Snapshot, mem io.ReaderAt, g uint64, regs arch.Regs, pcs []uint64) ([]uint64, string) {
 	gw := &gwalk{regs: regs}
 	gw.enter(g)
 	// A frame carries a whole register file (a kilobyte): a walk reuses
 	// the frames of the one before, as a million goroutines are walked.
 	buf := physPool.Get().(*[]phys)
-	ph, note := u.walkFrom(u.spaceOf(s), phys{pc: regs.PC, regs: regs}, gw, s.Memory(), walkLimit, (*buf)[:0])
-	pcs = make([]uint64, len(ph))
+	ph, note := u.walkFrom(u.spaceOf(s), phys{pc: regs.PC, regs: regs}, gw, mem, walkLimit, (*buf)[:0])
 	for i := range ph {
-		pcs[i] = ph[i].pc
+		pcs = append(pcs, ph[i].pc)
 	}
 	if cap(ph) <= 1024 {
 		*buf = ph[:0]

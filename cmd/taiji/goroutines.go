@@ -74,7 +74,7 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	// What is kept grows with the goroutines (a million of them, here and
 	// in the target); taiji's usual GC percent would let garbage pile up
 	// to four times that.
-	debug.SetGCPercent(100)
+	debug.SetGCPercent(25)
 	filter := goroutines.Filter{System: fl.system, States: fl.states, MinWait: fl.minWait}
 	if fl.match != "" {
 		re, err := regexp.Compile(fl.match)
@@ -110,6 +110,7 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	if err != nil {
 		return goroutinesError(pid, err)
 	}
+	snap.Extra = nil // the goroutines' stacks, unwound: not needed to print
 	res.Notes = append(append(append(notes, snap.Warnings...), unotes...), res.Notes...)
 	var shown []*goroutines.Goroutine
 	for _, g := range res.Goroutines {
