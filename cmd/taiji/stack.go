@@ -39,7 +39,7 @@ type stackFlags struct {
 func stackCmd() *cobra.Command {
 	var fl stackFlags
 	c := &cobra.Command{
-		Use:   "stack [flags] PID | stack [flags] -- CMD [ARG...]",
+		Use:   "stack [flags] PID | stack [flags] -- CMD [ARG...] | stack --core FILE [flags]",
 		Short: "Print the backtrace of every thread, kernel frames above user frames",
 		Long: `Print the backtrace of every thread of a live process: the kernel frames it is
 blocked in, then its user frames down to the outermost one, named from symbols,

@@ -1,0 +1,337 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
+)
+
+// DumpOptions says what Dump writes.
+type DumpOptions struct {
+	// AllMappings writes every readable mapping, file-backed text
+	// included, whatever /proc/PID/coredump_filter says: the core is then
+	// read without the process's files.
+	AllMappings bool
+	// Timeout bounds the wait for the threads to stop (proc.FreezeOptions).
+	Timeout time.Duration
+}
+
+// DumpResult says what Dump did.
+type DumpResult struct {
+	WriteStats
+	Threads  int
+	Segments int           // mappings, each a PT_LOAD
+	Dumped   int           // of which with bytes in the core
+	Frozen   time.Duration // how long the process stood still
+	Warnings []string
+}
+
+// coredump_filter bits (core(5)).
+const (
+	filterAnonPrivate = 1 << iota
+	filterAnonShared
+	filterFilePrivate
+	filterFileShared
+	filterELFHeaders
+	filterHugePrivate
+	filterHugeShared
+)
+
+// defaultFilter is the kernel's default coredump_filter.
+const defaultFilter = filterAnonPrivate | filterAnonShared | filterELFHeaders | filterHugePrivate
+
+// Dump writes an ELF core of the live process pid to path, as the kernel
+// would if it crashed and as gdb's gcore does: every thread's registers
+// (NT_PRSTATUS, NT_FPREGSET), NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO
+// when a thread has one, and the memory /proc/PID/coredump_filter selects
+// (opts.AllMappings: every readable mapping). The process is stopped
+// (proc.Freeze) only while its registers and memory are copied; on any
+// error or interruption (SIGINT, SIGTERM) it is resumed and path removed.
+// Errors wrap proc's (ErrNoProcess, ErrPermission, ErrInterrupted, ...).
+func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+
+	if err := proc.NotUser(pid); err != nil {
+		return nil, err
+	}
+	// Everything that needs no stop is read first: the stop lasts only
+	// for the registers and the memory.
+	info, err := readProcInfo(pid)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // a core holds secrets
+	if err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("core: %w", cerr)
+		}
+		if err != nil {
+			os.Remove(path)
+			res = nil
+		}
+	}()
+	select {
+	case s := <-sigc:
+		return nil, &proc.Error{Msg: fmt.Sprintf("interrupted by %v before PID %d was stopped", s, pid), Err: proc.ErrInterrupted}
+	default:
+	}
+
+	a := arch.Host()
+	res = &DumpResult{}
+	var hookErr error
+	var start time.Time
+	copyAll := func(view *target.Snapshot) []target.Segment {
+		start = time.Now()
+		defer func() { res.Frozen = time.Since(start) }()
+		hookErr = func() error {
+			// The maps again, now that nothing can change them.
+			maps, err := proc.Maps(pid)
+			if err != nil {
+				maps = view.Maps
+			}
+			p := &Process{Arch: a, PageSize: uint64(os.Getpagesize()), Auxv: info.auxv, Memory: view.Live}
+			info.fill(p)
+			for _, t := range view.Threads {
+				ts := ThreadState{TID: t.TID}
+				if ts.Regs, err = proc.Regset(t.TID, elf.NT_PRSTATUS); err != nil {
+					res.Warnings = append(res.Warnings, fmt.Sprintf("thread %d left out: its registers could not be read: %v", t.TID, err))
+					continue
+				}
+				ts.FPRegs, _ = proc.Regset(t.TID, elf.NT_FPREGSET)
+				ts.Siginfo, _ = proc.Siginfo(t.TID)
+				p.Threads = append(p.Threads, ts)
+			}
+			for _, m := range maps {
+				sm, ok := info.smaps[m.Start]
+				if !ok {
+					sm.anon = true // mapped since smaps was read: written to, surely
+				}
+				s := Segment{Mapping: m, Dump: dumpSize(m, sm, info.filter, opts.AllMappings, view.Live, p.PageSize)}
+				if s.Dump > 0 {
+					res.Dumped++
+				}
+				p.Segments = append(p.Segments, s)
+			}
+			res.Threads, res.Segments = len(p.Threads), len(p.Segments)
+			res.WriteStats, err = Write(f, p)
+			return err
+		}()
+		return nil
+	}
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: nil, StackBytes: 64, Timeout: opts.Timeout, Copy: copyAll})
+	if err != nil {
+		return nil, err
+	}
+	if hookErr != nil {
+		return nil, hookErr
+	}
+	if start.IsZero() {
+		return nil, &proc.Error{Msg: fmt.Sprintf("no thread of PID %d could be stopped: no core written", pid), Err: proc.ErrExited}
+	}
+	for _, t := range snap.Threads {
+		if t.NotStopped != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("thread %d left out: %v", t.TID, t.NotStopped))
+		}
+	}
+	res.Warnings = append(res.Warnings, snap.Warnings...)
+	if res.Unreadable > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d pages could not be read and read back as zeros", res.Unreadable))
+	}
+	return res, nil
+}
+
+// dumpSize says how many bytes of mapping m a core holds, by the kernel's
+// rules (vma_dump_size in fs/coredump.c): none of what the process cannot
+// read or the kernel marks VM_DONTDUMP or VM_IO, all of the vDSO, and
+// otherwise what the filter selects by kind: anonymous or file-backed,
+// private or shared, hugetlb; a private file mapping the process wrote to
+// counts as anonymous, and of one not dumped the first page is kept if it
+// is an ELF header (its build-id tells a reader which file was mapped).
+func dumpSize(m target.Mapping, sm smapsInfo, filter uint64, all bool, mem io.ReaderAt, page uint64) uint64 {
+	size := m.End - m.Start
+	switch {
+	case len(m.Perm) < 4 || m.Perm[0] != 'r' || m.Path == "[vsyscall]" || sm.vmflags["dd"] || sm.vmflags["io"]:
+		return 0
+	case m.Path == "[vdso]" || all:
+		return size
+	}
+	shared := m.Perm[3] == 's' || sm.vmflags["sh"]
+	fileBacked := m.Inode != 0
+	if sm.vmflags["ht"] {
+		if (shared && filter&filterHugeShared != 0) || (!shared && filter&filterHugePrivate != 0) {
+			return size
+		}
+		return 0
+	}
+	if shared {
+		// Shared memory without a name (shmem, memfd, a deleted file)
+		// is anonymous to the kernel.
+		anon := !fileBacked || strings.HasSuffix(m.Path, " (deleted)") || strings.HasPrefix(m.Path, "/dev/zero") || strings.HasPrefix(m.Path, "/SYSV")
+		if (anon && filter&filterAnonShared != 0) || (!anon && filter&filterFileShared != 0) {
+			return size
+		}
+		return 0
+	}
+	if sm.anon && filter&filterAnonPrivate != 0 {
+		return size
+	}
+	if !fileBacked {
+		return 0
+	}
+	if filter&filterFilePrivate != 0 {
+		return size
+	}
+	if filter&filterELFHeaders != 0 && m.Offset == 0 {
+		var magic [4]byte
+		if n, _ := mem.ReadAt(magic[:], int64(m.Start)); n == 4 && string(magic[:]) == elf.ELFMAG {
+			return min(page, size)
+		}
+	}
+	return 0
+}
+
+// smapsInfo is what /proc/PID/smaps says of one mapping beyond maps.
+type smapsInfo struct {
+	anon    bool            // it has anonymous pages (the kernel's vma->anon_vma)
+	vmflags map[string]bool // "dd" (VM_DONTDUMP), "io", "sh", "ht" (hugetlb)
+}
+
+// procInfo is what Dump reads of the process before stopping it.
+type procInfo struct {
+	pid, ppid, pgrp, sid int
+	state                byte
+	nice                 int8
+	flags                uint64
+	uid, gid             uint32
+	name, args           string
+	auxv                 []byte
+	filter               uint64
+	smaps                map[uint64]smapsInfo // by start address
+}
+
+func (pi *procInfo) fill(p *Process) {
+	p.Pid, p.PPid, p.Pgrp, p.Sid = pi.pid, pi.ppid, pi.pgrp, pi.sid
+	p.State, p.Nice, p.Flags, p.UID, p.GID = pi.state, pi.nice, pi.flags, pi.uid, pi.gid
+	p.Name, p.Args = pi.name, pi.args
+}
+
+func readProcInfo(pid int) (*procInfo, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	pi := &procInfo{pid: pid, filter: defaultFilter}
+	stat, err := os.ReadFile(dir + "stat")
+	if err != nil {
+		return nil, procErr(pid, err)
+	}
+	open, close := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || close < open {
+		return nil, fmt.Errorf("core: %sstat: unexpected format", dir)
+	}
+	pi.name = string(stat[open+1 : close])
+	f := strings.Fields(string(stat[close+1:]))
+	if len(f) < 17 || len(f[0]) != 1 {
+		return nil, fmt.Errorf("core: %sstat: unexpected format", dir)
+	}
+	num := func(i int) int64 { n, _ := strconv.ParseInt(f[i], 10, 64); return n }
+	pi.state = f[0][0]
+	pi.ppid, pi.pgrp, pi.sid = int(num(1)), int(num(2)), int(num(3))
+	pi.flags, pi.nice = uint64(num(6)), int8(num(16))
+	if b, err := os.ReadFile(dir + "cmdline"); err == nil {
+		pi.args = strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+	}
+	if b, err := os.ReadFile(dir + "status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if fs := strings.Fields(v); len(fs) > 0 && (k == "Uid" || k == "Gid") {
+				n, _ := strconv.ParseUint(fs[0], 10, 32)
+				if k == "Uid" {
+					pi.uid = uint32(n)
+				} else {
+					pi.gid = uint32(n)
+				}
+			}
+		}
+	}
+	if pi.auxv, err = os.ReadFile(dir + "auxv"); err != nil {
+		return nil, procErr(pid, err)
+	}
+	if b, err := os.ReadFile(dir + "coredump_filter"); err == nil {
+		if v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 64); err == nil {
+			pi.filter = v
+		}
+	}
+	if pi.smaps, err = readSmaps(dir + "smaps"); err != nil {
+		return nil, procErr(pid, err)
+	}
+	return pi, nil
+}
+
+func procErr(pid int, err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return &proc.Error{Msg: fmt.Sprintf("no process %d", pid), Err: proc.ErrNoProcess}
+	case errors.Is(err, os.ErrPermission):
+		return &proc.Error{Msg: fmt.Sprintf("not allowed to read the memory map of PID %d: run as root or as its owner", pid), Err: proc.ErrPermission}
+	}
+	return fmt.Errorf("core: %w", err)
+}
+
+// readSmaps reads, per mapping, whether it has anonymous pages and its
+// VmFlags.
+func readSmaps(name string) (map[uint64]smapsInfo, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	out := map[uint64]smapsInfo{}
+	var cur uint64
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		k, v, ok := strings.Cut(line, ":")
+		switch {
+		case ok && k == "Anonymous":
+			fs := strings.Fields(v)
+			if len(fs) > 0 && fs[0] != "0" {
+				si := out[cur]
+				si.anon = true
+				out[cur] = si
+			}
+		case ok && k == "VmFlags":
+			si := out[cur]
+			si.vmflags = map[string]bool{}
+			for _, fl := range strings.Fields(v) {
+				si.vmflags[fl] = true
+			}
+			out[cur] = si
+		default:
+			// A mapping's first line: "start-end perms offset dev inode path".
+			if i := strings.IndexByte(line, '-'); i > 0 && !strings.Contains(line[:i], " ") {
+				if start, err := strconv.ParseUint(line[:i], 16, 64); err == nil {
+					cur = start
+					out[cur] = smapsInfo{}
+				}
+			}
+		}
+	}
+	return out, sc.Err()
+}
