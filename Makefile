@@ -9,7 +9,7 @@ ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # llvm's llvm-dwp (split-DWARF packages; binutils' dwp packs DWARF 4 only), and
 # the arm64 cross compiler (module's PLT naming test reads arm64 binaries).
 DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux llvm \
-	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross zstd xz-utils lz4
 # The benchmarks' peers: eu-stack (elfutils) and gdb above, bpftrace, GNU
 # time for peak RSS, and delve (from the module proxy, pinned, into bin/).
 BENCH_DEBS := bpftrace time

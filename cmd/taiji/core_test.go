@@ -1,0 +1,293 @@
+package main
+
+// Cores: written by the kernel (a crashing C program, a Go program killed
+// with SIGQUIT under GOTRACEBACK=crash) and by taiji dump, read by taiji
+// stack --core, with gdb on the same core as the oracle.
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/taijidbg/taiji/internal/gdboracle"
+	"github.com/taijidbg/taiji/internal/testprog"
+)
+
+// stackCoreJSON runs taiji stack --json --core core.
+func stackCoreJSON(t *testing.T, core string, args ...string) jsonReport {
+	t.Helper()
+	out, errOut, err := runTaiji(t, append([]string{"stack", "--json", "--max-frames", "0", "--core", core}, args...)...)
+	if err != nil {
+		t.Fatalf("taiji stack --core %s: %v\n%s", core, err, errOut)
+	}
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("taiji stack --core --json printed invalid JSON: %v\n%s", err, out)
+	}
+	return r
+}
+
+// compareCoreWithGDB checks taiji's frames of every thread of a core
+// against gdb's on the same core, frame PC by frame PC (diffFrames).
+func compareCoreWithGDB(t *testing.T, exe, core string, co compareOpts) jsonReport {
+	t.Helper()
+	r := stackCoreJSON(t, core)
+	gdb, raw, err := gdboracle.CoreBacktrace(exe, core, "", gdboracle.Options{})
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, raw)
+	}
+	if len(gdb) != len(r.Threads) {
+		t.Errorf("gdb sees %d threads in the core, taiji %d", len(gdb), len(r.Threads))
+	}
+	for _, g := range gdb {
+		th := findThread(r, g.TID)
+		if th == nil {
+			t.Errorf("thread %d: missing from taiji's output", g.TID)
+			continue
+		}
+		var want []gdboracle.Frame
+		for _, f := range g.Frames {
+			if f.Type != "tailcall" {
+				want = append(want, f)
+			}
+		}
+		if msg := diffFrames(th.Frames, want, co); msg != "" {
+			t.Errorf("thread %d: %s\ntaiji:\n%s\ngdb:\n%s", g.TID, msg, formatJSONFrames(th.Frames), gdboracle.Format([]gdboracle.Thread{g}))
+		}
+	}
+	return r
+}
+
+func findThread(r jsonReport, tid int) *jsonThread {
+	for i := range r.Threads {
+		if r.Threads[i].TID == tid {
+			return &r.Threads[i]
+		}
+	}
+	return nil
+}
+
+// userPCs returns a thread's frame PCs, kernel frames left out.
+func userPCs(th *jsonThread) []string {
+	var s []string
+	for _, f := range th.Frames {
+		if f.Kind != "kernel" {
+			s = append(s, f.PC)
+		}
+	}
+	return s
+}
+
+// kernelCoreDir returns a directory where a process started in it with
+// RLIMIT_CORE unlimited gets its core written by the kernel, or skips the
+// test when the machine's core_pattern sends cores elsewhere (a pipe to
+// systemd-coredump or apport, an absolute path): the test changes nothing
+// of the machine's setting.
+func kernelCoreDir(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if err != nil {
+		t.Skipf("no core_pattern: %v", err)
+	}
+	pat := strings.TrimSpace(string(b))
+	if strings.HasPrefix(pat, "|") || strings.Contains(pat, "/") {
+		t.Skipf("core_pattern is %q: cores do not land in the crashing process's directory, and this test does not change it", pat)
+	}
+	return t.TempDir()
+}
+
+// findCore returns the one core file the kernel wrote in dir.
+func findCore(t *testing.T, dir string) string {
+	t.Helper()
+	ms, _ := filepath.Glob(filepath.Join(dir, "core*"))
+	if len(ms) != 1 {
+		t.Fatalf("want one core in %s, found %q", dir, ms)
+	}
+	return ms[0]
+}
+
+// withCoreLimit wraps a command so that it may dump core (ulimit -c
+// unlimited for it alone), run in dir.
+func withCoreLimit(dir, bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command("sh", append([]string{"-c", `ulimit -c unlimited && exec "$0" "$@"`, bin}, args...)...)
+	cmd.Dir = dir
+	return cmd
+}
+
+// A multi-threaded C program dies of SIGSEGV in one thread while the others
+// are blocked: taiji reads the kernel's core as gdb does, frame by frame.
+func TestStackKernelCoreCrash(t *testing.T) {
+	gdboracle.Require(t)
+	dir := kernelCoreDir(t)
+	bin := filepath.Join(t.TempDir(), "crash")
+	gcc(t, "-g", "-O1", "-pthread", "-o", bin, "testdata/crash.c")
+	err := withCoreLimit(dir, bin).Run()
+	if ee, ok := err.(*exec.ExitError); !ok || !ee.Sys().(syscall.WaitStatus).CoreDump() {
+		t.Fatalf("crash did not dump core: %v", err)
+	}
+	core := findCore(t, dir)
+	r := compareCoreWithGDB(t, bin, core, compareOpts{})
+	if len(r.Threads) != 4 {
+		t.Errorf("want 4 threads, got %d", len(r.Threads))
+	}
+	if ns := notesContaining(r, "received SIGSEGV", "fault address 0x0"); len(ns) != 1 {
+		t.Errorf("want one note saying which thread received SIGSEGV at 0x0; notes: %q", r.Notes)
+	}
+	for _, want := range [][]string{
+		{"crash_leaf", "crash_mid", "crasher", "start_thread", "clone3"},
+		{"blocked_read", "reader", "start_thread", "clone3"},
+		{"blocked_wait", "waiter", "start_thread", "clone3"},
+		{"main", "__libc_start_call_main"},
+	} {
+		found := false
+		for _, th := range r.Threads {
+			found = found || hasSubsequence(th.Frames, want)
+		}
+		if !found {
+			t.Errorf("no thread shows %q", want)
+		}
+	}
+	// A compressed copy, as systemd-coredump stores it, reads the same.
+	for _, tool := range []struct{ name, ext string }{{"zstd", ".zst"}, {"xz", ".xz"}, {"lz4", ".lz4"}} {
+		if c := stackCoreJSON(t, compress(t, tool.name, core, tool.ext)); !sameReports(r, c) {
+			t.Errorf("the %s copy reads differently", tool.name)
+		}
+	}
+}
+
+// compress writes a copy of file compressed by tool (zstd, xz, lz4: what
+// systemd-coredump uses) as file+ext.
+func compress(t *testing.T, tool, file, ext string) string {
+	t.Helper()
+	out, err := os.Create(file + ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(tool, "-c", file)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s -c %s: %v\n%s (the Makefile's DEBS install it)", tool, file, err, stderr.String())
+	}
+	return file + ext
+}
+
+// sameReports reports whether two reports have the same threads with the
+// same frames.
+func sameReports(a, b jsonReport) bool {
+	if len(a.Threads) != len(b.Threads) {
+		return false
+	}
+	for i := range a.Threads {
+		if a.Threads[i].TID != b.Threads[i].TID || !slices.Equal(a.Threads[i].Frames, b.Threads[i].Frames) {
+			return false
+		}
+	}
+	return true
+}
+
+// A Go program killed by SIGQUIT under GOTRACEBACK=crash dumps core from
+// its signal handler: every thread's stack runs through signal frames,
+// and taiji reads it as gdb does.
+func TestStackKernelCoreGoSIGQUIT(t *testing.T) {
+	gdboracle.Require(t)
+	dir := kernelCoreDir(t)
+	bin := testprog.BuildGo(t, "gotarget")
+	cmd := withCoreLimit(dir, bin)
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=crash")
+	p := testprog.StartCmd(t, cmd)
+	if err := syscall.Kill(p.Pid, syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); p.Alive(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the target did not die of SIGQUIT")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	core := findCore(t, dir)
+	r := compareCoreWithGDB(t, bin, core, compareOpts{goJunk: true})
+	// After its traceback, the runtime dies of SIGABRT (dieFromSignal).
+	if ns := notesContaining(r, "received SIGABRT"); len(ns) != 1 {
+		t.Errorf("want one note saying which thread received SIGABRT; notes: %q", r.Notes)
+	}
+	// The goroutine blocked in read is on some thread's stack, above the
+	// signal frame of the SIGQUIT that stopped it, or on none: Go parks
+	// it; what every thread must show is its way out to the runtime's
+	// outermost frames.
+	for _, th := range r.Threads {
+		if len(th.Frames) == 0 {
+			t.Errorf("thread %d: no frames: %q", th.TID, th.Notes)
+			continue
+		}
+		if last := th.Frames[len(th.Frames)-1].Function; !goEnds[last] {
+			t.Errorf("thread %d: ends at %q:\n%s", th.TID, last, formatJSONFrames(th.Frames))
+		}
+	}
+}
+
+// taiji dump of the stack test targets: taiji stack --core prints what a
+// live taiji stack printed just before, frame PC by frame PC; gdb reads
+// the core the same way; a zstd copy reads the same.
+func TestDumpMatchesLive(t *testing.T) {
+	requireRoot(t)
+	gdboracle.Require(t)
+	for _, tc := range []struct {
+		name string
+		bin  func(t *testing.T) string
+		co   compareOpts
+	}{
+		{"native", func(t *testing.T) string { return testprog.BuildC(t, "native") }, compareOpts{}},
+		{"go", func(t *testing.T) string { return testprog.BuildGo(t, "gotarget") }, compareOpts{goJunk: true}},
+		{"cgo", func(t *testing.T) string { return testprog.BuildGo(t, "cgotarget") }, compareOpts{goJunk: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := tc.bin(t)
+			p := testprog.Start(t, bin)
+			before := stackJSON(t, p.Pid, "--max-frames", "0")
+			core := filepath.Join(t.TempDir(), "core")
+			_, errOut, err := runTaiji(t, "dump", "-o", core, strconv.Itoa(p.Pid))
+			if err != nil {
+				t.Fatalf("taiji dump: %v\n%s", err, errOut)
+			}
+			after := stackJSON(t, p.Pid, "--max-frames", "0")
+			if !p.Alive() {
+				t.Fatal("the target died")
+			}
+			c := compareCoreWithGDB(t, bin, core, tc.co)
+			if len(c.Threads) != len(before.Threads) {
+				t.Errorf("the core has %d threads, the live process %d", len(c.Threads), len(before.Threads))
+			}
+			moved := 0
+			for i := range before.Threads {
+				live := &before.Threads[i]
+				if !sameUserPCs(live, after) {
+					moved++ // the Go runtime's sysmon wakes now and then
+					continue
+				}
+				th := findThread(c, live.TID)
+				if th == nil {
+					t.Errorf("thread %d is not in the core", live.TID)
+					continue
+				}
+				if !slices.Equal(userPCs(th), userPCs(live)) {
+					t.Errorf("thread %d: the core's frames differ from the live process's\ncore:\n%s\nlive:\n%s", live.TID, formatJSONFrames(th.Frames), formatJSONFrames(live.Frames))
+				}
+			}
+			if moved > 1 {
+				t.Errorf("%d threads changed between observations", moved)
+			}
+			if z := stackCoreJSON(t, compress(t, "zstd", core, ".zst")); !sameReports(c, z) {
+				t.Errorf("the zstd copy reads differently")
+			}
+		})
+	}
+}
