@@ -161,7 +161,7 @@ func (fs *files) check(mem *memory) []string {
 		sort.Strings(missing)
 		hint := "give --sysroot DIR holding the crashed machine's files, or --exe for the program"
 		if fs.a != arch.Host() && fs.opts.Sysroot == "" {
-			hint = "the core is of a " + fs.a.Name + " process: give --sysroot DIR holding its files"
+			hint = "the core's process ran on " + fs.a.Name + ": give --sysroot DIR holding its files"
 		}
 		warnings = append([]string{fmt.Sprintf("not found on this machine, frames in them are shown unnamed (%s): %s", hint, strings.Join(missing, ", "))}, warnings...)
 	}
