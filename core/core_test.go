@@ -176,6 +176,11 @@ func TestExeOfAnotherArch(t *testing.T) {
 			if p != exe || len(c.Snapshot.Warnings) != 0 {
 				t.Errorf("%s: --exe opened as %q, notes %q", name, p, c.Snapshot.Warnings)
 			}
+			// What the core left out of a file mapping is read from the file.
+			magic := make([]byte, 4)
+			if _, err := c.Snapshot.Memory().ReadAt(magic, textAddr); err != nil || string(magic) != elf.ELFMAG {
+				t.Errorf("%s: text read from the mapped file: %q, %v", name, magic, err)
+			}
 			continue
 		}
 		if p != "" || len(c.Snapshot.Warnings) != 1 || !strings.Contains(c.Snapshot.Warnings[0], "is a "+arch.Host().Name+" file") {

@@ -169,11 +169,18 @@ func copyChunk(w io.WriterAt, mem io.ReaderAt, chunk []byte, addr uint64, off in
 	return written, bad, nil
 }
 
+// zeroPage is compared against: bytes.Equal is memcmp, many times faster
+// than a loop over the bytes on the megabytes of untouched heap a Go
+// process maps.
+var zeroPage = make([]byte, 64<<10)
+
 func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
 			return false
 		}
+		b = b[n:]
 	}
 	return true
 }

@@ -5,6 +5,7 @@ package main
 // stack --core, with gdb on the same core as the oracle.
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -288,6 +289,57 @@ func TestDumpMatchesLive(t *testing.T) {
 			if z := stackCoreJSON(t, compress(t, "zstd", core, ".zst")); !sameReports(c, z) {
 				t.Errorf("the zstd copy reads differently")
 			}
+			// By default the text of files is left out (coredump_filter
+			// 0x33), all but the vDSO's; --all-mappings keeps it.
+			if n := fullTextSegments(t, core); n != 1 {
+				t.Errorf("the core holds the text of %d mappings, want 1 (the vDSO)", n)
+			}
+			all := core + ".all"
+			if _, errOut, err := runTaiji(t, "dump", "--all-mappings", "-o", all, strconv.Itoa(p.Pid)); err != nil {
+				t.Fatalf("taiji dump --all-mappings: %v\n%s", err, errOut)
+			}
+			if n := fullTextSegments(t, all); n < 2 {
+				t.Errorf("with --all-mappings, the core holds the text of %d mappings, want the program's too", n)
+			}
+			if tc.name == "go" {
+				checkDelve(t, bin, core)
+			}
 		})
+	}
+}
+
+// fullTextSegments counts the executable segments a core holds in full.
+func fullTextSegments(t *testing.T, core string) int {
+	t.Helper()
+	f, err := elf.Open(core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := 0
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && p.Filesz > 0 && p.Filesz == p.Memsz {
+			n++
+		}
+	}
+	return n
+}
+
+// checkDelve opens a core of the gotarget with delve (bin/dlv, from make
+// bench-deps, or on PATH), if it is there: it must list the goroutines.
+func checkDelve(t *testing.T, bin, core string) {
+	t.Helper()
+	dlv, err := filepath.Abs("../../bin/dlv")
+	if _, serr := os.Stat(dlv); err != nil || serr != nil {
+		if dlv, err = exec.LookPath("dlv"); err != nil {
+			t.Log("delve not installed (make bench-deps): not checked")
+			return
+		}
+	}
+	cmd := exec.Command(dlv, "core", "--allow-non-terminal-interactive=true", bin, core)
+	cmd.Stdin = strings.NewReader("goroutines\nexit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "main.chanRecvHost") {
+		t.Errorf("dlv core: %v; want the goroutine in main.chanRecvHost:\n%s", err, out)
 	}
 }
