@@ -57,7 +57,7 @@ bench-deps: deps
 # The analysis packages read any arch's binaries and (later) cores on any
 # host: they must build for any GOOS. unwind takes a target.Snapshot, plain
 # data that proc (and later a core reader) produces.
-PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind
+PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind ./core
 
 vet:
 	$(GO) vet ./...

@@ -122,18 +122,25 @@ func withCoreLimit(dir, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// A multi-threaded C program dies of SIGSEGV in one thread while the others
-// are blocked: taiji reads the kernel's core as gdb does, frame by frame.
-func TestStackKernelCoreCrash(t *testing.T) {
-	gdboracle.Require(t)
+// crashCore builds testdata/crash.c with flags, runs it to its SIGSEGV and
+// returns the binary and the core the kernel wrote.
+func crashCore(t *testing.T, flags ...string) (bin, core string) {
+	t.Helper()
 	dir := kernelCoreDir(t)
-	bin := filepath.Join(t.TempDir(), "crash")
-	gcc(t, "-g", "-O1", "-pthread", "-o", bin, "testdata/crash.c")
+	bin = filepath.Join(t.TempDir(), "crash")
+	gcc(t, append(append([]string{"-pthread", "-o", bin}, flags...), "testdata/crash.c")...)
 	err := withCoreLimit(dir, bin).Run()
 	if ee, ok := err.(*exec.ExitError); !ok || !ee.Sys().(syscall.WaitStatus).CoreDump() {
 		t.Fatalf("crash did not dump core: %v", err)
 	}
-	core := findCore(t, dir)
+	return bin, findCore(t, dir)
+}
+
+// A multi-threaded C program dies of SIGSEGV in one thread while the others
+// are blocked: taiji reads the kernel's core as gdb does, frame by frame.
+func TestStackKernelCoreCrash(t *testing.T) {
+	gdboracle.Require(t)
+	bin, core := crashCore(t, "-g", "-O1")
 	r := compareCoreWithGDB(t, bin, core, compareOpts{})
 	if len(r.Threads) != 4 {
 		t.Errorf("want 4 threads, got %d", len(r.Threads))
@@ -342,4 +349,62 @@ func checkDelve(t *testing.T, bin, core string) {
 	if err != nil || !strings.Contains(string(out), "main.chanRecvHost") {
 		t.Errorf("dlv core: %v; want the goroutine in main.chanRecvHost:\n%s", err, out)
 	}
+}
+
+// A binary that is not the one the process ran (--exe of another build),
+// or files missing (an empty --sysroot), are named in one note each kind;
+// the frames they hold are shown unnamed, the others named.
+func TestStackCoreWrongFiles(t *testing.T) {
+	bin, core := crashCore(t, "-g", "-O1", "-Wl,--build-id")
+	other := filepath.Join(t.TempDir(), "other")
+	gcc(t, "-g", "-O0", "-pthread", "-Wl,--build-id", "-o", other, "testdata/crash.c")
+
+	r := stackCoreJSON(t, core, "--exe", other)
+	if ns := notesContaining(r, other, "is not the file the process mapped", "build-id"); len(ns) != 1 || len(r.Notes) != 2 {
+		t.Errorf("want the SIGSEGV note and one naming %s as another build; notes: %q", other, r.Notes)
+	}
+	named, unnamed := 0, 0
+	for _, th := range r.Threads {
+		for _, f := range th.Frames {
+			switch {
+			case f.Module == bin && f.Function != "":
+				t.Errorf("frame %s in %s named %q from the wrong binary", f.PC, bin, f.Function)
+			case f.Module == bin:
+				unnamed++
+			case f.Function != "":
+				named++
+			}
+		}
+	}
+	if unnamed == 0 || named == 0 {
+		t.Errorf("want the program's frames unnamed (%d) and libc's named (%d)", unnamed, named)
+	}
+
+	r = stackCoreJSON(t, core, "--sysroot", t.TempDir())
+	if ns := notesContaining(r, "not found", bin, "libc.so.6"); len(ns) != 1 || len(r.Notes) != 2 {
+		t.Errorf("want the SIGSEGV note and one naming every missing file; notes: %q", r.Notes)
+	}
+	if th := findThread(r, r.Pid); th == nil || len(th.Frames) == 0 {
+		t.Errorf("no frames shown without the files")
+	}
+}
+
+func TestStackCoreBadInput(t *testing.T) {
+	_, stderr, err := runTaiji(t, "stack", "--core", "/bin/true")
+	oneLine(t, stderr, err, "/bin/true is an ELF", "not a core", "--exe")
+
+	_, stderr, err = runTaiji(t, "stack", "--core", "/nonexistent/core")
+	oneLine(t, stderr, err, "/nonexistent/core", "no such file")
+
+	_, stderr, err = runTaiji(t, "stack", "--core", "core_test.go")
+	oneLine(t, stderr, err, "core_test.go", "not an ELF core file")
+
+	_, stderr, err = runTaiji(t, "stack", "--core", "x", "1")
+	oneLine(t, stderr, err, "either --core FILE or a PID")
+
+	_, stderr, err = runTaiji(t, "stack", "--exe", "x", "1")
+	oneLine(t, stderr, err, "--exe and --sysroot go with --core")
+
+	_, stderr, err = runTaiji(t, "dump", "99999999")
+	oneLine(t, stderr, err, "no process", "99999999")
 }
