@@ -96,6 +96,7 @@ bench: bench-deps build
 	scripts/bench-stack
 	scripts/bench-trace
 	scripts/bench-inject
+	scripts/bench-dump
 
 clean:
 	rm -rf $(BIN)

@@ -17,6 +17,7 @@ import (
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/target"
+	"golang.org/x/sys/unix"
 )
 
 // DumpOptions says what Dump writes.
@@ -95,9 +96,22 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 	}
 
 	a := arch.Host()
+	page := uint64(os.Getpagesize())
 	res = &DumpResult{}
-	var hookErr error
-	var start time.Time
+	// The memory is copied while the threads are stopped into buffers
+	// faulted in beforehand, and written to the file once they run again:
+	// the stop then lasts one memcpy per byte. Writing the file while
+	// stopped (page cache allocation, zero-page scans, system calls) took
+	// twice as long. The buffers are planned from the maps read now; what
+	// the maps show new when stopped gets a buffer then.
+	arena := planArena(pid, info, opts, page)
+	defer arena.free()
+	var (
+		hookErr error
+		start   time.Time
+		p       *Process
+		direct  bool // too large to buffer: written while stopped
+	)
 	copyAll := func(view *target.Snapshot) []target.Segment {
 		start = time.Now()
 		defer func() { res.Frozen = time.Since(start) }()
@@ -107,7 +121,7 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 			if err != nil {
 				maps = view.Maps
 			}
-			p := &Process{Arch: a, PageSize: uint64(os.Getpagesize()), Auxv: info.auxv, Memory: view.Live}
+			p = &Process{Arch: a, PageSize: page, Auxv: info.auxv, Memory: view.Live}
 			info.fill(p)
 			for _, t := range view.Threads {
 				ts := ThreadState{TID: t.TID}
@@ -119,24 +133,28 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 				ts.Siginfo, _ = proc.Siginfo(t.TID)
 				p.Threads = append(p.Threads, ts)
 			}
-			for _, m := range maps {
-				sm, ok := info.smaps[m.Start]
-				if !ok {
-					sm.anon = true // mapped since smaps was read: written to, surely
-				}
-				s := Segment{Mapping: m, Dump: dumpSize(m, sm, info.filter, opts.AllMappings, view.Live, p.PageSize)}
-				if s.Dump > 0 {
-					res.Dumped++
-				}
-				p.Segments = append(p.Segments, s)
-			}
+			p.Segments = segments(maps, info, opts, view.Live, page)
 			res.Threads, res.Segments = len(p.Threads), len(p.Segments)
-			res.WriteStats, err = Write(f, p)
-			return err
+			if arena == nil {
+				direct = true
+				res.WriteStats, err = Write(f, p)
+				return err
+			}
+			var copies []target.Segment
+			for _, sg := range p.Segments {
+				if sg.Dump == 0 {
+					continue
+				}
+				buf := arena.take(sg.Start, sg.Dump)
+				res.Unreadable += copyMemory(view.Live, buf, sg.Start, page)
+				copies = append(copies, target.Segment{Addr: sg.Start, Data: buf})
+			}
+			p.Memory = target.NewSegmentReader(copies, nil)
+			return nil
 		}()
 		return nil
 	}
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: nil, StackBytes: 64, Timeout: opts.Timeout, Copy: copyAll})
+	snap, err := proc.Freeze(pid, proc.FreezeOptions{StackBytes: 64, Timeout: opts.Timeout, Copy: copyAll})
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +163,18 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 	}
 	if start.IsZero() {
 		return nil, &proc.Error{Msg: fmt.Sprintf("no thread of PID %d could be stopped: no core written", pid), Err: proc.ErrExited}
+	}
+	for _, sg := range p.Segments {
+		if sg.Dump > 0 {
+			res.Dumped++
+		}
+	}
+	if !direct {
+		bad := res.Unreadable
+		if res.WriteStats, err = Write(f, p); err != nil {
+			return nil, err
+		}
+		res.Unreadable += bad
 	}
 	for _, t := range snap.Threads {
 		if t.NotStopped != nil {
@@ -156,6 +186,92 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d pages could not be read and read back as zeros", res.Unreadable))
 	}
 	return res, nil
+}
+
+// segments returns a core's segment for every mapping, with the bytes
+// dumpSize selects.
+func segments(maps []target.Mapping, info *procInfo, opts DumpOptions, mem io.ReaderAt, page uint64) []Segment {
+	out := make([]Segment, 0, len(maps))
+	for _, m := range maps {
+		sm, ok := info.smaps[m.Start]
+		if !ok {
+			sm.anon = true // mapped since smaps was read: written to, surely
+		}
+		out = append(out, Segment{Mapping: m, Dump: dumpSize(m, sm, info.filter, opts.AllMappings, mem, page)})
+	}
+	return out
+}
+
+// arena is memory faulted in before the stop, cut into one buffer per
+// segment planned from the maps read before it.
+type arena struct {
+	mem   []byte
+	slots map[[2]uint64][]byte // (start, bytes) -> buffer
+}
+
+// planArena maps and faults in a buffer for the segments the maps read
+// now select, or returns nil if they exceed half the memory available
+// (the copy is then written to the file while the process is stopped).
+func planArena(pid int, info *procInfo, opts DumpOptions, page uint64) *arena {
+	maps, err := proc.Maps(pid)
+	if err != nil {
+		return nil
+	}
+	segs := segments(maps, info, opts, proc.NewMemory(pid), page)
+	var total uint64
+	for _, s := range segs {
+		total += s.Dump
+	}
+	if total == 0 || total > memAvailable()/2 {
+		return nil
+	}
+	mem, err := unix.Mmap(-1, 0, int(total), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		return nil
+	}
+	a := &arena{mem: mem, slots: map[[2]uint64][]byte{}}
+	off := uint64(0)
+	for _, s := range segs {
+		if s.Dump > 0 {
+			a.slots[[2]uint64{s.Start, s.Dump}] = mem[off : off+s.Dump : off+s.Dump]
+			off += s.Dump
+		}
+	}
+	return a
+}
+
+// take returns the buffer planned for n bytes at start, or a new one.
+func (a *arena) take(start, n uint64) []byte {
+	if b, ok := a.slots[[2]uint64{start, n}]; ok {
+		delete(a.slots, [2]uint64{start, n})
+		return b
+	}
+	return make([]byte, n)
+}
+
+func (a *arena) free() {
+	if a != nil {
+		unix.Munmap(a.mem)
+	}
+}
+
+// memAvailable returns MemAvailable from /proc/meminfo in bytes, 0 if
+// unknown.
+func memAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
 }
 
 // dumpSize says how many bytes of mapping m a core holds, by the kernel's

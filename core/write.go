@@ -139,23 +139,11 @@ func Write(w WriterAt, p *Process) (WriteStats, error) {
 	return st, nil
 }
 
-// copyChunk copies len(chunk) bytes of memory at addr to w at off, page
-// by page where the bulk read fails, leaving holes for pages of zeros and
-// pages it cannot read (bad counts those).
+// copyChunk copies len(chunk) bytes of memory at addr to w at off,
+// leaving holes for pages of zeros and pages it cannot read (bad counts
+// those).
 func copyChunk(w io.WriterAt, mem io.ReaderAt, chunk []byte, addr uint64, off int64, page uint64) (written int64, bad int, err error) {
-	n, rerr := mem.ReadAt(chunk, int64(addr))
-	if rerr != nil {
-		clear(chunk[n:])
-		// Read the rest page by page: a guard page or an unbacked
-		// file page is unreadable, its neighbours are not.
-		for p := (uint64(n) + page - 1) &^ (page - 1); p < uint64(len(chunk)); p += page {
-			pg := chunk[p:min(p+page, uint64(len(chunk)))]
-			if k, err := mem.ReadAt(pg, int64(addr+p)); err != nil {
-				clear(pg[k:])
-				bad++
-			}
-		}
-	}
+	bad = copyMemory(mem, chunk, addr, page)
 	for p := uint64(0); p < uint64(len(chunk)); p += page {
 		pg := chunk[p:min(p+page, uint64(len(chunk)))]
 		if allZero(pg) {
@@ -167,6 +155,24 @@ func copyChunk(w io.WriterAt, mem io.ReaderAt, chunk []byte, addr uint64, off in
 		written += int64(len(pg))
 	}
 	return written, bad, nil
+}
+
+// copyMemory fills buf with the memory at addr, page by page where the
+// bulk read fails; it returns how many pages could not be read (left zero).
+func copyMemory(mem io.ReaderAt, buf []byte, addr, page uint64) (bad int) {
+	n, err := mem.ReadAt(buf, int64(addr))
+	if err == nil {
+		return 0
+	}
+	clear(buf[n:])
+	for p := (uint64(n) + page - 1) &^ (page - 1); p < uint64(len(buf)); p += page {
+		pg := buf[p:min(p+page, uint64(len(buf)))]
+		if k, err := mem.ReadAt(pg, int64(addr+p)); err != nil {
+			clear(pg[k:])
+			bad++
+		}
+	}
+	return bad
 }
 
 // zeroPage is compared against: bytes.Equal is memcmp, many times faster
