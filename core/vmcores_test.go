@@ -86,15 +86,7 @@ func gunzipFile(t *testing.T, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gunzipBytes(t, b)
 }
 
 // extractVMCores writes testdata/vmcores/ARCH from the lines TestDumpInVM
