@@ -89,10 +89,15 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 			res = nil
 		}
 	}()
-	select {
-	case s := <-sigc:
-		return nil, &proc.Error{Msg: fmt.Sprintf("interrupted by %v before PID %d was stopped", s, pid), Err: proc.ErrInterrupted}
-	default:
+	// interrupted reports a SIGINT or SIGTERM that arrived while Freeze
+	// was not watching for them (it resumes the threads on its own).
+	interrupted := func(when string) error {
+		select {
+		case s := <-sigc:
+			return &proc.Error{Msg: fmt.Sprintf("interrupted by %v %s; no core written", s, when), Err: proc.ErrInterrupted}
+		default:
+			return nil
+		}
 	}
 
 	a := arch.Host()
@@ -106,6 +111,9 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 	// the maps show new when stopped gets a buffer then.
 	arena := planArena(pid, info, opts, page)
 	defer arena.free()
+	if err := interrupted(fmt.Sprintf("before PID %d was stopped", pid)); err != nil {
+		return nil, err
+	}
 	var (
 		hookErr error
 		start   time.Time
@@ -175,6 +183,9 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 			return nil, err
 		}
 		res.Unreadable += bad
+	}
+	if err := interrupted(fmt.Sprintf("while writing %s (PID %d runs on)", path, pid)); err != nil {
+		return nil, err
 	}
 	for _, t := range snap.Threads {
 		if t.NotStopped != nil {

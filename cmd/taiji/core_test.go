@@ -408,3 +408,67 @@ func TestStackCoreBadInput(t *testing.T) {
 	_, stderr, err = runTaiji(t, "dump", "99999999")
 	oneLine(t, stderr, err, "no process", "99999999")
 }
+
+// taiji dump interrupted by SIGINT at any moment (before, during, after the
+// copy of 256 MiB): the target is left running, never stopped or traced,
+// and a run that failed leaves no file behind.
+func TestDumpInterrupted(t *testing.T) {
+	requireRoot(t)
+	bin := filepath.Join(t.TempDir(), "bigheap")
+	gcc(t, "-O1", "-pthread", "-o", bin, "testdata/bigheap.c")
+	p := testprog.Start(t, bin)
+	dir := t.TempDir()
+	for i, delay := range []time.Duration{0, 50, 200, 300, 400, 500, 600, 800, 1000, 1300} {
+		out := filepath.Join(dir, "core"+strconv.Itoa(i))
+		cmd := exec.Command(taijiBin, "dump", "-o", out, strconv.Itoa(p.Pid))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay *= time.Millisecond // a run takes about a second here: stops land in every phase
+		time.Sleep(delay)
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		state, tracer := taskState(t, p.Pid)
+		if state == "t" || state == "T" || tracer != "0" {
+			t.Fatalf("after SIGINT at %v: the target is left in state %s, TracerPid %s (taiji: %v, %s)", delay, state, tracer, err, stderr.String())
+		}
+		_, statErr := os.Stat(out)
+		switch {
+		case err == nil && statErr != nil:
+			t.Errorf("SIGINT at %v: taiji succeeded but wrote no %s", delay, out)
+		case err != nil && statErr == nil:
+			t.Errorf("SIGINT at %v: taiji failed (%v: %s) and left %s behind", delay, err, stderr.String(), out)
+		}
+		t.Logf("SIGINT at %v: %v %s", delay, err, strings.TrimSpace(stderr.String()))
+		os.Remove(out) // 256 MiB each
+	}
+}
+
+// taskState returns every thread's worst state letter (stopped ones first)
+// and the process's TracerPid.
+func taskState(t *testing.T, pid int) (state, tracer string) {
+	t.Helper()
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
+	state = "S"
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i > 0 && len(s) > i+2 {
+			if c := s[i+2 : i+3]; c == "t" || c == "T" {
+				state = c
+			}
+		}
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "TracerPid:"); ok {
+			tracer = strings.TrimSpace(v)
+		}
+	}
+	return state, tracer
+}
