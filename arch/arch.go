@@ -65,6 +65,11 @@ type Arch struct {
 	// arch/*/include/uapi/asm/ptrace.h (user_regs_struct, user_pt_regs,
 	// pt_regs) gives the order; len(CoreRegs) is ELF_NGREG.
 	CoreRegs []int
+	// CoreRegsets are the register-set notes a core keeps per thread
+	// besides NT_PRSTATUS and NT_FPREGSET (PTRACE_GETREGSET types, named
+	// "LINUX" in the core): the vector state, the thread pointer where
+	// NT_PRSTATUS lacks it. taiji dump writes those the kernel gives.
+	CoreRegsets []elf.NType
 
 	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
 

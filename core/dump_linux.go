@@ -138,6 +138,11 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 					continue
 				}
 				ts.FPRegs, _ = proc.Regset(t.TID, elf.NT_FPREGSET)
+				for _, n := range a.CoreRegsets {
+					if d, err := proc.Regset(t.TID, n); err == nil && len(d) > 0 {
+						ts.Regsets = append(ts.Regsets, Regset{Type: n, Data: d})
+					}
+				}
 				ts.Siginfo, _ = proc.Siginfo(t.TID)
 				p.Threads = append(p.Threads, ts)
 			}

@@ -44,11 +44,20 @@ type ThreadState struct {
 	// FPRegs is NT_FPREGSET's contents (PTRACE_GETREGSET NT_PRFPREG), nil
 	// if the kernel gave none.
 	FPRegs []byte
+	// Regsets are the other register sets (Arch.CoreRegsets the kernel
+	// gave), written as notes named "LINUX" after NT_FPREGSET.
+	Regsets []Regset
 	// Siginfo is the 128-byte siginfo_t of Signal, nil if none.
 	Siginfo []byte
 	Signal  int
 	// SigPend and SigHold are the pending and blocked signal masks.
 	SigPend, SigHold uint64
+}
+
+// Regset is one register-set note of a thread.
+type Regset struct {
+	Type elf.NType
+	Data []byte
 }
 
 // Segment is a mapping and how much of it the core holds: Dump bytes from
@@ -209,7 +218,8 @@ func progFlags(perm string) elf.ProgFlag {
 
 // notes returns the PT_NOTE segment's contents, in the kernel's order: the
 // first thread's NT_PRSTATUS, NT_PRPSINFO, NT_SIGINFO, NT_AUXV, NT_FILE,
-// its NT_FPREGSET; then each other thread's NT_PRSTATUS and NT_FPREGSET.
+// its NT_FPREGSET and other register sets; then each other thread's
+// NT_PRSTATUS, NT_FPREGSET and other register sets.
 // gdb ties a register note to the NT_PRSTATUS before it.
 func (p *Process) notes() ([]byte, error) {
 	if len(p.Threads) == 0 {
@@ -235,6 +245,9 @@ func (p *Process) notes() ([]byte, error) {
 		}
 		if t.FPRegs != nil {
 			putNote(&b, bo, "CORE", elf.NT_FPREGSET, t.FPRegs)
+		}
+		for _, r := range t.Regsets {
+			putNote(&b, bo, "LINUX", r.Type, r.Data)
 		}
 	}
 	return b.Bytes(), nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -471,4 +472,29 @@ func taskState(t *testing.T, pid int) (state, tracer string) {
 		}
 	}
 	return state, tracer
+}
+
+// taiji dump keeps the vector registers (NT_X86_XSTATE, as the kernel's
+// cores do): gdb reads ymm8 from the core as the thread held it.
+func TestDumpVectorRegisters(t *testing.T) {
+	requireRoot(t)
+	gdboracle.Require(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("an AVX target")
+	}
+	if b, _ := os.ReadFile("/proc/cpuinfo"); !strings.Contains(string(b), " avx2") {
+		t.Skip("no AVX2 here")
+	}
+	bin := filepath.Join(t.TempDir(), "vecregs")
+	gcc(t, "-O1", "-mavx2", "-o", bin, "testdata/vecregs.c")
+	p := testprog.Start(t, bin)
+	core := filepath.Join(t.TempDir(), "core")
+	if _, errOut, err := runTaiji(t, "dump", "-o", core, strconv.Itoa(p.Pid)); err != nil {
+		t.Fatalf("taiji dump: %v\n%s", err, errOut)
+	}
+	out, err := exec.Command("gdb", "-nx", "-batch", "-ex", "p/x $ymm8.v4_int64", bin, core).CombinedOutput()
+	want := "{0x1111222233334444, 0x5555666677778888, 0x9999aaaabbbbcccc, 0xddddeeeeffff0001}"
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("gdb's ymm8 from the core: %v\n%s\nwant %s", err, out, want)
+	}
 }
