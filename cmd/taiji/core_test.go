@@ -498,3 +498,25 @@ func TestDumpVectorRegisters(t *testing.T) {
 		t.Errorf("gdb's ymm8 from the core: %v\n%s\nwant %s", err, out, want)
 	}
 }
+
+// A core gdb's gcore wrote (which leaves out the segments it does not dump,
+// text included: their permissions come from the files) reads as gdb reads
+// it, and as the live process unwound.
+func TestStackGcoreCore(t *testing.T) {
+	requireRoot(t)
+	gdboracle.Require(t)
+	bin := testprog.BuildC(t, "native")
+	p := testprog.Start(t, bin)
+	live := stackJSON(t, p.Pid, "--max-frames", "0")
+	prefix := filepath.Join(t.TempDir(), "core")
+	if out, err := exec.Command("gcore", "-o", prefix, strconv.Itoa(p.Pid)).CombinedOutput(); err != nil {
+		t.Fatalf("gcore: %v\n%s", err, out)
+	}
+	c := compareCoreWithGDB(t, bin, prefix+"."+strconv.Itoa(p.Pid), compareOpts{})
+	for i := range live.Threads {
+		th := findThread(c, live.Threads[i].TID)
+		if th == nil || !slices.Equal(userPCs(th), userPCs(&live.Threads[i])) {
+			t.Errorf("thread %d: the gcore core's frames differ from the live process's", live.Threads[i].TID)
+		}
+	}
+}
