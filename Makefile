@@ -54,9 +54,9 @@ bench-deps: deps
 	@[ -x $(BIN)/dlv ] || { echo "go install delve $(DLV_VERSION) into $(BIN)"; \
 		GOBIN=$(abspath $(BIN)) $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION); }
 
-# The analysis packages read any arch's binaries and (later) cores on any
-# host: they must build for any GOOS. unwind takes a target.Snapshot, plain
-# data that proc (and later a core reader) produces.
+# The analysis packages read any arch's binaries and cores on any host: they
+# must build for any GOOS. unwind takes a target.Snapshot, plain data that
+# proc and the core reader produce.
 PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind ./core
 
 vet:
