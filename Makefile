@@ -9,7 +9,7 @@ ARCHES  := amd64 arm64 mips64le riscv64 loong64 ppc64le s390x
 # llvm's llvm-dwp (split-DWARF packages; binutils' dwp packs DWARF 4 only), and
 # the arm64 cross compiler (module's PLT naming test reads arm64 binaries).
 DEBS    := gdb elfutils binutils gcc g++ clang strace libc6-dbg util-linux llvm \
-	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross zstd xz-utils lz4
 # The benchmarks' peers: eu-stack (elfutils) and gdb above, bpftrace, GNU
 # time for peak RSS, and delve (from the module proxy, pinned, into bin/).
 BENCH_DEBS := bpftrace time
@@ -57,10 +57,10 @@ bench-deps: deps
 	@[ -x $(BIN)/dlv ] || { echo "go install delve $(DLV_VERSION) into $(BIN)"; \
 		GOBIN=$(abspath $(BIN)) $(GO) install github.com/go-delve/delve/cmd/dlv@$(DLV_VERSION); }
 
-# The analysis packages read any arch's binaries and (later) cores on any
-# host: they must build for any GOOS. unwind takes a target.Snapshot, plain
-# data that proc (and later a core reader) produces.
-PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind
+# The analysis packages read any arch's binaries and cores on any host: they
+# must build for any GOOS. unwind takes a target.Snapshot, plain data that
+# proc and the core reader produce.
+PORTABLE := ./arch ./cfi ./module ./pclntab ./goabi ./disasm ./goruntime ./target ./unwind ./core
 
 vet:
 	$(GO) vet ./...
@@ -99,6 +99,7 @@ bench: bench-deps build
 	scripts/bench-stack
 	scripts/bench-trace
 	scripts/bench-inject
+	scripts/bench-dump
 
 clean:
 	rm -rf $(BIN)

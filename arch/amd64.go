@@ -25,6 +25,11 @@ var AMD64 = register(&Arch{
 	// asm_amd64.s: MOVQ DI, 8(SP) // save g; before go1.22 asmcgocall
 	// reserved 64 bytes (Windows' shadow space) and kept g at 48(SP).
 	GoCgoCall: &GoCgoCall{G: 8, Older: []GoCgoCallSlot{{Before: "go1.22", G: 48}}},
+	// user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx
+	// rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs.
+	CoreRegs: []int{15, 14, 13, 12, 6, 3, 11, 10, 9, 8, 0, 2, 1, 4, 5, SlotSkip,
+		SlotPC, SlotSkip, SlotSkip, 7, SlotSkip, SlotTLS, SlotSkip, SlotSkip, SlotSkip, SlotSkip, SlotSkip},
+	CoreRegsets: []elf.NType{0x202}, // NT_X86_XSTATE: the AVX and AVX-512 registers
 	SigFrame: SigFrame{
 		// mov $15,%rax (rt_sigreturn); syscall
 		Trampoline: []byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05},

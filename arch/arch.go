@@ -57,6 +57,20 @@ type Arch struct {
 	// a signal handler, as seen from the signal trampoline's frame.
 	SigFrame SigFrame
 
+	// CoreRegs describes elf_gregset_t, the general registers an ELF core
+	// keeps in each thread's NT_PRSTATUS (pr_reg) and PTRACE_GETREGSET
+	// returns for NT_PRSTATUS: slot i, PtrSize bytes in ByteOrder, holds
+	// DWARF register CoreRegs[i], or the PC (SlotPC), the thread pointer
+	// (SlotTLS) or nothing an unwinder uses (SlotSkip). The kernel's
+	// arch/*/include/uapi/asm/ptrace.h (user_regs_struct, user_pt_regs,
+	// pt_regs) gives the order; len(CoreRegs) is ELF_NGREG.
+	CoreRegs []int
+	// CoreRegsets are the register-set notes a core keeps per thread
+	// besides NT_PRSTATUS and NT_FPREGSET (PTRACE_GETREGSET types, named
+	// "LINUX" in the core): the vector state, the thread pointer where
+	// NT_PRSTATUS lacks it. taiji dump writes those the kernel gives.
+	CoreRegsets []elf.NType
+
 	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
 
 	// GoIntArgs and GoFloatArgs are ABIInternal's integer and floating-point
@@ -138,11 +152,21 @@ type SigFrame struct {
 	Slots []int
 }
 
-// Special values in SigFrame.Slots.
+// Special values in SigFrame.Slots and CoreRegs.
 const (
 	SlotPC   = -1
 	SlotSkip = -2
+	SlotTLS  = -3 // the thread pointer (CoreRegs only)
 )
+
+// skips returns n SlotSkip values.
+func skips(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = SlotSkip
+	}
+	return s
+}
 
 // Regs is a register set indexed by DWARF register number, plus the PC,
 // which not every arch numbers in DWARF. Known records which values are

@@ -24,6 +24,9 @@ var ARM64 = register(&Arch{
 	GoUsesLR:  true,
 	GoG:       28,
 	GoCgoCall: &GoCgoCall{G: 0}, // asm_arm64.s: MOVD R4, 0(RSP) // save old g on stack
+	// user_pt_regs: x0-x30, sp, pc, pstate (TPIDR_EL0 is NT_ARM_TLS).
+	CoreRegs:    append(seqSlots(32), SlotPC, SlotSkip),
+	CoreRegsets: []elf.NType{0x401}, // NT_ARM_TLS: TPIDR_EL0
 	SigFrame: SigFrame{
 		// mov x8, #139 (rt_sigreturn); svc #0
 		Trampoline: []byte{0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4},

@@ -17,6 +17,9 @@ var LOONG64 = register(&Arch{
 	RegNames:  seqNames(map[int]string{}, 0, 32, "r"),
 	GoUsesLR:  true,
 	GoG:       22, // Go uses R22 for g on loong64
+	// user_pt_regs: r0-r31, orig_a0, csr_era (the PC), csr_badv,
+	// reserved[10].
+	CoreRegs: append(append(seqSlots(32), SlotSkip, SlotPC), skips(11)...),
 	SigFrame: SigFrame{
 		// li.w a7, 139 (ori $a7,$zero,0x8b); syscall 0
 		Trampoline: []byte{0x0b, 0x2c, 0x82, 0x03, 0x00, 0x00, 0x2b, 0x00},

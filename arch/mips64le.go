@@ -24,6 +24,9 @@ var MIPS64LE = register(&Arch{
 	GoUsesLR:  true,
 	GoG:       30,               // Go reserves R30 for g on mips (and uses no frame pointer)
 	GoCgoCall: &GoCgoCall{G: 0}, // asm_mips64x.s: MOVV R2, 0(R29) // save old g on stack
+	// ELF_NGREG 45 (asm/reg.h, 64-bit: EF_R0 is 0): r0-r31, lo, hi,
+	// cp0_epc (the PC), badvaddr, status, cause, then unused slots.
+	CoreRegs: append(append(seqSlots(32), SlotSkip, SlotSkip, SlotPC), skips(10)...),
 	SigFrame: SigFrame{
 		// li v0, 5211 (n64 rt_sigreturn); syscall
 		Trampoline: []byte{0x5b, 0x14, 0x02, 0x24, 0x0c, 0x00, 0x00, 0x00},

@@ -24,6 +24,11 @@ var PPC64LE = register(&Arch{
 	// asm_ppc64x.s: MOVD R5, (asmcgocallSaveOffset+8)(R1), the offset
 	// being cgoCalleeStackSize, 32 on linux.
 	GoCgoCall: &GoCgoCall{G: 40},
+	// pt_regs: gpr0-31, nip, msr, orig_gpr3, ctr, link, xer, ccr, softe,
+	// trap, dar, dsisr, result, padded to ELF_NGREG 48. r13 is the thread
+	// pointer, already among the GPRs.
+	CoreRegs:    append(append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, 66, 65, SlotSkip, 64), skips(9)...),
+	CoreRegsets: []elf.NType{0x100, 0x102}, // NT_PPC_VMX, NT_PPC_VSX
 	SigFrame: SigFrame{
 		// li r0, 172 (rt_sigreturn); sc
 		Trampoline: []byte{0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},

@@ -18,6 +18,8 @@ var RISCV64 = register(&Arch{
 	GoUsesLR:  true,
 	GoG:       27,               // X27
 	GoCgoCall: &GoCgoCall{G: 0}, // asm_riscv64.s: MOV X9, 0(X2) // save old g on stack
+	// user_regs_struct: pc, then x1-x31 (x0 is always zero).
+	CoreRegs: append([]int{SlotPC}, seqSlots(32)[1:]...),
 	SigFrame: SigFrame{
 		// li a7, 139 (rt_sigreturn); ecall
 		Trampoline: []byte{0x93, 0x08, 0xb0, 0x08, 0x73, 0x00, 0x00, 0x00},

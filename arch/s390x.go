@@ -18,6 +18,11 @@ var S390X = register(&Arch{
 	GoUsesLR:  true,
 	GoG:       13,                 // R13
 	GoCgoCall: &GoCgoCall{G: 168}, // asm_s390x.s: MOVD R5, 168(R15) // save old g on stack
+	// s390_regs: psw mask, psw addr (the PC), gprs 0-15, acrs 0-15 (four
+	// bytes each: acr0 and acr1, big-endian in one slot, are the thread
+	// pointer), orig_gpr2.
+	CoreRegs:    append(append(append([]int{SlotSkip, SlotPC}, seqSlots(16)...), SlotTLS), skips(8)...),
+	CoreRegsets: []elf.NType{0x309, 0x30a}, // NT_S390_VXRS_LOW, NT_S390_VXRS_HIGH
 	SigFrame: SigFrame{
 		// svc 173 (rt_sigreturn)
 		Trampoline: []byte{0x0a, 0xad},

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"debug/elf"
 	"encoding/binary"
 	"runtime"
 	"unsafe"
@@ -47,4 +48,34 @@ func sigreturnStub(tid, size int, code ...uint32) ([]byte, uint64, error) {
 		binary.LittleEndian.PutUint32(b[4*i:], insn)
 	}
 	return b, mask, nil
+}
+
+// Regset returns register set note (elf.NT_PRSTATUS: the general
+// registers as elf_gregset_t; elf.NT_FPREGSET, ...) of thread tid, as
+// PTRACE_GETREGSET gives it, which is how an ELF core keeps it. The thread
+// must be in a ptrace stop of the calling tracer thread: call it from a
+// FreezeOptions.Copy hook. The error is the kernel's (EINVAL, ENODEV: no
+// such set on this CPU).
+func Regset(tid int, note elf.NType) ([]byte, error) {
+	b := make([]byte, 16<<10) // the largest set (x86 XSAVE with AMX) is under 12 KiB
+	n, err := getRegset(tid, int(note), b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+// Siginfo returns the siginfo_t (128 bytes, as NT_SIGINFO keeps it) of the
+// signal that put thread tid in its ptrace stop, from PTRACE_GETSIGINFO;
+// the caller is as for Regset. A thread stopped by PTRACE_INTERRUPT, as
+// Freeze stops them, has none: the error is EINVAL then.
+func Siginfo(tid int) ([]byte, error) {
+	b := make([]byte, 128)
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(tid), 0,
+		uintptr(unsafe.Pointer(&b[0])), 0, 0)
+	runtime.KeepAlive(b)
+	if e != 0 {
+		return nil, e
+	}
+	return b, nil
 }

@@ -147,7 +147,11 @@ type Files interface {
 	// below which to open it and look for its debug files ("" or root):
 	// the file is viaRoot+path. root is the directory the caller would
 	// open files below (module.Options.Root). When no file matches, it
-	// returns m.Path and root, for the opener to say what is wrong.
+	// returns m.Path and root, for the opener to say what is wrong; or
+	// "" when the producer knows the file is missing or is not the one
+	// the process mapped, and said so in Snapshot.Warnings: the file is
+	// then opened by no one and its frames are shown unnamed (a core read
+	// on another machine).
 	MappedFile(m Mapping, root string) (path, viaRoot string)
 }
 

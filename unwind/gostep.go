@@ -16,6 +16,9 @@ import (
 // rules of package goruntime say (see goSwitch).
 func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwalk) (phys, error) {
 	if fn.TopFrame() {
+		if c, ok := u.sigtrampReturn(f, fn, mem); ok {
+			return c, nil
+		}
 		return phys{}, errTopFrame
 	}
 	if c, ok, err := u.goSwitch(f, fn, mem, gw); ok {
@@ -31,6 +34,22 @@ func (u *Unwinder) goStep(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwalk)
 		return phys{}, errTopFrame
 	}
 	return u.goFrame(f, fn, f.regs, mem)
+}
+
+// sigtrampReturn steps out of runtime.sigtramp, the signal handler the
+// kernel calls. It is a TOPFRAME to Go's traceback, which reads the
+// interrupted context from the handler's arguments instead; its return
+// address is the sa_restorer, runtime.sigreturn__sigaction in the same
+// binary, whose signal frame the walk then crosses, as gdb does. ok is
+// false for any other top frame.
+func (u *Unwinder) sigtrampReturn(f *phys, fn *pclntab.Func, mem io.ReaderAt) (phys, bool) {
+	r := f.region
+	c, err := u.goFrame(f, fn, f.regs, mem)
+	if err != nil || c.pc < r.start || c.pc >= r.end {
+		return phys{}, false
+	}
+	c.region = r
+	return c, u.isSigtramp(&c)
 }
 
 // goFrame finds the caller of the Go frame f as if its SP were the one in

@@ -118,6 +118,11 @@ const vdsoName = "[vdso]"
 // fileImage returns the image of the file mapping m of s.
 func (u *Unwinder) fileImage(s *target.Snapshot, m target.Mapping) *image {
 	path, opts := u.locate(s, m)
+	if path == "" {
+		// The producer knows the file is missing or not the one mapped,
+		// and said so: its frames stay unnamed.
+		return u.image("\x00"+m.Path, func() (*module.Module, error) { return nil, nil })
+	}
 	return u.image(opts.Root+path, func() (*module.Module, error) { return module.Open(path, opts) })
 }
 

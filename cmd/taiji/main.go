@@ -41,6 +41,7 @@ func main() {
 	root.AddCommand(probesCmd())
 	root.AddCommand(traceCmd())
 	root.AddCommand(injectCmd())
+	root.AddCommand(dumpCmd())
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if err != nil {

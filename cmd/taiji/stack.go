@@ -33,12 +33,13 @@ type stackFlags struct {
 	debugDirs []string
 	after     time.Duration
 	noCache   bool
+	coreFlags // --core, --exe, --sysroot (stackcore.go)
 }
 
 func stackCmd() *cobra.Command {
 	var fl stackFlags
 	c := &cobra.Command{
-		Use:   "stack [flags] PID | stack [flags] -- CMD [ARG...]",
+		Use:   "stack [flags] PID | stack [flags] -- CMD [ARG...] | stack --core FILE [flags]",
 		Short: "Print the backtrace of every thread, kernel frames above user frames",
 		Long: `Print the backtrace of every thread of a live process: the kernel frames it is
 blocked in, then its user frames down to the outermost one, named from symbols,
@@ -46,8 +47,11 @@ DWARF (with inline frames) or Go's pclntab. The process is stopped only while
 its registers and stack bytes are copied, then resumed.
 
 With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: fl.coreFlags.args,
 		RunE: func(c *cobra.Command, args []string) error {
+			if fl.core != "" {
+				return runStackCore(&fl)
+			}
 			pid, stop, err := inspected(c, args, fl.after)
 			if err != nil {
 				return err
@@ -64,6 +68,7 @@ With -- CMD, taiji starts CMD, waits --after, prints its stacks and ends it.`,
 	f.StringSliceVar(&fl.debugDirs, "debug-dir", nil, "where separate debug files live (default /usr/lib/debug; repeatable)")
 	f.DurationVar(&fl.after, "after", time.Second, "with -- CMD: how long to let CMD run before the snapshot")
 	f.BoolVar(&fl.noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
+	fl.coreFlags.add(f)
 	return c
 }
 

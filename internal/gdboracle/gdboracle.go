@@ -87,6 +87,23 @@ func Backtrace(pid int) ([]Thread, error) {
 // BacktraceOutput is Backtrace with options; it also returns gdb's complete
 // output (stdout and stderr), for failure messages, even when it fails.
 func BacktraceOutput(pid int, opts Options) ([]Thread, []byte, error) {
+	return backtrace(fmt.Sprintf("gdb -p %d", pid), []string{"-p", strconv.Itoa(pid)}, []string{"-ex", "detach"}, opts)
+}
+
+// CoreBacktrace is BacktraceOutput for a core file of the program exe
+// (`gdb EXE CORE`); sysroot, if not "", is gdb's sysroot for the shared
+// libraries the core names.
+func CoreBacktrace(exe, core, sysroot string, opts Options) ([]Thread, []byte, error) {
+	var pre []string
+	if sysroot != "" {
+		pre = []string{"-iex", "set sysroot " + sysroot}
+	}
+	return backtrace("gdb "+core, append(pre, exe, core), nil, opts)
+}
+
+// backtrace runs gdb on target (-p PID, or EXE CORE) with the script, then
+// the commands after; what names the run in errors.
+func backtrace(what string, target, after []string, opts Options) ([]Thread, []byte, error) {
 	gdb, err := exec.LookPath("gdb")
 	if err != nil {
 		return nil, nil, fmt.Errorf("gdb: %w (apt-get install -y gdb)", ErrNotInstalled)
@@ -126,10 +143,8 @@ func BacktraceOutput(pid int, opts Options) ([]Thread, []byte, error) {
 		"-ex", "set backtrace past-entry on",
 		"-ex", "set backtrace limit unlimited",
 		"-ex", "python taiji_max_frames = "+strconv.Itoa(opts.MaxFrames),
-		"-p", strconv.Itoa(pid),
-		"-x", f.Name(),
-		"-ex", "detach",
 	)
+	args = append(append(append(args, target...), "-x", f.Name()), after...)
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gdb, args...)
@@ -138,11 +153,11 @@ func BacktraceOutput(pid int, opts Options) ([]Thread, []byte, error) {
 	threads, done, perr := parseGDB(out)
 	switch {
 	case ctx.Err() != nil:
-		return threads, out, fmt.Errorf("gdb -p %d: timed out after %v", pid, opts.Timeout)
+		return threads, out, fmt.Errorf("%s: timed out after %v", what, opts.Timeout)
 	case perr != nil:
-		return threads, out, fmt.Errorf("gdb -p %d: %v", pid, perr)
+		return threads, out, fmt.Errorf("%s: %v", what, perr)
 	case !done || len(threads) == 0:
-		return threads, out, fmt.Errorf("gdb -p %d: no backtrace (exit: %v): %s", pid, runErr, lastLines(out, 5))
+		return threads, out, fmt.Errorf("%s: no backtrace (exit: %v): %s", what, runErr, lastLines(out, 5))
 	}
 	return threads, out, nil
 }
