@@ -85,6 +85,9 @@ type Options struct {
 	// it is still stopped: a longer stop, but taiji's memory stays bounded
 	// however many goroutines there are. Negative: walk all while stopped.
 	StackBudget int
+	// Offline says the snapshot is not of a process running now (a core
+	// file): the wait times, measured against the clock now, are unknown.
+	Offline bool
 }
 
 // DefaultStackBudget keeps the stacks of about a hundred thousand parked
@@ -188,7 +191,9 @@ func (r *Reader) Copy(s *target.Snapshot) []target.Segment {
 	if r.err != nil {
 		return nil
 	}
-	r.nanotime = nanotime()
+	if !r.opts.Offline {
+		r.nanotime = nanotime()
+	}
 	r.raw, r.copyErr = r.copyGs(s)
 	// The stacks were walked while the process stood still (walkStacks):
 	// nothing more needs keeping in the snapshot.

@@ -9,11 +9,13 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/core"
 	"github.com/taijidbg/taiji/goroutines"
 	"github.com/taijidbg/taiji/goruntime"
 	"github.com/taijidbg/taiji/module"
@@ -23,6 +25,7 @@ import (
 )
 
 type goroutinesFlags struct {
+	coreFlags           // --core, --exe, --sysroot (stackcore.go)
 	json, group, system bool
 	pprof               string
 	states              []string
@@ -36,7 +39,7 @@ type goroutinesFlags struct {
 func goroutinesCmd() *cobra.Command {
 	var fl goroutinesFlags
 	c := &cobra.Command{
-		Use:   "goroutines [flags] PID | goroutines [flags] -- CMD [ARG...]",
+		Use:   "goroutines [flags] PID | goroutines [flags] -- CMD [ARG...] | goroutines --core FILE",
 		Short: "List every goroutine of a live Go process, from outside, stripped or not",
 		Long: `List every goroutine of a live Go process in Go's own traceback format (as
 runtime.Stack(buf, true) and a crash print it): id, state and wait reason,
@@ -46,9 +49,15 @@ DWARF: binaries built with -ldflags='-s -w' work too. The process is stopped
 only while its goroutine structures and stacks are copied.
 
 Runtime-internal goroutines and runtime frames are hidden unless --system, as
-GOTRACEBACK=system would show them.`,
-		Args: cobra.MinimumNArgs(1),
+GOTRACEBACK=system would show them.
+
+With --core FILE, the goroutines of the process a core file recorded (taiji
+dump, gcore, the kernel; any arch), without wait times.`,
+		Args: fl.coreFlags.args,
 		RunE: func(c *cobra.Command, args []string) error {
+			if fl.core != "" {
+				return runGoroutinesCore(&fl)
+			}
 			pid, stop, err := inspected(c, args, fl.after)
 			if err != nil {
 				return err
@@ -67,6 +76,7 @@ GOTRACEBACK=system would show them.`,
 	f.IntVar(&fl.maxFrames, "max-frames", 0, "at most N frames per goroutine, keeping both ends (0: no limit)")
 	f.DurationVar(&fl.after, "after", time.Second, "with -- CMD: how long to let CMD run before the snapshot")
 	f.BoolVar(&fl.noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
+	fl.coreFlags.add(f)
 	return c
 }
 
@@ -75,14 +85,6 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	// in the target); taiji's usual GC percent would let garbage pile up
 	// to four times that.
 	debug.SetGCPercent(25)
-	filter := goroutines.Filter{System: fl.system, States: fl.states, MinWait: fl.minWait}
-	if fl.match != "" {
-		re, err := regexp.Compile(fl.match)
-		if err != nil {
-			return fmt.Errorf("--match: %v", err)
-		}
-		filter.Match = re
-	}
 	var notes []string
 	if tg, err := proc.Tgid(pid); err == nil && tg != pid {
 		notes = append(notes, fmt.Sprintf("%d is a thread of PID %d: the goroutines of PID %d are shown", pid, tg, tg))
@@ -103,15 +105,62 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 		},
 	})
 	if err != nil {
-		return goroutinesError(pid, err)
+		return goroutinesError(fmt.Sprintf("PID %d", pid), err)
 	}
 	threads, unotes := u.Process(snap, uopts)
 	res, err := r.Read(snap, threads)
 	if err != nil {
-		return goroutinesError(pid, err)
+		return goroutinesError(fmt.Sprintf("PID %d", pid), err)
 	}
 	snap.Extra = nil // the goroutines' stacks, unwound: not needed to print
 	res.Notes = append(append(append(notes, snap.Warnings...), unotes...), res.Notes...)
+	return printGoroutines(res, snap.Exe, fl)
+}
+
+// runGoroutinesCore lists the goroutines of the process a core recorded.
+func runGoroutinesCore(fl *goroutinesFlags) error {
+	debug.SetGCPercent(25)
+	c, err := core.Open(fl.core, core.Options{Exe: fl.exe, Sysroot: fl.sysroot})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	snap := c.Snapshot
+	opts := module.Options{Root: fl.sysroot, DebugDirs: []string{"/usr/lib/debug"}}
+	if !fl.noCache {
+		opts.CacheDir = module.DefaultCacheDir()
+	}
+	u := unwind.New(snap.Arch, opts)
+	defer u.Close()
+	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}
+	r := goroutines.NewReader(u, goroutines.Options{Options: uopts, Offline: true})
+	if err := r.Prepare(snap); err != nil {
+		return goroutinesError(fl.core, err)
+	}
+	r.Copy(snap)
+	threads, unotes := u.Process(snap, uopts)
+	res, err := r.Read(snap, threads)
+	if err != nil {
+		return goroutinesError(fl.core, err)
+	}
+	var notes []string
+	if n := signalNote(c); n != "" {
+		notes = append(notes, n)
+	}
+	res.Notes = append(append(append(notes, snap.Warnings...), unotes...), res.Notes...)
+	return printGoroutines(res, snap.Exe, fl)
+}
+
+// printGoroutines filters res and prints it as fl says.
+func printGoroutines(res *goroutines.Result, exe string, fl *goroutinesFlags) error {
+	filter := goroutines.Filter{System: fl.system, States: fl.states, MinWait: fl.minWait}
+	if fl.match != "" {
+		re, err := regexp.Compile(fl.match)
+		if err != nil {
+			return fmt.Errorf("--match: %v", err)
+		}
+		filter.Match = re
+	}
 	var shown []*goroutines.Goroutine
 	for _, g := range res.Goroutines {
 		if filter.Keep(g) {
@@ -119,20 +168,23 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 		}
 	}
 	if fl.pprof != "" {
-		if err := writePprofFile(fl.pprof, shown, snap.Exe); err != nil {
+		if err := writePprofFile(fl.pprof, shown, exe); err != nil {
 			return err
 		}
 	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	if fl.json {
-		return writeGoroutinesJSON(w, res, snap.Exe, shown, fl)
+		return writeGoroutinesJSON(w, res, exe, shown, fl)
 	}
-	fmt.Fprintf(w, "Process %d (%s), %s, %d goroutines", pid, snap.Exe, res.GoVersion, len(res.Goroutines))
+	fmt.Fprintf(w, "Process %d (%s), %s, %d goroutines", res.Pid, exe, res.GoVersion, len(res.Goroutines))
 	if len(shown) != len(res.Goroutines) {
 		fmt.Fprintf(w, ", %d shown", len(shown))
 	}
-	fmt.Fprintf(w, ", frozen %v\n", res.Frozen.Round(time.Microsecond))
+	if res.Frozen > 0 {
+		fmt.Fprintf(w, ", frozen %v", res.Frozen.Round(time.Microsecond))
+	}
+	fmt.Fprintln(w)
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -153,16 +205,20 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 
 // goroutinesError turns what stops a listing into one line that says what
 // to do.
-func goroutinesError(pid int, err error) error {
+func goroutinesError(what string, err error) error {
+	stack := "taiji stack " + strings.TrimPrefix(what, "PID ")
+	if !strings.HasPrefix(what, "PID ") {
+		stack = "taiji stack --core " + what
+	}
 	switch {
 	case errors.Is(err, goroutines.ErrNotGo):
-		return fmt.Errorf("PID %d: %v; only Go programs have goroutines (taiji stack %d shows its threads)", pid, err, pid)
+		return fmt.Errorf("%s: %v; only Go programs have goroutines (%s shows its threads)", what, err, stack)
 	case errors.Is(err, goruntime.ErrUnknownLayout):
-		return fmt.Errorf("PID %d: %v: taiji cannot list its goroutines (taiji stack %d still shows its threads); a build with DWARF (without -ldflags=-w) works", pid, err, pid)
+		return fmt.Errorf("%s: %v: taiji cannot list its goroutines (%s still shows its threads); a build with DWARF (without -ldflags=-w) works", what, err, stack)
 	case errors.Is(err, goroutines.ErrNoAllgs):
-		return fmt.Errorf("PID %d: %v: taiji cannot find the goroutine list in this binary; taiji stack %d still shows its threads", pid, err, pid)
+		return fmt.Errorf("%s: %v: taiji cannot find the goroutine list in this binary; %s still shows its threads", what, err, stack)
 	case errors.Is(err, goroutines.ErrBadLayout):
-		return fmt.Errorf("PID %d: %v: taiji refuses to print what it cannot trust; please report this with the program's Go version", pid, err)
+		return fmt.Errorf("%s: %v: taiji refuses to print what it cannot trust; please report this with the program's Go version", what, err)
 	}
 	return err
 }

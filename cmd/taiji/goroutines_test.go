@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/taijidbg/taiji/internal/gotraceback"
 	"github.com/taijidbg/taiji/internal/testprog"
 )
 
@@ -98,4 +99,55 @@ func TestGoroutinesViews(t *testing.T) {
 	if !found {
 		t.Errorf("no thread runs main.busyHost:\n%s", out)
 	}
+}
+
+// TestGoroutinesCore: the goroutines of a core taiji dump wrote (and of its
+// zstd copy) are the live process's, taken just before, goroutine by
+// goroutine; DWARF and stripped builds.
+func TestGoroutinesCore(t *testing.T) {
+	requireRoot(t)
+	tcs := testprog.Toolchains(t)
+	tc := tcs[len(tcs)-1]
+	for _, m := range testprog.GoModes[:2] { // default, stripped
+		t.Run(m.Name, func(t *testing.T) {
+			p := testprog.StartGoroutineStates(t, testprog.BuildGoroutineStates(t, tc, m))
+			pid := strconv.Itoa(p.Pid)
+			live, errOut, err := runTaiji(t, "goroutines", pid)
+			if err != nil {
+				t.Fatalf("%v: %s", err, errOut)
+			}
+			dir := t.TempDir()
+			corePath := filepath.Join(dir, "core")
+			if _, errOut, err := runTaiji(t, "dump", "-o", corePath, pid); err != nil {
+				t.Fatalf("taiji dump: %v: %s", err, errOut)
+			}
+			if out, err := exec.Command("zstd", "-q", "-k", corePath, "-o", corePath+".zst").CombinedOutput(); err != nil {
+				t.Fatalf("zstd: %v: %s", err, out)
+			}
+			want := parseListing(t, live)
+			for _, c := range []string{corePath, corePath + ".zst"} {
+				out, errOut, err := runTaiji(t, "goroutines", "--core", c)
+				if err != nil {
+					t.Fatalf("goroutines --core %s: %v: %s", c, err, errOut)
+				}
+				if diffs := gotraceback.Compare(want, parseListing(t, out), gotraceback.Options{SkipUnstable: true, Offsets: true}); len(diffs) > 0 {
+					t.Errorf("goroutines --core %s differs from the live listing:\n%s\n\ncore:\n%s\n\nlive:\n%s", filepath.Base(c), strings.Join(diffs, "\n"), out, live)
+				}
+			}
+		})
+	}
+}
+
+// parseListing parses taiji goroutines' text after its summary lines.
+func parseListing(t *testing.T, text string) []gotraceback.Goroutine {
+	t.Helper()
+	_, body, ok := strings.Cut(text, "\n\n")
+	if !ok {
+		t.Fatalf("no goroutines in:\n%s", text)
+	}
+	gs, err := gotraceback.Parse(body)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	return gs
 }
