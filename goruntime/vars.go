@@ -100,10 +100,14 @@ type refScanner func(code []byte, pc uint64) []ref
 
 // refScanners by ELF machine (and class where one machine has both).
 var refScanners = map[elf.Machine]map[elf.Class]refScanner{
-	elf.EM_X86_64:  {elf.ELFCLASS64: scanX86(64)},
-	elf.EM_386:     {elf.ELFCLASS32: scanX86(32)},
-	elf.EM_AARCH64: {elf.ELFCLASS64: scanARM64},
-	elf.EM_MIPS:    {elf.ELFCLASS64: scanMIPS64},
+	elf.EM_X86_64:    {elf.ELFCLASS64: scanX86(64)},
+	elf.EM_386:       {elf.ELFCLASS32: scanX86(32)},
+	elf.EM_AARCH64:   {elf.ELFCLASS64: scanARM64},
+	elf.EM_MIPS:      {elf.ELFCLASS64: scanMIPS64},
+	elf.EM_PPC64:     {elf.ELFCLASS64: scanPPC64LE},
+	elf.EM_S390:      {elf.ELFCLASS64: scanS390X},
+	elf.EM_RISCV:     {elf.ELFCLASS64: scanRISCV64},
+	elf.EM_LOONGARCH: {elf.ELFCLASS64: scanLoong64},
 }
 
 // maxFuncSize bounds the code read for one function: the runtime functions
