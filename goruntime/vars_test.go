@@ -31,10 +31,15 @@ const varsProgram = "package main\n\nimport \"os\"\n\nfunc main() {\n\tdone := m
 // linux/goarch, without cgo, and returns the binary's path.
 func buildFor(t testing.TB, tc testprog.Toolchain, goarch, dir string, flags ...string) string {
 	t.Helper()
+	return build(t, tc, goarch, dir, "CGO_ENABLED=0", flags...)
+}
+
+func build(t testing.TB, tc testprog.Toolchain, goarch, dir, cgo string, flags ...string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "prog")
 	cmd := exec.Command(tc.Go, append(append([]string{"build", "-o", out}, flags...), "main.go")...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0",
+	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOOS=linux", "GOARCH="+goarch, cgo,
 		"GO111MODULE=off", "GOFLAGS=", "GOEXPERIMENT=", "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s build %v for %s: %v\n%s", tc.Version, flags, goarch, err, b)
@@ -120,6 +125,27 @@ func TestFindVars(t *testing.T) {
 					})
 				}
 			}
+		})
+	}
+}
+
+const cgoProgram = "package main\n\n// #include <stdlib.h>\nimport \"C\"\n\nfunc main() { C.free(nil) }\n"
+
+// TestFindVarsCgo: a cgo program linked by the system's linker (as most
+// programs with C dependencies are) keeps the Go linker's section names,
+// and FindVars finds the variables in it, stripped or not.
+func TestFindVarsCgo(t *testing.T) {
+	tcs := testprog.Toolchains(t)
+	if len(tcs) == 0 {
+		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	dir := writeProgram(t, cgoProgram)
+	for _, tc := range tcs {
+		t.Run(tc.Version, func(t *testing.T) {
+			t.Parallel()
+			full := build(t, tc, "amd64", dir, "CGO_ENABLED=1", "-ldflags=-linkmode=external")
+			stripped := build(t, tc, "amd64", dir, "CGO_ENABLED=1", "-ldflags=-linkmode=external -s -w")
+			checkVars(t, full, stripped)
 		})
 	}
 }
