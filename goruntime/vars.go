@@ -241,6 +241,10 @@ func (r *varRule) find(f *elf.File, t *pclntab.Table, scan refScanner, ptrSize u
 			}
 		}
 		from = append(from, present...)
+		if len(common) == 0 && len(from) == len(present) {
+			return 0, nil, fmt.Errorf("goruntime: finding %s: the code of %s names no address in %s",
+				r.Symbol, strings.Join(from, " and "), r.Section)
+		}
 		if len(common) == 0 {
 			return 0, nil, fmt.Errorf("goruntime: finding %s: the code of %s names no common address in %s: they disagree",
 				r.Symbol, strings.Join(from, " and "), r.Section)
