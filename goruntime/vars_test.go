@@ -203,3 +203,37 @@ func checkVars(t *testing.T, full, stripped string) {
 		t.Errorf("stripped: %+v\nsymbols:  %+v", got, want)
 	}
 }
+
+// TestFindVarsRefusesToGuess: witnesses that name no common address, or
+// several, and a variable looked for outside the writable sections are
+// errors that say so, never an address.
+func TestFindVarsRefusesToGuess(t *testing.T) {
+	tcs := testprog.Toolchains(t)
+	if len(tcs) == 0 {
+		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	bin := buildFor(t, tcs[len(tcs)-1], "amd64", writeProgram(t, varsProgram), "-ldflags=-s -w")
+	f, tab := openGo(t, bin)
+	scan := refScanners[f.Machine][f.Class]
+	for _, c := range []struct {
+		rule varRule
+		want string
+	}{
+		{varRule{Symbol: "disagree", Section: ".bss", Witnesses: []witness{{[]string{"runtime.allgadd"}, refLoad}, {[]string{"runtime.mexit"}, 0}}},
+			"names no common address in .bss: they disagree"},
+		{varRule{Symbol: "ambiguous", Section: ".bss", Witnesses: []witness{{[]string{"runtime.mcommoninit"}, 0}, {[]string{"runtime.mexit"}, 0}}},
+			"names several addresses in .bss"},
+		{varRule{Symbol: "read-only", Section: ".rodata", Witnesses: []witness{{[]string{"runtime.waitReason.String"}, 0}}},
+			"names no address in .rodata"},
+	} {
+		addr, _, err := c.rule.find(f, tab, scan, 8)
+		if err == nil || !strings.Contains(err.Error(), c.want) || addr != 0 {
+			t.Errorf("%s: %#x, %v; want an error saying %q", c.rule.Symbol, addr, err, c.want)
+		}
+	}
+	// No witness in the binary: not found, and FindVars says which
+	// functions it looked for.
+	if addr, from, err := (&varRule{Section: ".bss", Witnesses: []witness{{[]string{"runtime.nosuchfunc"}, 0}}}).find(f, tab, scan, 8); addr != 0 || from != nil || err != nil {
+		t.Errorf("absent witness: %#x, %v, %v", addr, from, err)
+	}
+}
