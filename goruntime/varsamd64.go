@@ -2,21 +2,36 @@ package goruntime
 
 import (
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/disasm"
 )
+
+// maxX86Len is the longest x86 instruction, in bytes.
+const maxX86Len = 15
 
 // scanX86 returns the data addresses the x86 code at pc names: RIP-relative
 // operands on amd64 (the Go linker's R_PCREL, in PIE too), absolute
 // displacements without base or index on 386 (R_ADDR). mode is 64 or 32.
-// It stops at the first byte sequence x86asm cannot decode (AVX and the
-// like, which the runtime's scheduler code does not use): the references
-// before it are still returned.
+// x86asm does not decode VEX instructions (GOAMD64=v3 builds use BMI2's
+// SHLX and the like): on amd64 disasm, which measures them, steps over
+// them; elsewhere, and at bytes neither decodes, the scan stops, keeping
+// the references found before.
 func scanX86(mode int) refScanner {
 	return func(code []byte, pc uint64) []ref {
 		var refs []ref
 		for off := 0; off < len(code); {
 			in, err := x86asm.Decode(code[off:], mode)
 			if err != nil || in.Len <= 0 {
-				break
+				if mode != 64 {
+					break
+				}
+				insts, _ := disasm.Decode(arch.AMD64, code[off:min(off+maxX86Len, len(code))], pc+uint64(off))
+				if len(insts) == 0 {
+					break
+				}
+				off += insts[0].Len
+				continue
 			}
 			next := pc + uint64(off+in.Len)
 			for i, a := range in.Args {
