@@ -18,7 +18,11 @@ type Vars struct {
 	Allglen           uint64 // runtime.allglen: uintptr
 	Allm              uint64 // runtime.allm: *m
 	WaitReasonStrings uint64 // runtime.waitReasonStrings: [N]string
-	From              string // "symbol table" or "code of runtime.allgadd" etc., for messages
+	// NumWaitReasons is N, the table's length: from the symbol's size, or
+	// the bound runtime.waitReason.String checks an index against; 0 =
+	// not known (then the release's table, WaitReasons, says how many).
+	NumWaitReasons int
+	From           string // "symbol table" or "code of runtime.allgadd" etc., for messages
 }
 
 // ErrVarsNotFound is returned (wrapped) by FindVars when runtime.allgs, the
@@ -74,6 +78,9 @@ func varsFromSymbols(f *elf.File) (Vars, bool) {
 				*r.field(&v) = s.Value
 			}
 		}
+		if s.Name == "runtime.waitReasonStrings" && s.Size/uint64(2*ptrSizeOf(f)) <= maxWaitReasons {
+			v.NumWaitReasons = int(s.Size / uint64(2*ptrSizeOf(f)))
+		}
 	}
 	return v, v.Allgs != 0
 }
@@ -85,9 +92,13 @@ const (
 	refAddr  refKind = 1 << iota // materialised in a register (LEA, ADRP+ADD, LUI+DADDIU)
 	refLoad                      // read
 	refStore                     // written
+	// refBound is not an address: Addr is a constant the instruction
+	// compares a register with (an index's bound: CMP $N, SLTIU, or a
+	// constant loaded for a compare-and-branch).
+	refBound
 )
 
-// ref is one data address an instruction names.
+// ref is one data address an instruction names, or one bound it checks.
 type ref struct {
 	PC, Addr uint64
 	Kind     refKind
@@ -175,10 +186,7 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 	if scan == nil {
 		return Vars{}, fmt.Errorf("%w: no symbol table, and taiji cannot read %s %s code for them", ErrVarsNotFound, f.Machine, f.Class)
 	}
-	ptrSize := uint64(8)
-	if f.Class == elf.ELFCLASS32 {
-		ptrSize = 4
-	}
+	ptrSize := uint64(ptrSizeOf(f))
 	var v Vars
 	var used []string
 	for i := range varRules {
@@ -198,8 +206,49 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 		return Vars{}, fmt.Errorf("%w: no symbol table, and none of %s is in the binary's pclntab",
 			ErrVarsNotFound, strings.Join(varRules[0].funcs(), ", "))
 	}
+	if v.WaitReasonStrings != 0 {
+		n, err := numWaitReasons(f, t, scan)
+		if err != nil {
+			return Vars{}, err
+		}
+		v.NumWaitReasons = n
+	}
 	v.From = "code of " + strings.Join(used, ", ")
 	return v, nil
+}
+
+// waitReasonString is the method that bounds an index by
+// len(waitReasonStrings) (runtime2.go: w >= waitReason(len(waitReasonStrings))),
+// present in every release; the bound is the one constant it compares with.
+const waitReasonString = "runtime.waitReason.String"
+
+// numWaitReasons returns len(runtime.waitReasonStrings) from the code of
+// waitReason.String, or 0 when the function is not there.
+func numWaitReasons(f *elf.File, t *pclntab.Table, scan refScanner) (int, error) {
+	refs, ok := funcRefs(f, t, scan, waitReasonString)
+	if !ok {
+		return 0, nil
+	}
+	bounds := map[uint64]bool{}
+	for _, r := range refs {
+		if r.Kind == refBound {
+			bounds[r.Addr] = true
+		}
+	}
+	b := sortedKeys(bounds)
+	if len(b) != 1 || b[0] == 0 || b[0] > maxWaitReasons {
+		return 0, fmt.Errorf("goruntime: finding len(runtime.waitReasonStrings): the code of %s compares with %d constants (%s), want one",
+			waitReasonString, len(b), describe(b))
+	}
+	return int(b[0]), nil
+}
+
+// ptrSizeOf returns the pointer size of f's architecture.
+func ptrSizeOf(f *elf.File) int {
+	if f.Class == elf.ELFCLASS32 {
+		return 4
+	}
+	return 8
 }
 
 // find returns the address of r's variable: the one address in section
@@ -219,7 +268,9 @@ func (r *varRule) find(f *elf.File, t *pclntab.Table, scan refScanner, ptrSize u
 			}
 			present = append(present, fn)
 			for _, rf := range refs {
-				kinds[rf.Addr] |= rf.Kind
+				if rf.Kind != refBound {
+					kinds[rf.Addr] |= rf.Kind
+				}
 			}
 		}
 		if present == nil {

@@ -157,7 +157,8 @@ func checkVars(t *testing.T, full, stripped string) {
 	if err != nil {
 		t.Fatalf("unstripped: %v", err)
 	}
-	if want.From != "symbol table" || want.Allgs == 0 || want.Allglen == 0 || want.Allm == 0 || want.WaitReasonStrings == 0 {
+	if want.From != "symbol table" || want.Allgs == 0 || want.Allglen == 0 || want.Allm == 0 || want.WaitReasonStrings == 0 ||
+		want.NumWaitReasons == 0 {
 		t.Fatalf("unstripped: %+v: want every variable from the symbol table", want)
 	}
 	fromCode, err := varsFromCode(f, ft)
@@ -192,7 +193,7 @@ func checkVars(t *testing.T, full, stripped string) {
 		ptrSize = 4
 	}
 	release := Release(GoVersion(s))
-	reasons, err := WaitReasonsAt(elfMem{s}, got.WaitReasonStrings, ptrSize, s.ByteOrder, len(WaitReasons(release)))
+	reasons, err := WaitReasonsAt(elfMem{s}, got.WaitReasonStrings, ptrSize, s.ByteOrder, got.NumWaitReasons)
 	if err != nil {
 		t.Errorf("stripped %s: %v", release, err)
 	} else if !reflect.DeepEqual(reasons, WaitReasons(release)) {

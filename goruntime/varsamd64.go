@@ -65,6 +65,9 @@ func x86Refs(refs []ref, in x86asm.Inst, pc uint64, mode int) []ref {
 		}
 		refs = append(refs, ref{PC: pc, Addr: addr, Kind: x86Kind(in.Op, i)})
 	}
+	if imm, ok := in.Args[1].(x86asm.Imm); ok && in.Op == x86asm.CMP && imm >= 0 {
+		refs = append(refs, ref{PC: pc, Addr: uint64(imm), Kind: refBound})
+	}
 	return refs
 }
 

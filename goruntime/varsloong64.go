@@ -25,6 +25,15 @@ func scanLoong64(code []byte, pc uint64) []ref {
 		case (op22 == 0x00b || op22 == 0x00a) && r.known(rj): // ADDI.D, ADDI.W
 			r.set(rd, r.add(at, r.reg[rj]+si12, refAddr))
 			continue
+		case (op22 == 0x00b || op22 == 0x00a) && rj == 0 && int64(si12) > 0, op22 == 0x00e && rj == 0 && w>>10&0xfff != 0:
+			// LI: ADDI.[DW] rd, R0, si12 or ORI rd, R0, ui12
+			r.setImm(rd, uint64(w>>10&0xfff))
+			continue
+		case (op22 == 0x008 || op22 == 0x009) && int64(si12) >= 0: // SLTI, SLTUI
+			r.add(at, si12, refBound)
+		case w>>26 >= 0x16 && w>>26 <= 0x1b: // BEQ, BNE, BLT, BGE, BLTU, BGEU: compare rj with rd
+			r.branch(at, rj, rd)
+			continue
 		case op22 >= 0x0a0 && op22 <= 0x0af: // LD.*, ST.*, FLD.*, FST.*
 			kind := refLoad
 			if loong64Stores[op22-0x0a0] {
@@ -44,7 +53,7 @@ func scanLoong64(code []byte, pc uint64) []ref {
 			if r.known(rj) {
 				r.add(at, r.reg[rj], refLoad|refStore)
 			}
-		case w>>26 >= 0x10 && w>>26 <= 0x1b: // BEQZ .. BGEU, JIRL, B, BL
+		case w>>26 >= 0x10 && w>>26 <= 0x15: // BEQZ, BNEZ, BCEQZ/BCNEZ, JIRL, B, BL
 			r.forgetAll()
 			continue
 		}

@@ -59,6 +59,13 @@ func scanPPC64LE(code []byte, pc uint64) []ref {
 			continue
 		case op == 31 && ra == 0 && r.known(rb) && ppc64XForm[w>>1&0x3ff] != 0: // X-form with RA 0
 			r.add(at, r.reg[rb], ppc64XForm[w>>1&0x3ff])
+		case op == 10 || op == 11 && int64(d) >= 0: // CMPLI, CMPI (no destination register)
+			imm := uint64(uint16(w))
+			if op == 11 {
+				imm = d
+			}
+			r.add(at, imm, refBound)
+			continue
 		case op == 16 || op == 18 || op == 19: // BC, B, BCLR/BCCTR
 			r.forgetAll()
 			continue

@@ -28,10 +28,16 @@ func scanRISCV64(code []byte, pc uint64) []ref {
 		case 0x17: // AUIPC
 			r.set(rd, at+uint64(int64(int32(w&0xfffff000))))
 			continue
-		case 0x13: // OP-IMM: ADDI makes an address
-			if f3 == 0 && r.known(rs1) {
+		case 0x13: // OP-IMM: ADDI makes an address, or loads a constant (LI)
+			switch {
+			case f3 == 0 && r.known(rs1):
 				r.set(rd, r.add(at, r.reg[rs1]+immI, refAddr))
 				continue
+			case f3 == 0 && rs1 == 0 && int64(immI) > 0:
+				r.setImm(rd, immI)
+				continue
+			case (f3 == 2 || f3 == 3) && int64(immI) >= 0: // SLTI, SLTIU
+				r.add(at, immI, refBound)
 			}
 		case 0x03, 0x07: // LOAD, LOAD-FP
 			if r.known(rs1) {
@@ -47,7 +53,10 @@ func scanRISCV64(code []byte, pc uint64) []ref {
 			if r.known(rs1) {
 				r.add(at, r.reg[rs1], refLoad|refStore)
 			}
-		case 0x63, 0x67, 0x6f: // BRANCH, JALR, JAL
+		case 0x63: // BRANCH: compares rs1 with rs2
+			r.branch(at, rs1, int(w>>20&31))
+			continue
+		case 0x67, 0x6f: // JALR, JAL
 			r.forgetAll()
 			continue
 		}

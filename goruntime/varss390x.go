@@ -63,6 +63,20 @@ func scanS390X(code []byte, pc uint64) []ref {
 				r.forgetAll()
 				continue
 			}
+		case op == 0xec && n == 6 && in[5] >= 0x7c && in[5] <= 0x7f: // CGIJ, CLGIJ, CIJ, CLIJ: compare with i2, branch
+			if in[5] == 0x7d || in[5] == 0x7f || int8(in[4]) >= 0 {
+				r.add(at, uint64(in[4]), refBound)
+			}
+			r.forgetAll()
+			continue
+		case op == 0xa7 && (in[1]&0xf == 0xe || in[1]&0xf == 0xf) && int16(binary.BigEndian.Uint16(in[2:])) >= 0: // CHI, CGHI
+			r.add(at, uint64(binary.BigEndian.Uint16(in[2:])), refBound)
+			continue
+		case op == 0xc2 && in[1]&0xf >= 0xc: // CGFI, CFI, CLGFI, CLFI
+			if imm := binary.BigEndian.Uint32(in[2:]); in[1]&0xf >= 0xe || int32(imm) >= 0 {
+				r.add(at, uint64(imm), refBound)
+			}
+			continue
 		case op == 0xa7 && in[1]&0xf >= 4 && in[1]&0xf <= 7, op == 0xc0 && (in[1]&0xf == 4 || in[1]&0xf == 5),
 			op == 0x07, op == 0x0d, op == 0x47, op == 0xec: // BRC, BRCL, BRASL, BCR, BASR, BC, compare-and-branch
 			r.forgetAll()
