@@ -37,7 +37,8 @@ type stringTable struct {
 // StatusString returns the name of goroutine status status (g.atomicstatus)
 // as the runtime's goroutineheader prints it in release release ("go1.22.3"
 // or "go1.22"): the scan bit dropped, gStatusStrings[status], "???" out of
-// its range. It does not apply the wait-reason override (a waiting
+// its range, "" for the values it no longer uses (5 and 7). It does not
+// apply the wait-reason override (a waiting
 // goroutine with a wait reason prints the reason instead). A release without
 // a generated table takes the neighbours' names as WaitReasons does; one that
 // names no release at all gets "???".

@@ -18,7 +18,11 @@ type Vars struct {
 	Allglen           uint64 // runtime.allglen: uintptr
 	Allm              uint64 // runtime.allm: *m
 	WaitReasonStrings uint64 // runtime.waitReasonStrings: [N]string
-	From              string // "symbol table" or "code of runtime.allgadd" etc., for messages
+	// NumWaitReasons is N, the table's length: from the symbol's size, or
+	// the bound runtime.waitReason.String checks an index against; 0 =
+	// not known (then the release's table, WaitReasons, says how many).
+	NumWaitReasons int
+	From           string // "symbol table" or "code of runtime.allgadd" etc., for messages
 }
 
 // ErrVarsNotFound is returned (wrapped) by FindVars when runtime.allgs, the
@@ -42,6 +46,12 @@ func FindVars(f *elf.File, t *pclntab.Table) (v Vars, err error) {
 			v, err = Vars{}, fmt.Errorf("%w: reading the binary: %v", ErrVarsNotFound, r)
 		}
 	}()
+	return findVars(f, t)
+}
+
+// findVars is FindVars without its last line of defence, for the fuzz
+// target to see panics.
+func findVars(f *elf.File, t *pclntab.Table) (Vars, error) {
 	if v, ok := varsFromSymbols(f); ok {
 		return v, nil
 	}
@@ -68,6 +78,9 @@ func varsFromSymbols(f *elf.File) (Vars, bool) {
 				*r.field(&v) = s.Value
 			}
 		}
+		if s.Name == "runtime.waitReasonStrings" && s.Size/uint64(2*ptrSizeOf(f)) <= maxWaitReasons {
+			v.NumWaitReasons = int(s.Size / uint64(2*ptrSizeOf(f)))
+		}
 	}
 	return v, v.Allgs != 0
 }
@@ -79,9 +92,13 @@ const (
 	refAddr  refKind = 1 << iota // materialised in a register (LEA, ADRP+ADD, LUI+DADDIU)
 	refLoad                      // read
 	refStore                     // written
+	// refBound is not an address: Addr is a constant the instruction
+	// compares a register with (an index's bound: CMP $N, SLTIU, or a
+	// constant loaded for a compare-and-branch).
+	refBound
 )
 
-// ref is one data address an instruction names.
+// ref is one data address an instruction names, or one bound it checks.
 type ref struct {
 	PC, Addr uint64
 	Kind     refKind
@@ -94,10 +111,14 @@ type refScanner func(code []byte, pc uint64) []ref
 
 // refScanners by ELF machine (and class where one machine has both).
 var refScanners = map[elf.Machine]map[elf.Class]refScanner{
-	elf.EM_X86_64:  {elf.ELFCLASS64: scanX86(64)},
-	elf.EM_386:     {elf.ELFCLASS32: scanX86(32)},
-	elf.EM_AARCH64: {elf.ELFCLASS64: scanARM64},
-	elf.EM_MIPS:    {elf.ELFCLASS64: scanMIPS64},
+	elf.EM_X86_64:    {elf.ELFCLASS64: scanX86(64)},
+	elf.EM_386:       {elf.ELFCLASS32: scanX86(32)},
+	elf.EM_AARCH64:   {elf.ELFCLASS64: scanARM64},
+	elf.EM_MIPS:      {elf.ELFCLASS64: scanMIPS64},
+	elf.EM_PPC64:     {elf.ELFCLASS64: scanPPC64LE},
+	elf.EM_S390:      {elf.ELFCLASS64: scanS390X},
+	elf.EM_RISCV:     {elf.ELFCLASS64: scanRISCV64},
+	elf.EM_LOONGARCH: {elf.ELFCLASS64: scanLoong64},
 }
 
 // maxFuncSize bounds the code read for one function: the runtime functions
@@ -165,10 +186,7 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 	if scan == nil {
 		return Vars{}, fmt.Errorf("%w: no symbol table, and taiji cannot read %s %s code for them", ErrVarsNotFound, f.Machine, f.Class)
 	}
-	ptrSize := uint64(8)
-	if f.Class == elf.ELFCLASS32 {
-		ptrSize = 4
-	}
+	ptrSize := uint64(ptrSizeOf(f))
 	var v Vars
 	var used []string
 	for i := range varRules {
@@ -188,8 +206,49 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 		return Vars{}, fmt.Errorf("%w: no symbol table, and none of %s is in the binary's pclntab",
 			ErrVarsNotFound, strings.Join(varRules[0].funcs(), ", "))
 	}
+	if v.WaitReasonStrings != 0 {
+		n, err := numWaitReasons(f, t, scan)
+		if err != nil {
+			return Vars{}, err
+		}
+		v.NumWaitReasons = n
+	}
 	v.From = "code of " + strings.Join(used, ", ")
 	return v, nil
+}
+
+// waitReasonString is the method that bounds an index by
+// len(waitReasonStrings) (runtime2.go: w >= waitReason(len(waitReasonStrings))),
+// present in every release; the bound is the one constant it compares with.
+const waitReasonString = "runtime.waitReason.String"
+
+// numWaitReasons returns len(runtime.waitReasonStrings) from the code of
+// waitReason.String, or 0 when the function is not there.
+func numWaitReasons(f *elf.File, t *pclntab.Table, scan refScanner) (int, error) {
+	refs, ok := funcRefs(f, t, scan, waitReasonString)
+	if !ok {
+		return 0, nil
+	}
+	bounds := map[uint64]bool{}
+	for _, r := range refs {
+		if r.Kind == refBound {
+			bounds[r.Addr] = true
+		}
+	}
+	b := sortedKeys(bounds)
+	if len(b) != 1 || b[0] == 0 || b[0] > maxWaitReasons {
+		return 0, fmt.Errorf("goruntime: finding len(runtime.waitReasonStrings): the code of %s compares with %d constants (%s), want one",
+			waitReasonString, len(b), describe(b))
+	}
+	return int(b[0]), nil
+}
+
+// ptrSizeOf returns the pointer size of f's architecture.
+func ptrSizeOf(f *elf.File) int {
+	if f.Class == elf.ELFCLASS32 {
+		return 4
+	}
+	return 8
 }
 
 // find returns the address of r's variable: the one address in section
@@ -209,7 +268,9 @@ func (r *varRule) find(f *elf.File, t *pclntab.Table, scan refScanner, ptrSize u
 			}
 			present = append(present, fn)
 			for _, rf := range refs {
-				kinds[rf.Addr] |= rf.Kind
+				if rf.Kind != refBound {
+					kinds[rf.Addr] |= rf.Kind
+				}
 			}
 		}
 		if present == nil {
@@ -231,6 +292,10 @@ func (r *varRule) find(f *elf.File, t *pclntab.Table, scan refScanner, ptrSize u
 			}
 		}
 		from = append(from, present...)
+		if len(common) == 0 && len(from) == len(present) {
+			return 0, nil, fmt.Errorf("goruntime: finding %s: the code of %s names no address in %s",
+				r.Symbol, strings.Join(from, " and "), r.Section)
+		}
 		if len(common) == 0 {
 			return 0, nil, fmt.Errorf("goruntime: finding %s: the code of %s names no common address in %s: they disagree",
 				r.Symbol, strings.Join(from, " and "), r.Section)

@@ -3,6 +3,7 @@ package goruntime
 import (
 	"debug/elf"
 	"fmt"
+	"go/version"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,13 +15,14 @@ import (
 	"github.com/taijidbg/taiji/pclntab"
 )
 
-// varsArches are the GOARCHes FindVars reads code of, and whether each
-// builds -buildmode=pie without cgo.
+// varsArches are the GOARCHes FindVars reads code of, and the first
+// release that builds -buildmode=pie for it without cgo ("": none here).
 var varsArches = []struct {
-	goarch string
-	pie    bool
+	goarch  string
+	pieFrom string
 }{
-	{"amd64", true}, {"arm64", true}, {"mips64le", false}, {"386", false},
+	{"amd64", "go1.19"}, {"arm64", "go1.19"}, {"mips64le", ""}, {"386", ""},
+	{"ppc64le", "go1.19"}, {"s390x", ""}, {"riscv64", ""}, {"loong64", "go1.26"},
 }
 
 const varsProgram = "package main\n\nimport \"os\"\n\nfunc main() {\n\tdone := make(chan bool)\n\tgo func() { done <- true }()\n\t<-done\n\tos.Exit(0)\n}\n"
@@ -29,10 +31,15 @@ const varsProgram = "package main\n\nimport \"os\"\n\nfunc main() {\n\tdone := m
 // linux/goarch, without cgo, and returns the binary's path.
 func buildFor(t testing.TB, tc testprog.Toolchain, goarch, dir string, flags ...string) string {
 	t.Helper()
+	return build(t, tc, goarch, dir, "CGO_ENABLED=0", flags...)
+}
+
+func build(t testing.TB, tc testprog.Toolchain, goarch, dir, cgo string, flags ...string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "prog")
 	cmd := exec.Command(tc.Go, append(append([]string{"build", "-o", out}, flags...), "main.go")...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0",
+	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOOS=linux", "GOARCH="+goarch, cgo,
 		"GO111MODULE=off", "GOFLAGS=", "GOEXPERIMENT=", "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s build %v for %s: %v\n%s", tc.Version, flags, goarch, err, b)
@@ -88,6 +95,7 @@ func moved(f, g *elf.File, addr uint64) (uint64, error) {
 // the unstripped binary must name exactly the addresses its symbols give,
 // and so must the code of its stripped twin, whose data sections are those
 // of the unstripped build, moved by the longer build info (see moved).
+// With -short, only the arches taiji runs on live (amd64, arm64, mips64le).
 func TestFindVars(t *testing.T) {
 	tcs := testprog.Toolchains(t)
 	if len(tcs) == 0 {
@@ -98,8 +106,11 @@ func TestFindVars(t *testing.T) {
 		t.Run(tc.Version, func(t *testing.T) {
 			t.Parallel()
 			for _, a := range varsArches {
+				if testing.Short() && a.goarch != "amd64" && a.goarch != "arm64" && a.goarch != "mips64le" {
+					continue
+				}
 				modes := [][]string{nil}
-				if a.pie {
+				if a.pieFrom != "" && version.Compare(tc.Version, a.pieFrom) >= 0 {
 					modes = append(modes, []string{"-buildmode=pie"})
 				}
 				for _, mode := range modes {
@@ -118,6 +129,27 @@ func TestFindVars(t *testing.T) {
 	}
 }
 
+const cgoProgram = "package main\n\n// #include <stdlib.h>\nimport \"C\"\n\nfunc main() { C.free(nil) }\n"
+
+// TestFindVarsCgo: a cgo program linked by the system's linker (as most
+// programs with C dependencies are) keeps the Go linker's section names,
+// and FindVars finds the variables in it, stripped or not.
+func TestFindVarsCgo(t *testing.T) {
+	tcs := testprog.Toolchains(t)
+	if len(tcs) == 0 {
+		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	dir := writeProgram(t, cgoProgram)
+	for _, tc := range tcs {
+		t.Run(tc.Version, func(t *testing.T) {
+			t.Parallel()
+			full := build(t, tc, "amd64", dir, "CGO_ENABLED=1", "-ldflags=-linkmode=external")
+			stripped := build(t, tc, "amd64", dir, "CGO_ENABLED=1", "-ldflags=-linkmode=external -s -w")
+			checkVars(t, full, stripped)
+		})
+	}
+}
+
 func checkVars(t *testing.T, full, stripped string) {
 	t.Helper()
 	f, ft := openGo(t, full)
@@ -125,7 +157,8 @@ func checkVars(t *testing.T, full, stripped string) {
 	if err != nil {
 		t.Fatalf("unstripped: %v", err)
 	}
-	if want.From != "symbol table" || want.Allgs == 0 || want.Allglen == 0 || want.Allm == 0 || want.WaitReasonStrings == 0 {
+	if want.From != "symbol table" || want.Allgs == 0 || want.Allglen == 0 || want.Allm == 0 || want.WaitReasonStrings == 0 ||
+		want.NumWaitReasons == 0 {
 		t.Fatalf("unstripped: %+v: want every variable from the symbol table", want)
 	}
 	fromCode, err := varsFromCode(f, ft)
@@ -160,7 +193,7 @@ func checkVars(t *testing.T, full, stripped string) {
 		ptrSize = 4
 	}
 	release := Release(GoVersion(s))
-	reasons, err := WaitReasonsAt(elfMem{s}, got.WaitReasonStrings, ptrSize, s.ByteOrder, len(WaitReasons(release)))
+	reasons, err := WaitReasonsAt(elfMem{s}, got.WaitReasonStrings, ptrSize, s.ByteOrder, got.NumWaitReasons)
 	if err != nil {
 		t.Errorf("stripped %s: %v", release, err)
 	} else if !reflect.DeepEqual(reasons, WaitReasons(release)) {
@@ -169,5 +202,54 @@ func checkVars(t *testing.T, full, stripped string) {
 	got.From = want.From
 	if got != want {
 		t.Errorf("stripped: %+v\nsymbols:  %+v", got, want)
+	}
+}
+
+// TestFindVarsRefusesToGuess: witnesses that name no common address, or
+// several, and a variable looked for outside the writable sections are
+// errors that say so, never an address.
+func TestFindVarsRefusesToGuess(t *testing.T) {
+	tcs := testprog.Toolchains(t)
+	if len(tcs) == 0 {
+		t.Skip("no Go toolchains listed (scripts/go-toolchains --install)")
+	}
+	bin := buildFor(t, tcs[len(tcs)-1], "amd64", writeProgram(t, varsProgram), "-ldflags=-s -w")
+	f, tab := openGo(t, bin)
+	scan := refScanners[f.Machine][f.Class]
+	for _, c := range []struct {
+		rule varRule
+		want string
+	}{
+		{varRule{Symbol: "disagree", Section: ".bss", Witnesses: []witness{{[]string{"runtime.allgadd"}, refLoad}, {[]string{"runtime.mexit"}, 0}}},
+			"names no common address in .bss: they disagree"},
+		{varRule{Symbol: "ambiguous", Section: ".bss", Witnesses: []witness{{[]string{"runtime.mcommoninit"}, 0}, {[]string{"runtime.mexit"}, 0}}},
+			"names several addresses in .bss"},
+		{varRule{Symbol: "read-only", Section: ".rodata", Witnesses: []witness{{[]string{"runtime.waitReason.String"}, 0}}},
+			"names no address in .rodata"},
+	} {
+		addr, _, err := c.rule.find(f, tab, scan, 8)
+		if err == nil || !strings.Contains(err.Error(), c.want) || addr != 0 {
+			t.Errorf("%s: %#x, %v; want an error saying %q", c.rule.Symbol, addr, err, c.want)
+		}
+	}
+	// No witness in the binary: not found, and FindVars says which
+	// functions it looked for.
+	if addr, from, err := (&varRule{Section: ".bss", Witnesses: []witness{{[]string{"runtime.nosuchfunc"}, 0}}}).find(f, tab, scan, 8); addr != 0 || from != nil || err != nil {
+		t.Errorf("absent witness: %#x, %v, %v", addr, from, err)
+	}
+}
+
+// TestScanX86VEXLengths: x86asm takes VZEROUPPER (3 bytes) for 5; the
+// amd64 scanner must take its length from disasm, or it reads the LEA
+// after it out of step and names a wrong address.
+func TestScanX86VEXLengths(t *testing.T) {
+	code := []byte{
+		0xc5, 0xf8, 0x77, // VZEROUPPER
+		0x48, 0x8d, 0x15, 0x10, 0, 0, 0, // LEAQ 0x10(RIP), DX
+		0xc3, // RET
+	}
+	want := []ref{{PC: 0x1003, Addr: 0x1003 + 7 + 0x10, Kind: refAddr}}
+	if got := scanX86(64)(code, 0x1000); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -52,6 +52,12 @@ func scanARM64(code []byte, pc uint64) []ref {
 			scale := 2 + w>>31
 			imm := int64(int32(w<<10) >> 25) // imm7 at bits 15-21
 			refs = append(refs, ref{PC: at, Addr: known[rn] + uint64(imm<<scale), Kind: armLoadStore(w&(1<<22) != 0)})
+		case w&0x7f80001f == 0x7100001f: // CMP (SUBS XZR/WZR, Rn, #imm12{, LSL 12})
+			imm := uint64(w >> 10 & 0xfff)
+			if w&(1<<22) != 0 {
+				imm <<= 12
+			}
+			refs = append(refs, ref{PC: at, Addr: imm, Kind: refBound})
 		case w&0x3f000000 == 0x08000000 && known[rn] != 0 && rn != 31: // LDAR, STLR, LDAXR, STLXR, CAS, ...
 			refs = append(refs, ref{PC: at, Addr: known[rn], Kind: refLoad | refStore})
 		case w&0x3b200c00 == 0x38200000 && known[rn] != 0 && rn != 31: // LSE atomics: LDADD, SWP, ...

@@ -42,6 +42,10 @@ func scanMIPS64(code []byte, pc uint64) []ref {
 				known[rt] = v
 			}
 			continue
+		case op == 0x0a || op == 0x0b: // SLTI, SLTIU: rt = rs < imm
+			if int64(imm) >= 0 {
+				refs = append(refs, ref{PC: at, Addr: imm, Kind: refBound})
+			}
 		case mipsMem[op] != 0 && known[rs] != 0:
 			refs = append(refs, ref{PC: at, Addr: known[rs] + imm, Kind: mipsMem[op]})
 			if mipsMem[op] == refStore {
