@@ -360,9 +360,9 @@ func (r *Reader) isSystem(rg *rawG) bool {
 func (r *Reader) names(s *target.Snapshot) []string {
 	table := goruntime.WaitReasons(r.release)
 	if r.vars.WaitReasonStrings != 0 {
-		n := len(table)
+		n := r.vars.NumWaitReasons
 		if n == 0 {
-			n = 64
+			n = len(table)
 		}
 		if got, err := goruntime.WaitReasonsAt(s.Memory(), r.vars.WaitReasonStrings+r.prog.Bias, s.Arch.PtrSize, s.Arch.ByteOrder, n); err == nil {
 			return got

@@ -193,7 +193,13 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 		r := &varRules[i]
 		addr, from, err := r.find(f, t, scan, ptrSize)
 		if err != nil {
-			return Vars{}, err
+			if r.field(&v) == &v.Allgs {
+				return Vars{}, err
+			}
+			// Only allgs is needed to list goroutines: the others
+			// (allm, the wait-reason names, which the release's table
+			// also gives) are left unknown rather than fail it.
+			continue
 		}
 		*r.field(&v) = addr
 		for _, fn := range from {
@@ -207,11 +213,11 @@ func varsFromCode(f *elf.File, t *pclntab.Table) (Vars, error) {
 			ErrVarsNotFound, strings.Join(varRules[0].funcs(), ", "))
 	}
 	if v.WaitReasonStrings != 0 {
-		n, err := numWaitReasons(f, t, scan)
-		if err != nil {
-			return Vars{}, err
+		if n, err := numWaitReasons(f, t, scan); err == nil {
+			v.NumWaitReasons = n
+		} else {
+			v.WaitReasonStrings = 0 // its length unknown: the table serves
 		}
-		v.NumWaitReasons = n
 	}
 	v.From = "code of " + strings.Join(used, ", ")
 	return v, nil
