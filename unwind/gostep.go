@@ -58,7 +58,7 @@ func (u *Unwinder) sigtrampReturn(f *phys, fn *pclntab.Func, mem io.ReaderAt) (p
 func (u *Unwinder) goFrame(f *phys, fn *pclntab.Func, regs arch.Regs, mem io.ReaderAt) (phys, error) {
 	a := u.Arch
 	r := f.region
-	delta, ok := r.img.pcln.SPDelta(fn, f.lookupPC()-r.bias)
+	delta, ok := r.img.spDelta(fn, f.lookupPC()-r.bias)
 	if !ok {
 		return phys{}, fmt.Errorf("%s: no SP delta for pc 0x%x in %s: walk ended", r.path, f.pc, fn.Name)
 	}
@@ -147,7 +147,7 @@ func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwal
 		if !rt.onG0() {
 			return phys{}, false, nil
 		}
-		delta, _ := f.region.img.pcln.SPDelta(fn, f.lookupPC()-f.region.bias)
+		delta, _ := f.region.img.spDelta(fn, f.lookupPC()-f.region.bias)
 		if !goruntime.SystemstackSwitched(a.GoUsesLR, delta) {
 			return phys{}, false, nil
 		}

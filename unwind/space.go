@@ -27,6 +27,7 @@ type image struct {
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
 	dbg  *cfi.Table // from .debug_frame
 	pcln *pclntab.Table
+	pcs  *pcCache // facts per PC of pcln (pccache.go), with pcln
 
 	rtOnce sync.Once
 	rt     *goruntime.Layout // the Go runtime's layout (gstate.go)
@@ -47,6 +48,9 @@ func (im *image) tables() {
 			im.dbg, _ = cfi.ParseDebugFrame(data, m.Arch)
 		}
 		im.pcln, _ = pclntab.Open(m.File)
+		if im.pcln != nil {
+			im.pcs = new(pcCache)
+		}
 	})
 }
 

@@ -124,8 +124,8 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt, gw *gwalk) (caller phys, metho
 	if r.img != nil && r.img.mod != nil {
 		r.img.tables()
 		pc := f.lookupPC() - r.bias
-		if t := r.img.pcln; t != nil {
-			if fn, ok := t.Lookup(pc); ok {
+		if r.img.pcln != nil {
+			if fn, ok := r.img.goFunc(pc); ok {
 				c, err := u.goStep(f, fn, mem, gw)
 				return c, "go", err
 			}
