@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
-	"encoding/base64"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/testprog"
@@ -84,10 +84,10 @@ func startNative(t *testing.T) (string, *testprog.Proc) {
 }
 
 // TestDumpInVM dumps the native target inside scripts/xarch-test's VM, reads
-// the core back there and checks it unwinds as the live process did; then
-// prints the core, the binary and that unwind on the console, for
-// TestVMCores to read on the host (see docs/cores.md). On the host it
-// does the same, printing nothing.
+// the core back there and checks it unwinds as the live process did; under
+// scripts/xarch-test -record it also prints the core, the binary and that
+// unwind on the console, for TestVMCores to read on the host (see
+// docs/cores.md). On the host it does the same, printing nothing.
 func TestDumpInVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (ptrace)")
@@ -118,31 +118,36 @@ func TestDumpInVM(t *testing.T) {
 	if got != before {
 		t.Fatalf("the core unwinds differently from the live process\ncore:\n%s\nlive:\n%s", got, before)
 	}
-	if !inVM {
+	if !inVM || !xarch.Recording() {
 		return
 	}
-	for _, f := range []struct{ name, path string }{{"core", path}, {"exe", bin}} {
-		b, err := os.ReadFile(f.path)
-		if err != nil {
+	// scripts/xarch-test -record: the core (zstd, as systemd-coredump
+	// keeps them), the binary and the unwind, for TestVMCores on the host.
+	dir := filepath.Join(t.TempDir(), "rec")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	coreData, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z, gz bytes.Buffer
+	enc, _ := zstd.NewWriter(&z, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	enc.Write(coreData)
+	enc.Close()
+	gw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	gw.Write(exe)
+	gw.Close()
+	for name, data := range map[string][]byte{"core.zst": z.Bytes(), "exe.gz": gz.Bytes(), "want.txt": []byte(got)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		emit(goarch, f.name, b)
 	}
-	emit(goarch, "want", []byte(got))
-	fmt.Printf("%s%s end\n", vmPrefix, goarch)
-}
-
-// emit prints data gzipped and in base64 lines: "TAIJI-VMCORE ARCH NAME
-// CHUNK".
-func emit(goarch, name string, data []byte) {
-	var gz bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	w.Write(data)
-	w.Close()
-	s := base64.StdEncoding.EncodeToString(gz.Bytes())
-	for len(s) > 0 {
-		n := min(len(s), 96)
-		fmt.Printf("%s%s %s %s\n", vmPrefix, goarch, name, s[:n])
-		s = s[n:]
+	if err := xarch.PrintRecording(os.Stdout, dir, "core/testdata/vmcores/"+goarch); err != nil {
+		t.Fatal(err)
 	}
 }

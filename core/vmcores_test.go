@@ -1,25 +1,18 @@
 package core
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
 )
-
-var extract = flag.String("extract", "", "a console.log of scripts/xarch-test -keep -run TestDumpInVM ARCH ./core/: write testdata/vmcores/ARCH from it")
 
 // unwindText unwinds s and renders every thread without its frozen time:
 // what TestVMCores compares.
@@ -36,18 +29,12 @@ func unwindText(s *target.Snapshot, root string) string {
 	return b.String()
 }
 
-// vmPrefix starts the console lines that carry a VM's core to the host.
-const vmPrefix = "TAIJI-VMCORE "
-
 // TestVMCores reads, on any host, cores that taiji dump wrote inside the
 // arm64 and mips64le VMs of scripts/xarch-test (testdata/vmcores/ARCH: the
 // core, zstd-compressed; the target binary; the unwind of the core in the
 // VM, equal there to the live process's): the unwind here must be the
 // same, frame for frame.
 func TestVMCores(t *testing.T) {
-	if *extract != "" {
-		extractVMCores(t, *extract)
-	}
 	dirs, _ := filepath.Glob(filepath.Join("testdata", "vmcores", "*"))
 	if len(dirs) == 0 {
 		t.Skip("no VM cores in testdata/vmcores (docs/cores.md says how to record them)")
@@ -87,61 +74,6 @@ func gunzipFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return gunzipBytes(t, b)
-}
-
-// extractVMCores writes testdata/vmcores/ARCH from the lines TestDumpInVM
-// printed on a VM's console.
-func extractVMCores(t *testing.T, console string) {
-	f, err := os.Open(console)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	parts := map[[2]string]*strings.Builder{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		i := strings.Index(line, vmPrefix)
-		if i < 0 {
-			continue
-		}
-		w := strings.Fields(line[i+len(vmPrefix):])
-		if len(w) != 3 {
-			continue
-		}
-		k := [2]string{w[0], w[1]}
-		if parts[k] == nil {
-			parts[k] = &strings.Builder{}
-		}
-		parts[k].WriteString(w[2])
-	}
-	if len(parts) == 0 {
-		t.Fatalf("%s: no %q lines", console, vmPrefix)
-	}
-	for k, b := range parts {
-		gz, err := base64.StdEncoding.DecodeString(b.String())
-		if err != nil {
-			t.Fatalf("%s %s: %v", k[0], k[1], err)
-		}
-		dir := filepath.Join("testdata", "vmcores", k[0])
-		os.MkdirAll(dir, 0o755)
-		switch k[1] {
-		case "exe":
-			err = os.WriteFile(filepath.Join(dir, "exe.gz"), gz, 0o644)
-		case "want":
-			err = os.WriteFile(filepath.Join(dir, "want.txt"), gunzipBytes(t, gz), 0o644)
-		case "core":
-			var z bytes.Buffer
-			enc, _ := zstd.NewWriter(&z, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
-			enc.Write(gunzipBytes(t, gz))
-			enc.Close()
-			err = os.WriteFile(filepath.Join(dir, "core.zst"), z.Bytes(), 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func gunzipBytes(t *testing.T, gz []byte) []byte {

@@ -1,13 +1,10 @@
 package unwind_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,7 +70,9 @@ func TestRecordedSnapshot(t *testing.T) {
 		rel := "unwind/testdata/recorded/" + goarch
 		dir := filepath.Join(t.TempDir(), "recorded")
 		recordSnapshot(t, dir)
-		printRecording(t, dir, rel)
+		if err := xarch.PrintRecording(os.Stdout, dir, rel); err != nil {
+			t.Fatal(err)
+		}
 	} else if *record {
 		recordSnapshot(t, filepath.Join("testdata", "recorded", runtime.GOARCH))
 	}
@@ -279,43 +278,4 @@ func recordSnapshot(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	t.Logf("recorded %d threads, %d memory segments, %d files in %s", len(rec.Threads), len(rec.Memory), len(rec.Files), dir)
-}
-
-// printRecording prints the files of dir to stdout as a gzipped tar in
-// base64 between xarch.RecordBegin and RecordEnd lines naming rel, where
-// scripts/xarch-test -record unpacks them on the host.
-func printRecording(t *testing.T, dir, rel string) {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: 0o644, Size: int64(len(data))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.StdEncoding.EncodeToString(buf.Bytes())
-	var out strings.Builder
-	fmt.Fprintf(&out, "\n%s %s\n", xarch.RecordBegin, rel)
-	for len(enc) > 0 {
-		n := min(len(enc), 76)
-		out.WriteString(enc[:n] + "\n")
-		enc = enc[n:]
-	}
-	fmt.Fprintf(&out, "%s %s\n", xarch.RecordEnd, rel)
-	os.Stdout.WriteString(out.String())
 }
