@@ -100,6 +100,7 @@ bench: bench-deps build
 	scripts/bench-trace
 	scripts/bench-inject
 	scripts/bench-dump
+	scripts/bench-goroutines 10000 100000
 
 clean:
 	rm -rf $(BIN)
