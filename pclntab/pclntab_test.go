@@ -253,8 +253,7 @@ func TestGosymOracle(t *testing.T) {
 func gosymMatches(t *testing.T, f *elf.File, tab *Table, step int) {
 	t.Helper()
 	text := f.Section(".text").Addr
-	syms, _ := f.Symbols()
-	if rt := symValue(syms, "runtime.text"); rt != 0 {
+	if rt := (&fileSource{f: f}).SymbolValue("runtime.text"); rt != 0 {
 		text = rt
 	}
 	if tab.TextStart() != text {
@@ -483,7 +482,7 @@ func TestPIERelocatedModuledata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relocs := relativeRelocs(f, f.ByteOrder, 8)
+	relocs := relativeRelocs(f, &fileSource{f: f}, f.ByteOrder, 8)
 	zeroed := 0
 	for _, s := range f.Sections {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_WRITE == 0 {
@@ -601,8 +600,7 @@ func TestCrossArch(t *testing.T) {
 		t.Run(goarch, func(t *testing.T) {
 			f, full := open(t, build(t, goarch))
 			_, strip := open(t, build(t, goarch+"strip"))
-			syms, _ := f.Symbols()
-			if rt := symValue(syms, "runtime.text"); full.TextStart() != rt || strip.TextStart() != rt {
+			if rt := (&fileSource{f: f}).SymbolValue("runtime.text"); full.TextStart() != rt || strip.TextStart() != rt {
 				t.Errorf("TextStart %#x, stripped %#x, want runtime.text %#x", full.TextStart(), strip.TextStart(), rt)
 			}
 			if !full.HasInlineTree() || !strip.HasInlineTree() {
