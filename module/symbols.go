@@ -215,6 +215,18 @@ func (m *Module) buildSymbols() *symtab {
 	}
 
 	t := &symtab{strs: make([][]byte, len(m.symtabs()))}
+	// One allocation for the entries: appending would copy the table
+	// as it doubles.
+	n := 0
+	for _, st := range m.symtabs() {
+		if st.f == nil {
+			continue
+		}
+		if s := st.f.SectionByType(st.typ); s != nil && s.Entsize > 0 {
+			n += int(min(s.Size/s.Entsize, 1<<26))
+		}
+	}
+	t.byAddr = make([]sym, 0, n)
 	m.eachKept(func(tab int, s *rawSym) {
 		t.strs[tab] = s.strs
 		typ := elf.ST_TYPE(s.info)

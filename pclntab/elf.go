@@ -95,13 +95,19 @@ func OpenSource(f *elf.File, src Source) (t *Table, err error) {
 		}
 	}
 
-	// go:func.* holds FUNCDATA; the symbol is named go.func.* before go1.20.
-	gofunc := src.SymbolValue("go:func.*")
+	// go:func.* holds FUNCDATA: moduledata says where, else the symbol
+	// (named go.func.* before go1.20). moduledata comes first because
+	// it is found without the symbol table, whose pages (tens of
+	// megabytes in a large binary) a lookup would touch.
+	var gofunc uint64
+	if md != nil {
+		gofunc = md.gofunc
+	}
+	if gofunc == 0 {
+		gofunc = src.SymbolValue("go:func.*")
+	}
 	if gofunc == 0 {
 		gofunc = src.SymbolValue("go.func.*")
-	}
-	if gofunc == 0 && md != nil {
-		gofunc = md.gofunc
 	}
 	if gofunc != 0 {
 		if b := sectionBytesAt(f, src, gofunc); b != nil {
@@ -230,18 +236,6 @@ func findModuledata(f *elf.File, src Source, t *Table, pclnAddr uint64) *moduled
 		return md
 	}
 
-	if v := src.SymbolValue("runtime.firstmoduledata"); v != 0 {
-		for _, s := range f.Sections {
-			if s.Type == elf.SHT_NOBITS || v < s.Addr || v-s.Addr >= s.Size {
-				continue
-			}
-			if b, err := src.SectionData(s); err == nil {
-				if md := try(s, b, v-s.Addr); md != nil {
-					return md
-				}
-			}
-		}
-	}
 	// go1.26 puts moduledata in its own section; older linkers in one of
 	// the data sections.
 	for _, name := range []string{".go.module", ".noptrdata", ".data", ".data.rel.ro"} {
@@ -277,6 +271,21 @@ func findModuledata(f *elf.File, src Source, t *Table, pclnAddr uint64) *moduled
 		for addr, v := range getRelocs() {
 			if v == pclnAddr && addr >= s.Addr && addr-s.Addr < uint64(len(b)) {
 				if md := try(s, b, addr-s.Addr); md != nil {
+					return md
+				}
+			}
+		}
+	}
+	// Where the pointer is nowhere in place, the symbol (in unstripped
+	// binaries) says where moduledata is. The data sections come first:
+	// they are found without reading the symbol table.
+	if v := src.SymbolValue("runtime.firstmoduledata"); v != 0 {
+		for _, s := range f.Sections {
+			if s.Type == elf.SHT_NOBITS || v < s.Addr || v-s.Addr >= s.Size {
+				continue
+			}
+			if b, err := src.SectionData(s); err == nil {
+				if md := try(s, b, v-s.Addr); md != nil {
 					return md
 				}
 			}

@@ -924,3 +924,32 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestByNameDecodesOne: ByName compares names in place instead of decoding
+// every function of the table (hundreds of thousands in a large binary)
+// to find one; after Funcs it uses the map Funcs built.
+func TestByNameDecodesOne(t *testing.T) {
+	_, tab := open(t, build(t, "default"))
+	var f *Func
+	var ok bool
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f, ok = tab.ByName("runtime.main")
+	runtime.ReadMemStats(&b)
+	if !ok || f.Name != "runtime.main" {
+		t.Fatalf("ByName(runtime.main) = %v, %v", f, ok)
+	}
+	if n := b.TotalAlloc - a.TotalAlloc; n > 4096 {
+		t.Errorf("ByName allocated %d bytes for a table of %d functions: it decoded more than one", n, tab.NumFuncs())
+	}
+	if _, ok := tab.ByName("runtime.no_such_function"); ok {
+		t.Error("ByName found a function that does not exist")
+	}
+	all := tab.Funcs()
+	for _, want := range []*Func{all[0], all[len(all)/2], all[len(all)-1], f} {
+		if got, ok := tab.ByName(want.Name); !ok || got.Entry > want.Entry {
+			t.Errorf("after Funcs, ByName(%s) = %v %v, want entry at most %#x", want.Name, got, ok, want.Entry)
+		}
+	}
+}
