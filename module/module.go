@@ -217,6 +217,8 @@ func (m *Module) SectionData(s *elf.Section) ([]byte, error) {
 // FromBytes makes a module of an ELF image held in memory, such as the
 // [vdso] read from a process. name is used in messages. Only the build-ID
 // lookup is tried for a debug file, since the image has no directory.
+// Sections are sliced from data, which must not change while the module
+// is in use.
 func FromBytes(name string, data []byte, opts Options) (*Module, error) {
 	ef, err := newELF(name, bytes.NewReader(data))
 	if err != nil {
@@ -226,6 +228,7 @@ func FromBytes(name string, data []byte, opts Options) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.addImage(ef, data, io.NopCloser(nil))
 	m.findDebug("")
 	return m, nil
 }
