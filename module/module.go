@@ -268,7 +268,9 @@ func newModule(path string, f *elf.File, opts Options) (*Module, error) {
 	return m, nil
 }
 
-// Close releases the files the module holds open.
+// Close releases the files the module holds open and unmaps them: the
+// slices Section, SectionData and DWARF handed out must not be used after
+// it (strings, such as names, stay valid).
 func (m *Module) Close() error {
 	var first error
 	for _, c := range m.closers {
