@@ -1,9 +1,11 @@
 package goruntime
 
 import (
+	"bufio"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -64,25 +66,69 @@ func findVars(f *elf.File, t *pclntab.Table) (Vars, error) {
 // varsFromSymbols reads the variables from .symtab; ok is false without one
 // or when it lacks runtime.allgs.
 func varsFromSymbols(f *elf.File) (Vars, bool) {
-	syms, err := f.Symbols()
-	if err != nil {
-		return Vars{}, false
-	}
 	v := Vars{From: "symbol table"}
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) != elf.STT_OBJECT && elf.ST_TYPE(s.Info) != elf.STT_NOTYPE {
-			continue
+	found := scanSymbols(f, func(named func(string) bool, info uint8, value, size uint64) {
+		if elf.ST_TYPE(info) != elf.STT_OBJECT && elf.ST_TYPE(info) != elf.STT_NOTYPE {
+			return
 		}
 		for _, r := range varRules {
-			if s.Name == r.Symbol {
-				*r.field(&v) = s.Value
+			if named(r.Symbol) {
+				*r.field(&v) = value
+				if r.Symbol == "runtime.waitReasonStrings" && size/uint64(2*ptrSizeOf(f)) <= maxWaitReasons {
+					v.NumWaitReasons = int(size / uint64(2*ptrSizeOf(f)))
+				}
 			}
 		}
-		if s.Name == "runtime.waitReasonStrings" && s.Size/uint64(2*ptrSizeOf(f)) <= maxWaitReasons {
-			v.NumWaitReasons = int(s.Size / uint64(2*ptrSizeOf(f)))
-		}
+	})
+	return v, found && v.Allgs != 0
+}
+
+// scanSymbols calls fn with each .symtab symbol of f, reading the table a
+// chunk at a time and a name only as far as fn compares it (named reports
+// whether the symbol is named exactly so): elf.File.Symbols would make a Go
+// string and struct of each of a large binary's hundreds of thousands of
+// symbols, to keep four. It returns false when f has no symbol table.
+func scanSymbols(f *elf.File, fn func(named func(string) bool, info uint8, value, size uint64)) bool {
+	symtab := f.SectionByType(elf.SHT_SYMTAB)
+	if symtab == nil || symtab.Link == 0 || int(symtab.Link) >= len(f.Sections) {
+		return false
 	}
-	return v, v.Allgs != 0
+	strtab := f.Sections[symtab.Link]
+	size := 24 // Elf64_Sym
+	if f.Class == elf.ELFCLASS32 {
+		size = 16
+	}
+	var nameBuf []byte
+	bo := f.ByteOrder
+	r := bufio.NewReader(symtab.Open())
+	ent := make([]byte, size)
+	var nameOff int64
+	named := func(want string) bool {
+		if cap(nameBuf) < len(want)+1 {
+			nameBuf = make([]byte, len(want)+1)
+		}
+		b := nameBuf[:len(want)+1]
+		n, _ := strtab.ReadAt(b, nameOff)
+		return n == len(b) && b[len(want)] == 0 && string(b[:len(want)]) == want
+	}
+	for i := 0; ; i++ {
+		if _, err := io.ReadFull(r, ent); err != nil {
+			break
+		}
+		if i == 0 {
+			continue // the null symbol
+		}
+		nameOff = int64(bo.Uint32(ent))
+		var info uint8
+		var value, symSize uint64
+		if size == 24 {
+			info, value, symSize = ent[4], bo.Uint64(ent[8:]), bo.Uint64(ent[16:])
+		} else {
+			info, value, symSize = ent[12], uint64(bo.Uint32(ent[4:])), uint64(bo.Uint32(ent[8:]))
+		}
+		fn(named, info, value, symSize)
+	}
+	return true
 }
 
 // refKind says how an instruction uses a data address.

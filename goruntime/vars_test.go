@@ -253,3 +253,40 @@ func TestScanX86VEXLengths(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// TestVarsFromSymbolsInPlace: the variables are found by scanning the
+// symbol table, not by copying it (elf.File.Symbols makes a string and a
+// struct of each symbol: tens of megabytes for a large service), and the
+// scan finds what the copy does.
+func TestVarsFromSymbolsInPlace(t *testing.T) {
+	f, err := elf.Open(testprog.BuildGo(t, "gotarget"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var syms []elf.Symbol
+	copied := testprog.Allocated(func() { syms, err = f.Symbols() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v Vars
+	var ok bool
+	n := testprog.Allocated(func() { v, ok = varsFromSymbols(f) })
+	if !ok {
+		t.Fatal("varsFromSymbols found no runtime.allgs")
+	}
+	for _, r := range varRules {
+		var want uint64
+		for _, s := range syms {
+			if s.Name == r.Symbol {
+				want = s.Value
+			}
+		}
+		if got := *r.field(&v); got != want {
+			t.Errorf("%s = %#x, the symbol table says %#x", r.Symbol, got, want)
+		}
+	}
+	if n > copied/8 {
+		t.Errorf("varsFromSymbols allocated %d bytes, elf.File.Symbols %d: want at most an eighth", n, copied)
+	}
+}

@@ -170,22 +170,24 @@ func (m *Module) tryDebug(path string, crc *uint32) bool {
 			return false
 		}
 	}
-	f, err := newELF(path, fh)
+	keep = true // openMapped owns fh from here
+	f, img, closer, err := openMapped(path, fh)
 	if err != nil {
 		m.warnf("debug file %s rejected: %v", path, err)
 		return false
 	}
 	if id := buildID(f); id != "" && m.BuildID != "" && id != m.BuildID {
 		m.warnf("debug file %s rejected: build ID %s, %s has %s", path, id, m.Path, m.BuildID)
+		closer.Close()
 		return false
 	}
 	if f.Machine != m.File.Machine || f.Class != m.File.Class {
 		m.warnf("debug file %s rejected: %v %v, %s is %v %v", path, f.Machine, f.Class, m.Path, m.File.Machine, m.File.Class)
+		closer.Close()
 		return false
 	}
 	m.Debug = f
 	m.DebugPath = path
-	m.closers = append(m.closers, fh)
-	keep = true
+	m.addImage(f, img, closer)
 	return true
 }

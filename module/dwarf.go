@@ -268,7 +268,7 @@ func (m *Module) loadDWARF() (ix *dwarfIndex, err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := m.cachedSection(f, ".debug_"+name)
+			d, _, _, err := m.sectionData1(f, ".debug_"+name)
 			if err != nil {
 				m.warnf("%v", &FormatError{File: path, Section: ".debug_" + name, Offset: -1, Err: err})
 			}

@@ -57,6 +57,10 @@ func FuzzFromBytes(f *testing.F) {
 			m.Code(a, 16)
 		}
 		m.SymbolByName("f")
+		m.SymbolValue("f")
+		for _, s := range m.File.Sections {
+			m.SectionData(s)
+		}
 		for _, s := range []string{".eh_frame", ".eh_frame_hdr", ".debug_info", ".debug_frame", ".gopclntab"} {
 			m.Section(s)
 		}

@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// mmapped says whether mapFile maps (rather than reads) the file.
+const mmapped = false
+
 // mapFile reads the first size bytes of f: where there is no mmap (module
 // is an analysis package that builds on any GOOS, to read cores and
 // binaries of any system), the cache costs memory instead of page faults.

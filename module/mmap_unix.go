@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// mmapped says whether mapFile maps (rather than reads) the file.
+const mmapped = true
+
 // mapFile maps the first size bytes of f read-only; the closer unmaps them.
 func mapFile(f *os.File, size int) ([]byte, io.Closer, error) {
 	d, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)

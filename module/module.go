@@ -84,6 +84,12 @@ type Module struct {
 
 	opts    Options
 	closers []io.Closer
+	// images holds the mapped bytes of File and Debug (see openMapped):
+	// sections that are stored uncompressed are sliced from them, so a
+	// run pays in page faults for what it reads, not in heap for whole
+	// sections. No entry where the file is not mapped (FromBytes, or no
+	// mmap on this system): sections are then read.
+	images map[*elf.File][]byte
 
 	mu       sync.Mutex
 	warnings []string
@@ -118,27 +124,101 @@ func Open(path string, opts Options) (m *Module, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("module: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
-	ef, err := newELF(full, f)
+	ef, img, closer, err := openMapped(full, f)
 	if err != nil {
 		return nil, err
 	}
 	m, err = newModule(path, ef, opts)
 	if err != nil {
+		closer.Close()
 		return nil, err
 	}
-	m.closers = append(m.closers, f)
+	m.addImage(ef, img, closer)
 	m.findDebug(full)
 	return m, nil
+}
+
+// openMapped reads the ELF file f (named name in messages) from a
+// read-only shared mapping of it where the system has mmap, else from f
+// itself. A 121 MB Go binary costs a few megabytes of resident pages this
+// way: its pclntab and symbol table are read in place and what is not
+// read is never loaded. On success the closer owns f and the mapping
+// (img, nil when f is read instead); on failure f is closed.
+func openMapped(name string, f *os.File) (ef *elf.File, img []byte, closer io.Closer, err error) {
+	var r io.ReaderAt = f
+	closer = f
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
+		if d, unmap, err := mapFile(f, int(fi.Size())); err == nil && mmapped {
+			// The mapping outlives the descriptor.
+			f.Close()
+			img, r, closer = d, bytes.NewReader(d), unmap
+		}
+	}
+	ef, err = newELF(name, r)
+	if err != nil {
+		closer.Close()
+		return nil, nil, nil, err
+	}
+	return ef, img, closer, nil
+}
+
+// addImage records that the module holds f, mapped at img (nil if not
+// mapped), and must close closer.
+func (m *Module) addImage(f *elf.File, img []byte, closer io.Closer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if img != nil {
+		if m.images == nil {
+			m.images = make(map[*elf.File][]byte)
+		}
+		m.images[f] = img
+	}
+	m.closers = append(m.closers, closer)
+}
+
+// stored returns the bytes of section s of f in place, from f's mapping,
+// when it has one and s is stored uncompressed; else ok is false and the
+// section must be read (and inflated). The slice must not be modified.
+func (m *Module) stored(f *elf.File, s *elf.Section) (data []byte, ok bool) {
+	if s == nil || s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED != 0 {
+		return nil, false
+	}
+	m.mu.Lock()
+	img := m.images[f]
+	m.mu.Unlock()
+	if img == nil || s.Offset > uint64(len(img)) || s.FileSize > uint64(len(img))-s.Offset {
+		return nil, false
+	}
+	return img[s.Offset : s.Offset+s.FileSize : s.Offset+s.FileSize], true
+}
+
+// SectionData returns the contents of section s of the binary or of its
+// debug file: in place from the file's mapping where possible, else read
+// and, if compressed, inflated. It serves readers such as pclntab that
+// walk an elf.File's section headers themselves. The slice is shared; do
+// not modify it.
+func (m *Module) SectionData(s *elf.Section) ([]byte, error) {
+	for _, f := range []*elf.File{m.File, m.Debug} {
+		if f == nil {
+			continue
+		}
+		for _, fs := range f.Sections {
+			if fs == s {
+				if d, ok := m.stored(f, s); ok {
+					return d, nil
+				}
+				return s.Data()
+			}
+		}
+	}
+	return s.Data()
 }
 
 // FromBytes makes a module of an ELF image held in memory, such as the
 // [vdso] read from a process. name is used in messages. Only the build-ID
 // lookup is tried for a debug file, since the image has no directory.
+// Sections are sliced from data, which must not change while the module
+// is in use.
 func FromBytes(name string, data []byte, opts Options) (*Module, error) {
 	ef, err := newELF(name, bytes.NewReader(data))
 	if err != nil {
@@ -148,6 +228,7 @@ func FromBytes(name string, data []byte, opts Options) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.addImage(ef, data, io.NopCloser(nil))
 	m.findDebug("")
 	return m, nil
 }
@@ -187,7 +268,9 @@ func newModule(path string, f *elf.File, opts Options) (*Module, error) {
 	return m, nil
 }
 
-// Close releases the files the module holds open.
+// Close releases the files the module holds open and unmaps them: the
+// slices Section, SectionData and DWARF handed out must not be used after
+// it (strings, such as names, stay valid).
 func (m *Module) Close() error {
 	var first error
 	for _, c := range m.closers {
@@ -196,6 +279,7 @@ func (m *Module) Close() error {
 		}
 	}
 	m.closers = nil
+	m.images = nil
 	return first
 }
 
@@ -243,7 +327,7 @@ func (m *Module) SectionFrom(debugFirst bool, name string) (data []byte, addr ui
 		if f == nil {
 			continue
 		}
-		d, a, found, err := sectionData1(f, name)
+		d, a, found, err := m.sectionData1(f, name)
 		if err != nil {
 			m.warnf("%v", &FormatError{File: paths[i], Section: name, Offset: -1, Err: err})
 			continue
@@ -259,16 +343,26 @@ func (m *Module) SectionFrom(debugFirst bool, name string) (data []byte, addr ui
 	return sd.data, sd.addr, sd.ok
 }
 
-// sectionData1 reads one section of f, skipping NOBITS copies and
-// decompressing .zdebug_* sections when .debug_* is asked for.
-func sectionData1(f *elf.File, name string) (data []byte, addr uint64, ok bool, err error) {
+// sectionData1 returns one section of f, skipping NOBITS copies: in place
+// from f's mapping if it is stored uncompressed, else through the cache
+// of inflated sections; .zdebug_* sections are decompressed when .debug_*
+// is asked for.
+func (m *Module) sectionData1(f *elf.File, name string) (data []byte, addr uint64, ok bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			data, addr, ok, err = nil, 0, false, fmt.Errorf("malformed section (%v)", p)
 		}
 	}()
 	if s := f.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
-		d, err := s.Data()
+		if d, ok := m.stored(f, s); ok {
+			return d, s.Addr, true, nil
+		}
+		var d []byte
+		if f == m.File || f == m.Debug {
+			d, err = m.cachedSection(f, s)
+		} else {
+			d, err = s.Data() // a .dwo file: the cache is keyed by m's build ID
+		}
 		if err != nil {
 			return nil, 0, false, err
 		}
@@ -276,9 +370,11 @@ func sectionData1(f *elf.File, name string) (data []byte, addr uint64, ok bool, 
 	}
 	if rest, ok := strings.CutPrefix(name, ".debug_"); ok {
 		if s := f.Section(".zdebug_" + rest); s != nil && s.Type != elf.SHT_NOBITS {
-			d, err := s.Data()
-			if err != nil {
-				return nil, 0, false, err
+			d, ok := m.stored(f, s)
+			if !ok {
+				if d, err = s.Data(); err != nil {
+					return nil, 0, false, err
+				}
 			}
 			d, err = unzdebug(d)
 			if err != nil {

@@ -14,7 +14,7 @@ import (
 // what is no stub (PLT0, the lazy .plt entries behind x86's .plt.sec).
 // Without these a PC in a stub takes the name of whatever symbol precedes
 // the section (_init+48). Machines without a pltArch get none.
-func pltSymbols(f *elf.File) []sym {
+func pltSymbols(f *elf.File) []pltSym {
 	pa, ok := pltArches[f.Machine]
 	if !ok || f.Class != elf.ELFCLASS64 {
 		return nil
@@ -48,7 +48,7 @@ func pltSymbols(f *elf.File) []sym {
 	if len(slots) == 0 {
 		return nil
 	}
-	var out []sym
+	var out []pltSym
 	for _, s := range f.Sections {
 		if (s.Name != ".plt" && s.Name != ".plt.sec" && s.Name != ".plt.got") || s.Type != elf.SHT_PROGBITS {
 			continue
@@ -72,10 +72,16 @@ func pltSymbols(f *elf.File) []sym {
 			if st.size > 0 && st.start+st.size < end {
 				end = st.start + st.size
 			}
-			out = append(out, sym{start: st.start, size: end - st.start, name: name + "@plt"})
+			out = append(out, pltSym{start: st.start, size: end - st.start, name: name + "@plt"})
 		}
 	}
 	return out
+}
+
+// pltSym is the symbol made up for one stub.
+type pltSym struct {
+	start, size uint64
+	name        string
 }
 
 // pltStub is a stub at start that jumps through the GOT slot at slot.

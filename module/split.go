@@ -19,7 +19,6 @@ package module
 
 import (
 	"debug/dwarf"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -183,18 +182,24 @@ var errSaid = errors.New("said")
 
 // openDWO opens a .dwo file (through Root) and reads its sections.
 func (m *Module) openDWO(path string) (*dwoFile, error) {
-	f, err := elf.Open(m.opts.rooted(path))
+	fh, err := os.Open(m.opts.rooted(path))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	f, img, closer, err := openMapped(path, fh)
+	if err != nil {
+		return nil, err
+	}
+	// The sections are used in place, so the mapping lives as long as
+	// the module.
+	m.addImage(f, img, closer)
 	d := &dwoFile{path: path, sec: map[string][]byte{}}
 	for _, n := range []string{"info", "abbrev", "str", "str_offsets", "rnglists", "cu_index"} {
 		name := ".debug_" + n + ".dwo"
 		if n == "cu_index" {
 			name = ".debug_cu_index" // .dwp only
 		}
-		data, _, ok, err := sectionData1(f, name)
+		data, _, ok, err := m.sectionData1(f, name)
 		if err != nil {
 			return nil, &FormatError{File: path, Section: name, Offset: -1, Err: err}
 		}

@@ -1,6 +1,7 @@
 package module
 
 import (
+	"bytes"
 	"cmp"
 	"debug/elf"
 	"fmt"
@@ -12,12 +13,18 @@ import (
 	"github.com/ianlancetaylor/demangle"
 )
 
-// sym is one entry of the address-sorted function symbol table.
+// sym is one entry of the address-sorted function symbol table. Its name
+// stays in the string table it came from until asked for: a Go binary has
+// hundreds of thousands of function symbols, and a backtrace names a few.
 type sym struct {
 	start, size uint64
-	name        string // as in the symbol table (mangled)
-	rank        int    // lower is preferred among symbols at one address
+	off         uint32 // of the name in symtab.strs[tab], or index in symtab.extra
+	tab         uint8
+	rank        int32 // lower is preferred among symbols at one address
 }
+
+// extraTab marks a sym whose name is in symtab.extra (PLT stubs).
+const extraTab = 0xff
 
 // symtab is built once, lazily: function symbols sorted by address (one per
 // address, the preferred alias). The by-name map is built only on the first
@@ -25,32 +32,59 @@ type sym struct {
 // asks for a handful of the thousands of symbols of a library.
 type symtab struct {
 	byAddr []sym
-	all    []elf.Symbol // every candidate, for byName
+	strs   [][]byte // the string tables names are in, mapped or read
+	extra  []string // names made up here (name@plt)
 
 	nameOnce sync.Once
-	byName   map[string]sym // mangled and demangled names
+	byName   map[string]addrSize // mangled and demangled names
 
 	demMu sync.Mutex
-	dem   map[int]string // demangled byAddr names, by index
+	dem   map[int]string // display names of byAddr entries, by index
+}
+
+// addrSize is what SymbolByName returns of a symbol.
+type addrSize struct {
+	start, size uint64
+	rank        int32
+}
+
+// rawName returns the name of s as stored (mangled), a new string.
+func (t *symtab) rawName(s sym) string {
+	if s.tab == extraTab {
+		return t.extra[s.off]
+	}
+	return cstr(t.strs[s.tab], s.off)
+}
+
+// cstr returns the NUL-terminated string at off in b, "" if out of range.
+func cstr(b []byte, off uint32) string {
+	if int64(off) >= int64(len(b)) {
+		return ""
+	}
+	b = b[off:]
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 // symRank orders aliases at one address: functions before untyped labels,
 // sized before unsized, global and weak before local, and then the name a
 // user would recognise (fewer leading underscores: "read" over "__read").
-func symRank(s elf.Symbol) int {
-	r := 0
-	switch elf.ST_TYPE(s.Info) {
+func symRank(info uint8, size uint64, name []byte) int32 {
+	r := int32(0)
+	switch elf.ST_TYPE(info) {
 	case elf.STT_FUNC, elf.STT_GNU_IFUNC:
 	default:
 		r += 1000
 	}
-	if s.Size == 0 {
+	if size == 0 {
 		r += 100
 	}
-	if elf.ST_BIND(s.Info) == elf.STB_LOCAL {
+	if elf.ST_BIND(info) == elf.STB_LOCAL {
 		r += 10
 	}
-	r += min(len(s.Name)-len(strings.TrimLeft(s.Name, "_")), 9)
+	r += int32(min(len(name)-len(bytes.TrimLeft(name, "_")), 9))
 	return r
 }
 
@@ -136,23 +170,40 @@ func (m *Module) symbols() *symtab {
 	return m.syms
 }
 
-func (m *Module) buildSymbols() *symtab {
-	var all []elf.Symbol
-	// Both .symtab copies: the debug file's is the complete one when the
-	// binary was stripped, but a binary stripped with --strip-debug only
-	// keeps its own.
-	for _, f := range []*elf.File{m.Debug, m.File} {
-		if f == nil {
-			continue
-		}
-		if s, err := f.Symbols(); err == nil {
-			all = append(all, s...)
-		}
-	}
-	if s, err := m.File.DynamicSymbols(); err == nil {
-		all = append(all, s...)
-	}
+// symtabs are the symbol tables merged, in the order read: both .symtab
+// copies (the debug file's is the complete one when the binary was
+// stripped, but a binary stripped with --strip-debug only keeps its own),
+// then .dynsym.
+func (m *Module) symtabs() []struct {
+	f   *elf.File
+	typ elf.SectionType
+} {
+	return []struct {
+		f   *elf.File
+		typ elf.SectionType
+	}{{m.Debug, elf.SHT_SYMTAB}, {m.File, elf.SHT_SYMTAB}, {m.File, elf.SHT_DYNSYM}}
+}
 
+// eachKept calls fn with every symbol the tables keep: defined, named,
+// and neither a section, file nor TLS symbol. tab numbers the table the
+// symbol is from (see symtab.strs).
+func (m *Module) eachKept(fn func(tab int, s *rawSym)) {
+	for i, st := range m.symtabs() {
+		m.eachSymbol(st.f, st.typ, func(s *rawSym) bool {
+			if s.shndx == elf.SHN_UNDEF || len(s.name) == 0 {
+				return true
+			}
+			typ := elf.ST_TYPE(s.info)
+			if typ == elf.STT_SECTION || typ == elf.STT_FILE || typ == elf.STT_TLS {
+				return true
+			}
+			fn(i, s)
+			return true
+		})
+	}
+}
+
+func (m *Module) buildSymbols() *symtab {
 	// Which sections hold code: untyped symbols (assembly labels such as
 	// _start) count as functions only there. Section indices agree between
 	// a binary and its objcopy'd debug file.
@@ -163,25 +214,33 @@ func (m *Module) buildSymbols() *symtab {
 		return m.File.Sections[idx].Flags&elf.SHF_EXECINSTR != 0
 	}
 
-	t := &symtab{}
-	kept := all[:0]
-	for _, s := range all {
-		if s.Section == elf.SHN_UNDEF || s.Name == "" {
+	t := &symtab{strs: make([][]byte, len(m.symtabs()))}
+	// One allocation for the entries: appending would copy the table
+	// as it doubles.
+	n := 0
+	for _, st := range m.symtabs() {
+		if st.f == nil {
 			continue
 		}
-		typ := elf.ST_TYPE(s.Info)
-		if typ == elf.STT_SECTION || typ == elf.STT_FILE || typ == elf.STT_TLS {
-			continue
-		}
-		kept = append(kept, s)
-		isFunc := typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC ||
-			(typ == elf.STT_NOTYPE && s.Section < elf.SHN_LORESERVE && exec(s.Section))
-		if isFunc && s.Value != 0 {
-			t.byAddr = append(t.byAddr, sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)})
+		if s := st.f.SectionByType(st.typ); s != nil && s.Entsize > 0 {
+			n += int(min(s.Size/s.Entsize, 1<<26))
 		}
 	}
-	t.byAddr = append(t.byAddr, pltSymbols(m.File)...)
-	t.all = kept
+	t.byAddr = make([]sym, 0, n)
+	m.eachKept(func(tab int, s *rawSym) {
+		t.strs[tab] = s.strs
+		typ := elf.ST_TYPE(s.info)
+		isFunc := typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC ||
+			(typ == elf.STT_NOTYPE && s.shndx < elf.SHN_LORESERVE && exec(s.shndx))
+		if !isFunc || s.value == 0 {
+			return
+		}
+		t.byAddr = append(t.byAddr, sym{start: s.value, size: s.size, off: s.nameOff, tab: uint8(tab), rank: symRank(s.info, s.size, s.name)})
+	})
+	for _, p := range pltSymbols(m.File) {
+		t.byAddr = append(t.byAddr, sym{start: p.start, size: p.size, off: uint32(len(t.extra)), tab: extraTab})
+		t.extra = append(t.extra, p.name)
+	}
 	slices.SortFunc(t.byAddr, func(a, b sym) int {
 		if c := cmp.Compare(a.start, b.start); c != 0 {
 			return c
@@ -203,42 +262,43 @@ func (m *Module) buildSymbols() *symtab {
 		}
 		p := &out[n-1]
 		p.size = max(p.size, s.size)
-		if s.rank != p.rank || s.name == p.name {
+		if s.rank != p.rank {
+			continue
+		}
+		pn, sn := t.rawName(*p), t.rawName(s)
+		if sn == pn {
 			continue
 		}
 		if best == "" {
-			best = demangleName(p.name)
+			best = demangleName(pn)
 		}
-		if d := demangleName(s.name); len(d) < len(best) || (len(d) == len(best) && d < best) {
-			p.name, best = s.name, d
+		if d := demangleName(sn); len(d) < len(best) || (len(d) == len(best) && d < best) {
+			p.off, p.tab, best = s.off, s.tab, d
 		}
 	}
-	t.byAddr = out
+	t.byAddr = slices.Clip(out)
 	return t
 }
 
 // names returns the by-name map, building it on first use.
-func (t *symtab) names() map[string]sym {
+func (m *Module) names(t *symtab) map[string]addrSize {
 	t.nameOnce.Do(func() {
-		t.byName = make(map[string]sym, len(t.all))
-		for _, s := range t.all {
-			e := sym{start: s.Value, size: s.Size, name: s.Name, rank: symRank(s)}
-			for _, n := range []string{s.Name, demangleName(s.Name)} {
+		t.byName = make(map[string]addrSize)
+		m.eachKept(func(_ int, s *rawSym) {
+			e := addrSize{start: s.value, size: s.size, rank: symRank(s.info, s.size, s.name)}
+			name := string(s.name)
+			for _, n := range []string{name, demangleName(name)} {
 				if old, ok := t.byName[n]; !ok || e.rank < old.rank {
 					t.byName[n] = e
 				}
 			}
-		}
+		})
 	})
 	return t.byName
 }
 
 // demangled returns the display name of byAddr[i].
 func (t *symtab) demangled(i int) string {
-	name := t.byAddr[i].name
-	if !isMangled(name) {
-		return name
-	}
 	t.demMu.Lock()
 	defer t.demMu.Unlock()
 	if d, ok := t.dem[i]; ok {
@@ -247,7 +307,7 @@ func (t *symtab) demangled(i int) string {
 	if t.dem == nil {
 		t.dem = make(map[int]string)
 	}
-	d := demangleName(name)
+	d := demangleName(t.rawName(t.byAddr[i]))
 	t.dem[i] = d
 	return d
 }
@@ -282,6 +342,6 @@ func (m *Module) Symbol(addr uint64) (name string, start uint64, ok bool) {
 // demangled. When several symbols share a name (static functions of
 // different files) the preferred one is returned, globals first.
 func (m *Module) SymbolByName(name string) (addr, size uint64, ok bool) {
-	s, ok := m.symbols().names()[name]
+	s, ok := m.names(m.symbols())[name]
 	return s.start, s.size, ok
 }

@@ -7,18 +7,61 @@ import (
 	"fmt"
 )
 
+// A Source gives OpenSource the contents of a binary's sections and the
+// values of its symbols. module.Module is one: it slices sections from a
+// mapping of the file and scans the symbol table in place, so reading a
+// large binary's pclntab costs the pages looked at, not copies of its
+// .gopclntab, .rodata and symbol table.
+type Source interface {
+	// SectionData returns the contents of s, a section of the file
+	// given to OpenSource. The slice is not modified.
+	SectionData(s *elf.Section) ([]byte, error)
+	// SymbolValue returns the value of the named .symtab symbol, 0 if
+	// there is none (as in a stripped binary).
+	SymbolValue(name string) uint64
+}
+
 // Open reads the pclntab of an ELF Go binary: plain, PIE, externally linked
 // (cgo) and stripped ones. It determines the text start and, where possible,
 // the module's go:func data so Inline works. It returns ErrNotGo for
-// binaries without a Go pclntab.
+// binaries without a Go pclntab. The sections it uses are read into memory
+// (see OpenSource).
 func Open(f *elf.File) (t *Table, err error) {
+	return OpenSource(f, &fileSource{f: f})
+}
+
+// fileSource is a Source that reads f's sections and symbols.
+type fileSource struct {
+	f    *elf.File
+	once bool
+	syms []elf.Symbol
+}
+
+func (s *fileSource) SectionData(sec *elf.Section) ([]byte, error) { return sec.Data() }
+
+func (s *fileSource) SymbolValue(name string) uint64 {
+	if !s.once {
+		s.once = true
+		s.syms, _ = s.f.Symbols() // absent in stripped binaries; that is fine
+	}
+	for i := range s.syms {
+		if s.syms[i].Name == name {
+			return s.syms[i].Value
+		}
+	}
+	return 0
+}
+
+// OpenSource is Open, taking the contents of f's sections and its symbols
+// from src.
+func OpenSource(f *elf.File, src Source) (t *Table, err error) {
 	defer func() {
 		// debug/elf can panic on some malformed files; report, don't crash.
 		if r := recover(); r != nil {
 			t, err = nil, fmt.Errorf("pclntab: reading ELF: %v", r)
 		}
 	}()
-	data, addr, err := findPclntab(f)
+	data, addr, err := findPclntab(f, src)
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +69,6 @@ func Open(f *elf.File) (t *Table, err error) {
 	if f.Class == elf.ELFCLASS32 {
 		ptrSize = 4
 	}
-	syms, _ := f.Symbols() // absent in stripped binaries; that is fine
 
 	// Parse once without a text start to learn the format; entry offsets
 	// are only interpreted on lookups, so fixing textStart afterwards is safe.
@@ -36,14 +78,14 @@ func Open(f *elf.File) (t *Table, err error) {
 	}
 	var md *moduledata
 	if t.ver >= ver118 {
-		md = findModuledata(f, t, addr, syms)
+		md = findModuledata(f, src, t, addr)
 	}
 	if t.ver >= ver118 {
 		switch {
 		case md != nil && md.text != 0:
 			t.textStart = md.text
-		case symValue(syms, "runtime.text") != 0:
-			t.textStart = symValue(syms, "runtime.text")
+		case src.SymbolValue("runtime.text") != 0:
+			t.textStart = src.SymbolValue("runtime.text")
 		case t.textStart != 0:
 			// go1.18-go1.22 non-PIE headers carry it.
 		default:
@@ -53,16 +95,22 @@ func Open(f *elf.File) (t *Table, err error) {
 		}
 	}
 
-	// go:func.* holds FUNCDATA; the symbol is named go.func.* before go1.20.
-	gofunc := symValue(syms, "go:func.*")
-	if gofunc == 0 {
-		gofunc = symValue(syms, "go.func.*")
-	}
-	if gofunc == 0 && md != nil {
+	// go:func.* holds FUNCDATA: moduledata says where, else the symbol
+	// (named go.func.* before go1.20). moduledata comes first because
+	// it is found without the symbol table, whose pages (tens of
+	// megabytes in a large binary) a lookup would touch.
+	var gofunc uint64
+	if md != nil {
 		gofunc = md.gofunc
 	}
+	if gofunc == 0 {
+		gofunc = src.SymbolValue("go:func.*")
+	}
+	if gofunc == 0 {
+		gofunc = src.SymbolValue("go.func.*")
+	}
 	if gofunc != 0 {
-		if b := sectionBytesAt(f, gofunc); b != nil {
+		if b := sectionBytesAt(f, src, gofunc); b != nil {
 			t.SetGoFunc(b)
 		}
 	}
@@ -70,10 +118,10 @@ func Open(f *elf.File) (t *Table, err error) {
 }
 
 // findPclntab returns the pclntab bytes and their link-time address.
-func findPclntab(f *elf.File) ([]byte, uint64, error) {
+func findPclntab(f *elf.File, src Source) ([]byte, uint64, error) {
 	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
 		if s := f.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
-			b, err := s.Data()
+			b, err := src.SectionData(s)
 			if err != nil {
 				return nil, 0, fmt.Errorf("pclntab: reading %s: %w", name, err)
 			}
@@ -82,33 +130,22 @@ func findPclntab(f *elf.File) ([]byte, uint64, error) {
 	}
 	// Some linkers merge the table into another section; the symbol (in
 	// unstripped binaries) still marks it.
-	syms, _ := f.Symbols()
-	if v := symValue(syms, "runtime.pclntab"); v != 0 {
-		if b := sectionBytesAt(f, v); b != nil {
+	if v := src.SymbolValue("runtime.pclntab"); v != 0 {
+		if b := sectionBytesAt(f, src, v); b != nil {
 			return b, v, nil
 		}
 	}
 	return nil, 0, ErrNotGo
 }
 
-// symValue returns the value of the named symbol, or 0.
-func symValue(syms []elf.Symbol, name string) uint64 {
-	for i := range syms {
-		if syms[i].Name == name {
-			return syms[i].Value
-		}
-	}
-	return 0
-}
-
 // sectionBytesAt returns the contents of the allocated section holding
 // addr, from addr to the section's end.
-func sectionBytesAt(f *elf.File, addr uint64) []byte {
+func sectionBytesAt(f *elf.File, src Source, addr uint64) []byte {
 	for _, s := range f.Sections {
 		if s.Flags&elf.SHF_ALLOC == 0 || s.Type == elf.SHT_NOBITS || addr < s.Addr || addr-s.Addr >= s.Size {
 			continue
 		}
-		b, err := s.Data()
+		b, err := src.SectionData(s)
 		if err != nil || addr-s.Addr >= uint64(len(b)) {
 			return nil
 		}
@@ -141,7 +178,7 @@ const (
 // findModuledata locates runtime.firstmoduledata: from its symbol, or by
 // scanning the data sections for a pointer to the pclntab header whose next
 // word points at the function name table.
-func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *moduledata {
+func findModuledata(f *elf.File, src Source, t *Table, pclnAddr uint64) *moduledata {
 	ps := uint64(t.ptrSize)
 	gofuncIdx := uint64(mdGofunc120)
 	if t.ver == ver118 {
@@ -153,17 +190,27 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 	}
 	nameOff := pclnAddr + uint64(len(t.data)-len(t.funcnametab))
 	pclnEnd := pclnAddr + uint64(len(t.data))
-	var relocs map[uint64]uint64
-	if f.Type == elf.ET_DYN {
-		relocs = relativeRelocs(f, t.order, ps)
+	// The relocations are decoded only when a slot is found zero: a
+	// large PIE has hundreds of thousands of them, and Go's own linker
+	// stores the pointers in place as well.
+	var (
+		relocs     map[uint64]uint64
+		relocsDone bool
+	)
+	getRelocs := func() map[uint64]uint64 {
+		if !relocsDone && f.Type == elf.ET_DYN {
+			relocs = relativeRelocs(f, src, t.order, ps)
+		}
+		relocsDone = true
+		return relocs
 	}
 
 	// word reads a pointer from section data, applying a relative dynamic
 	// relocation when the linker left the slot zero (PIE).
 	word := func(b []byte, addr uint64) uint64 {
 		v := t.uintptr(b)
-		if v == 0 && relocs != nil {
-			v = relocs[addr]
+		if v == 0 && f.Type == elf.ET_DYN {
+			v = getRelocs()[addr]
 		}
 		return v
 	}
@@ -189,18 +236,6 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 		return md
 	}
 
-	if v := symValue(syms, "runtime.firstmoduledata"); v != 0 {
-		for _, s := range f.Sections {
-			if s.Type == elf.SHT_NOBITS || v < s.Addr || v-s.Addr >= s.Size {
-				continue
-			}
-			if b, err := s.Data(); err == nil {
-				if md := try(s, b, v-s.Addr); md != nil {
-					return md
-				}
-			}
-		}
-	}
 	// go1.26 puts moduledata in its own section; older linkers in one of
 	// the data sections.
 	for _, name := range []string{".go.module", ".noptrdata", ".data", ".data.rel.ro"} {
@@ -208,7 +243,7 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 		if s == nil || s.Type == elf.SHT_NOBITS {
 			continue
 		}
-		b, err := s.Data()
+		b, err := src.SectionData(s)
 		if err != nil {
 			continue
 		}
@@ -233,9 +268,24 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 			i += j + 1
 		}
 		// PIE linked with a linker that leaves relocated slots zero.
-		for addr, v := range relocs {
+		for addr, v := range getRelocs() {
 			if v == pclnAddr && addr >= s.Addr && addr-s.Addr < uint64(len(b)) {
 				if md := try(s, b, addr-s.Addr); md != nil {
+					return md
+				}
+			}
+		}
+	}
+	// Where the pointer is nowhere in place, the symbol (in unstripped
+	// binaries) says where moduledata is. The data sections come first:
+	// they are found without reading the symbol table.
+	if v := src.SymbolValue("runtime.firstmoduledata"); v != 0 {
+		for _, s := range f.Sections {
+			if s.Type == elf.SHT_NOBITS || v < s.Addr || v-s.Addr >= s.Size {
+				continue
+			}
+			if b, err := src.SectionData(s); err == nil {
+				if md := try(s, b, v-s.Addr); md != nil {
 					return md
 				}
 			}
@@ -247,13 +297,13 @@ func findModuledata(f *elf.File, t *Table, pclnAddr uint64, syms []elf.Symbol) *
 // relativeRelocs returns the addends of the file's relative dynamic
 // relocations (symbol 0: "base + addend"), keyed by the slot they patch.
 // Only RELA sections carry addends; with REL the value is stored in place.
-func relativeRelocs(f *elf.File, order binary.ByteOrder, ps uint64) map[uint64]uint64 {
+func relativeRelocs(f *elf.File, src Source, order binary.ByteOrder, ps uint64) map[uint64]uint64 {
 	var m map[uint64]uint64
 	for _, s := range f.Sections {
 		if s.Type != elf.SHT_RELA || s.Flags&elf.SHF_ALLOC == 0 {
 			continue
 		}
-		b, err := s.Data()
+		b, err := src.SectionData(s)
 		if err != nil {
 			continue
 		}

@@ -253,8 +253,7 @@ func TestGosymOracle(t *testing.T) {
 func gosymMatches(t *testing.T, f *elf.File, tab *Table, step int) {
 	t.Helper()
 	text := f.Section(".text").Addr
-	syms, _ := f.Symbols()
-	if rt := symValue(syms, "runtime.text"); rt != 0 {
+	if rt := (&fileSource{f: f}).SymbolValue("runtime.text"); rt != 0 {
 		text = rt
 	}
 	if tab.TextStart() != text {
@@ -483,7 +482,7 @@ func TestPIERelocatedModuledata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relocs := relativeRelocs(f, f.ByteOrder, 8)
+	relocs := relativeRelocs(f, &fileSource{f: f}, f.ByteOrder, 8)
 	zeroed := 0
 	for _, s := range f.Sections {
 		if s.Type != elf.SHT_PROGBITS || s.Flags&elf.SHF_WRITE == 0 {
@@ -601,8 +600,7 @@ func TestCrossArch(t *testing.T) {
 		t.Run(goarch, func(t *testing.T) {
 			f, full := open(t, build(t, goarch))
 			_, strip := open(t, build(t, goarch+"strip"))
-			syms, _ := f.Symbols()
-			if rt := symValue(syms, "runtime.text"); full.TextStart() != rt || strip.TextStart() != rt {
+			if rt := (&fileSource{f: f}).SymbolValue("runtime.text"); full.TextStart() != rt || strip.TextStart() != rt {
 				t.Errorf("TextStart %#x, stripped %#x, want runtime.text %#x", full.TextStart(), strip.TextStart(), rt)
 			}
 			if !full.HasInlineTree() || !strip.HasInlineTree() {
@@ -923,6 +921,35 @@ func BenchmarkLookup(b *testing.B) {
 		}
 		if _, _, ok := tab.Line(fn, pc); !ok {
 			b.Fatalf("Line(%#x) failed", pc)
+		}
+	}
+}
+
+// TestByNameDecodesOne: ByName compares names in place instead of decoding
+// every function of the table (hundreds of thousands in a large binary)
+// to find one; after Funcs it uses the map Funcs built.
+func TestByNameDecodesOne(t *testing.T) {
+	_, tab := open(t, build(t, "default"))
+	var f *Func
+	var ok bool
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f, ok = tab.ByName("runtime.main")
+	runtime.ReadMemStats(&b)
+	if !ok || f.Name != "runtime.main" {
+		t.Fatalf("ByName(runtime.main) = %v, %v", f, ok)
+	}
+	if n := b.TotalAlloc - a.TotalAlloc; n > 4096 {
+		t.Errorf("ByName allocated %d bytes for a table of %d functions: it decoded more than one", n, tab.NumFuncs())
+	}
+	if _, ok := tab.ByName("runtime.no_such_function"); ok {
+		t.Error("ByName found a function that does not exist")
+	}
+	all := tab.Funcs()
+	for _, want := range []*Func{all[0], all[len(all)/2], all[len(all)-1], f} {
+		if got, ok := tab.ByName(want.Name); !ok || got.Entry > want.Entry {
+			t.Errorf("after Funcs, ByName(%s) = %v %v, want entry at most %#x", want.Name, got, ok, want.Entry)
 		}
 	}
 }

@@ -25,9 +25,11 @@ type image struct {
 
 	once sync.Once
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
-	dbg  *cfi.Table // from .debug_frame
 	pcln *pclntab.Table
 	pcs  *pcCache // facts per PC of pcln (pccache.go), with pcln
+
+	dbgOnce sync.Once
+	dbg     *cfi.Table // from .debug_frame: see debugFrame
 
 	rtOnce sync.Once
 	rt     *goruntime.Layout // the Go runtime's layout (gstate.go)
@@ -36,7 +38,9 @@ type image struct {
 }
 
 // tables parses the unwind tables on first use: a module whose frames are
-// never walked costs nothing beyond opening its ELF headers.
+// never walked costs nothing beyond opening its ELF headers. Both are read
+// in place from the mapped file; the pclntab is decoded per function
+// looked up.
 func (im *image) tables() {
 	im.once.Do(func() {
 		m := im.mod
@@ -44,14 +48,25 @@ func (im *image) tables() {
 			hdr, hdrAddr, _ := m.Section(".eh_frame_hdr")
 			im.eh, _ = cfi.ParseEHFrame(data, addr, hdr, hdrAddr, m.Arch)
 		}
-		if data, _, ok := m.Section(".debug_frame"); ok {
-			im.dbg, _ = cfi.ParseDebugFrame(data, m.Arch)
-		}
-		im.pcln, _ = pclntab.Open(m.File)
+		im.pcln, _ = pclntab.OpenSource(m.File, m)
 		if im.pcln != nil {
 			im.pcs = new(pcCache)
 		}
 	})
+}
+
+// debugFrame parses .debug_frame on first use, which is when a PC is
+// described by neither the pclntab nor .eh_frame. A Go binary's
+// .debug_frame is compressed and describes the Go functions the pclntab
+// already does: inflating and indexing it for every run would cost more
+// memory than the rest of a backtrace.
+func (im *image) debugFrame() *cfi.Table {
+	im.dbgOnce.Do(func() {
+		if data, _, ok := im.mod.Section(".debug_frame"); ok {
+			im.dbg, _ = cfi.ParseDebugFrame(data, im.mod.Arch)
+		}
+	})
+	return im.dbg
 }
 
 // region is one executable mapping and the image behind it.

@@ -130,7 +130,8 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt, gw *gwalk) (caller phys, metho
 				return c, "go", err
 			}
 		}
-		for _, t := range []*cfi.Table{r.img.eh, r.img.dbg} {
+		for _, table := range []func() *cfi.Table{func() *cfi.Table { return r.img.eh }, r.img.debugFrame} {
+			t := table()
 			if t == nil {
 				continue
 			}

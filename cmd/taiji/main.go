@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 
@@ -23,6 +24,9 @@ func main() {
 	// taiji runs for milliseconds and holds a few tens of megabytes of
 	// debug data: collecting garbage along the way only costs time.
 	debug.SetGCPercent(400)
+	if os.Getenv("TAIJI_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 4096 // finer than the default 512 KiB
+	}
 	root := &cobra.Command{
 		Use:           "taiji",
 		Short:         "See both halves of a Linux process: user space (Go and native) and the kernel under it",
@@ -44,6 +48,9 @@ func main() {
 	root.AddCommand(dumpCmd())
 	err := root.Execute()
 	pprof.StopCPUProfile()
+	if p := os.Getenv("TAIJI_MEMPROFILE"); p != "" { // for taiji's developers
+		writeHeapProfile(p)
+	}
 	if err != nil {
 		// One line that says what is wrong and what to do; the packages
 		// below write their errors that way.
@@ -57,4 +64,17 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// writeHeapProfile writes the allocations made since the start (go tool
+// pprof -sample_index=alloc_space shows what peak RSS is made of, since
+// taiji frees little before it exits) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "taiji: TAIJI_MEMPROFILE:", err)
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("allocs").WriteTo(f, 0)
 }
