@@ -190,6 +190,13 @@ func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 	base := s.Memory()
 	var buf []byte
 	kept := 0
+	// Stacks deeper than the copy are walked while the process is still
+	// stopped: their rest is read from it then, not after it moved on.
+	var deep stackRound
+	defer func() {
+		target.ReadBatch(live, deep.segs)
+		r.walkRound(s, base, raw, deep)
+	}()
 	for i := 0; i < len(raw); {
 		if buf == nil {
 			buf = make([]byte, stackBatch)
@@ -201,6 +208,11 @@ func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 			rg.walk = -1
 			n := stackLen(rg, limit)
 			if n == 0 || rg.status == goruntime.StatusRunning || rg.pc == 0 {
+				continue
+			}
+			if rg.hi-rg.sp > n {
+				deep.segs = append(deep.segs, target.Segment{Addr: rg.sp, Data: make([]byte, n)})
+				deep.idx = append(deep.idx, i)
 				continue
 			}
 			if n > uint64(len(free)) {

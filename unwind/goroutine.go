@@ -67,8 +67,15 @@ func (u *Unwinder) GoroutinePCs(s *target.Snapshot, mem io.ReaderAt, g uint64, r
 	gw.enter(g)
 	// A frame carries a whole register file (a kilobyte): a walk reuses
 	// the frames of the one before, as a million goroutines are walked.
+	gw.parked = true
+	space := u.spaceOf(s)
+	// A goroutine that has not run yet resumes at its function's entry
+	// (newproc1 sets g.sched.pc to it, with goexit pushed as the return
+	// address): that PC is looked up as is, as Go's traceback does for a
+	// PC that is not past its function's entry.
+	start := phys{pc: regs.PC, regs: regs, exact: u.atGoEntry(space, regs.PC)}
 	buf := physPool.Get().(*[]phys)
-	ph, note := u.walkFrom(u.spaceOf(s), phys{pc: regs.PC, regs: regs}, gw, mem, walkLimit, (*buf)[:0])
+	ph, note := u.walkFrom(space, start, gw, mem, walkLimit, (*buf)[:0])
 	for i := range ph {
 		pcs = append(pcs, ph[i].pc)
 	}
@@ -82,13 +89,14 @@ func (u *Unwinder) GoroutinePCs(s *target.Snapshot, mem io.ReaderAt, g uint64, r
 var physPool = sync.Pool{New: func() any { b := make([]phys, 0, 32); return &b }}
 
 // SymbolizeReturns names PCs of s that are all return addresses (looked up
-// at PC-1), inline frames expanded, keeping at most opts.MaxFrames as
+// at PC-1, but for one at a Go function's very entry: a goroutine not yet
+// started, as GoroutinePCs returns it), inline frames expanded, keeping at most opts.MaxFrames as
 // Process does; omitted says how many were left out in the middle.
 func (u *Unwinder) SymbolizeReturns(s *target.Snapshot, pcs []uint64, opts Options) (frames []Frame, omitted int) {
 	sp := u.spaceOf(s)
 	ph := make([]phys, len(pcs))
 	for i, pc := range pcs {
-		ph[i] = phys{pc: pc, region: sp.find(pc)}
+		ph[i] = phys{pc: pc, region: sp.find(pc), exact: u.atGoEntry(sp, pc)}
 		if r := ph[i].region; r != nil && r.img != nil && r.img.mod != nil {
 			r.img.tables() // the pclntab names Go frames
 		}
@@ -152,4 +160,19 @@ func (u *Unwinder) threadGoid(s *target.Snapshot, regs arch.Regs, mem io.ReaderA
 		return 0
 	}
 	return u.Arch.ByteOrder.Uint64(b[:])
+}
+
+// atGoEntry reports whether pc is the entry of a Go function of sp's
+// modules: where a goroutine that has not run yet resumes.
+func (u *Unwinder) atGoEntry(sp *space, pc uint64) bool {
+	r := sp.find(pc)
+	if r == nil || r.img == nil || r.img.mod == nil {
+		return false
+	}
+	r.img.tables()
+	if r.img.pcln == nil {
+		return false
+	}
+	fn, ok := r.img.goFunc(pc - r.bias)
+	return ok && fn.Entry == pc-r.bias
 }

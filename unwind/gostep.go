@@ -137,6 +137,17 @@ func (u *Unwinder) goSwitch(f *phys, fn *pclntab.Func, mem io.ReaderAt, gw *gwal
 		c, err = u.cgoReturn(f, mem, gw)
 		return c, true, err
 	}
+	if sw.Resume == goruntime.ResumeG0SP && gw.parked {
+		// The frame cgocallback built on the goroutine's stack returns
+		// to where the goroutine called C (curg.sched.pc then: a resume
+		// point, not a return address).
+		back, err := u.goFrame(f, fn, f.regs, mem)
+		if err != nil {
+			return phys{}, false, nil
+		}
+		back.exact = true
+		return back, true, nil
+	}
 	rt := gw.state(u, f.region.img, mem)
 	if rt == nil {
 		return phys{}, false, nil

@@ -25,6 +25,12 @@ type gwalk struct {
 	// crossed into C, innermost last: where runtime.asmcgocall returns.
 	pending []phys
 	curg    uint64 // the goroutine of the last callback crossed
+	// parked is set when the walk is of a goroutine no thread runs, from
+	// its saved state (GoroutinePCs): the M of a goroutine parked inside
+	// a cgo callback is not its own any more, so the callback's frame is
+	// stepped by its SP delta to the Go code that called C, as Go's
+	// traceback does, rather than into the C frames on some M's g0.
+	parked bool
 }
 
 // enter records that the walk continues on g's stack.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -167,6 +168,9 @@ func printGoroutines(res *goroutines.Result, exe string, fl *goroutinesFlags) er
 			shown = append(shown, g)
 		}
 	}
+	if len(shown) == 0 {
+		res.Notes = append(res.Notes, noneShown(res, &filter))
+	}
 	if fl.pprof != "" {
 		if err := writePprofFile(fl.pprof, shown, exe); err != nil {
 			return err
@@ -211,6 +215,8 @@ func goroutinesError(what string, err error) error {
 		stack = "taiji stack --core " + what
 	}
 	switch {
+	case errors.Is(err, goroutines.ErrNotGo) && !strings.HasPrefix(what, "PID "):
+		return fmt.Errorf("%s: %v: if the program that dumped core was moved or deleted, give it with --exe (only Go programs have goroutines; %s shows its threads)", what, err, stack)
 	case errors.Is(err, goroutines.ErrNotGo):
 		return fmt.Errorf("%s: %v; only Go programs have goroutines (%s shows its threads)", what, err, stack)
 	case errors.Is(err, goruntime.ErrUnknownLayout):
@@ -344,4 +350,30 @@ func writeGoroutinesJSON(w io.Writer, res *goroutines.Result, exe string, shown 
 	}
 	_, err = io.WriteString(w, "\n  ]\n}\n")
 	return err
+}
+
+// noneShown says why the filters left no goroutine: what they could have
+// matched.
+func noneShown(res *goroutines.Result, f *goroutines.Filter) string {
+	if f.MinWait > 0 {
+		known := false
+		for _, g := range res.Goroutines {
+			known = known || g.Wait >= 0
+		}
+		if !known {
+			return "no goroutine shown: no wait time is known here (a core, or no GC has run since they blocked), so --min-wait matches none"
+		}
+	}
+	states := map[string]int{}
+	for _, g := range res.Goroutines {
+		if !g.System || f.System {
+			states[g.State]++
+		}
+	}
+	var list []string
+	for s, n := range states {
+		list = append(list, fmt.Sprintf("%q (%d)", s, n))
+	}
+	sort.Strings(list)
+	return "no goroutine matches the filters; the states here: " + strings.Join(list, ", ")
 }

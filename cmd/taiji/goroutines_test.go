@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -150,4 +151,74 @@ func parseListing(t *testing.T, text string) []gotraceback.Goroutine {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	return gs
+}
+
+// notStarted holds goroutines that have not run yet: one P (GOMAXPROCS=1
+// in its environment), no async preemption, and main spins without
+// yielding after creating them. It says "ready" with a raw write(2): a
+// system call through the runtime would let the scheduler hand its P to
+// them.
+const notStarted = `package main
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+var sink int
+
+//go:noinline
+func worker() { sink++ }
+
+//go:noinline
+func withArg(n int) { sink += n }
+
+func main() {
+	go worker()
+	go withArg(7)
+	msg := []byte("ready\n")
+	syscall.RawSyscall(syscall.SYS_WRITE, 1, uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)))
+	for i := 0; ; i++ {
+		sink += i
+	}
+}
+`
+
+// TestGoroutinesNotStarted: a goroutine that has not run yet resumes at its
+// function's entry (g.sched.pc), not after a call: it is named there, as
+// Go's traceback names it (the function, or the wrapper of a go statement
+// with arguments), with no offset and no note, on every release.
+func TestGoroutinesNotStarted(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range testprog.Toolchains(t) {
+		t.Run(tc.Version, func(t *testing.T) {
+			bin := testprog.BuildGoSource(t, tc, "notstarted", []byte(notStarted), testprog.GoModes[0])["default"]
+			cmd := exec.Command(bin)
+			cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
+			p := testprog.StartCmd(t, cmd)
+			out, errOut, err := runTaiji(t, "goroutines", strconv.Itoa(p.Pid))
+			if err != nil {
+				t.Fatalf("%v: %s", err, errOut)
+			}
+			gs := parseListing(t, out)
+			var runnable []gotraceback.Goroutine
+			for _, g := range gs {
+				if g.State == "runnable" {
+					runnable = append(runnable, g)
+				}
+			}
+			if len(runnable) != 2 || strings.Contains(out, "[taiji:") {
+				t.Fatalf("want 2 runnable goroutines and no note:\n%s", out)
+			}
+			for i, want := range []string{"main.worker", "main.main.gowrap1"} {
+				f := runnable[i].Frames
+				if tc.Minor() < 22 && i == 1 {
+					want = "main.main.func1" // the wrapper's name before go1.22
+				}
+				if len(f) != 1 || f[0].Func != want || f[0].HasOffset {
+					t.Errorf("goroutine %d: frames %+v, want only %s at its entry (no +0x)\n%s", runnable[i].ID, f, want, out)
+				}
+			}
+		})
+	}
 }

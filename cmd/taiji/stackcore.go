@@ -31,7 +31,10 @@ func (cf *coreFlags) args(c *cobra.Command, args []string) error {
 		if cf.exe != "" || cf.sysroot != "" {
 			return fmt.Errorf("--exe and --sysroot go with --core FILE")
 		}
-		return cobra.MinimumNArgs(1)(c, args)
+		if len(args) == 0 {
+			return fmt.Errorf("give a PID, -- CMD [ARG...], or --core FILE (taiji %s --help)", c.Name())
+		}
+		return nil
 	}
 	if len(args) > 0 {
 		return fmt.Errorf("give either --core FILE or a PID, not both")
