@@ -24,6 +24,7 @@ package goroutines
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/taijidbg/taiji/goruntime"
@@ -165,10 +166,19 @@ func (r *Reader) prepare(s *target.Snapshot) error {
 		return p.LayoutErr
 	}
 	l := p.Layout
-	for _, o := range []goruntime.Off{l.G.Goid, l.G.Atomicstatus, l.G.StackLo, l.G.StackHi, l.SchedSP(), l.SchedPC()} {
-		if !o.Known() {
-			return fmt.Errorf("%w: %s does not give the offsets of g.goid, g.atomicstatus, g.stack and g.sched", goruntime.ErrUnknownLayout, l.From)
+	var unknown []string
+	for _, f := range []struct {
+		name string
+		off  goruntime.Off
+	}{{"g.goid", l.G.Goid}, {"g.atomicstatus", l.G.Atomicstatus}, {"g.stack.lo", l.G.StackLo}, {"g.stack.hi", l.G.StackHi},
+		{"g.sched.sp", l.SchedSP()}, {"g.sched.pc", l.SchedPC()}} {
+		if !f.off.Known() {
+			unknown = append(unknown, f.name)
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: the binary has no DWARF, and for %s taiji knows no offset of %s (its layout comes from %s)",
+			goruntime.ErrUnknownLayout, p.Version, strings.Join(unknown, ", "), l.From)
 	}
 	if p.Pclntab == nil {
 		return fmt.Errorf("%s: %w: no pclntab", s.Exe, ErrNotGo)
