@@ -206,13 +206,24 @@ func (b *builder) formatErr(section string, off int64, msg string, err error) er
 }
 
 func (b *builder) readProgs(ef *elf.File) error {
+	cut, cutFirst, cutEnd := 0, uint64(0), uint64(0)
+	defer func() {
+		if cut > 0 {
+			// One note for all the segments a short file cut.
+			b.snap.Warnings = append(b.snap.Warnings, fmt.Sprintf("the core is truncated: %d memory segments (the first at %#x) should reach file offset %#x, the file has %#x bytes; memory past its end reads as unavailable", cut, cutFirst, cutEnd, b.size))
+		}
+	}()
 	for _, p := range ef.Progs {
 		switch p.Type {
 		case elf.PT_LOAD:
 			if p.Filesz > 0 && (p.Off > uint64(b.size) || p.Filesz > uint64(b.size)-p.Off) {
 				// A core cut short (a full disk, a size limit):
 				// keep what is there.
-				b.snap.Warnings = append(b.snap.Warnings, fmt.Sprintf("the core is truncated: the segment at %#x should end at file offset %#x, the file has %#x bytes; memory past the end reads as unavailable", p.Vaddr, p.Off+p.Filesz, b.size))
+				if cut == 0 {
+					cutFirst = p.Vaddr
+				}
+				cut++
+				cutEnd = max(cutEnd, p.Off+p.Filesz)
 				if p.Off > uint64(b.size) {
 					p.Filesz = 0
 				} else {

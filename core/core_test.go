@@ -228,6 +228,9 @@ func TestBadInput(t *testing.T) {
 		if err == nil && n < len(b) && !strings.Contains(strings.Join(c.Snapshot.Warnings, " "), "truncated") {
 			t.Errorf("cut at %d: read without a word of truncation: %q", n, c.Snapshot.Warnings)
 		}
+		if err == nil && strings.Count(strings.Join(c.Snapshot.Warnings, "\n"), "truncated") > 1 {
+			t.Errorf("cut at %d: truncation said more than once: %q", n, c.Snapshot.Warnings)
+		}
 	}
 }
 
