@@ -42,6 +42,12 @@ type Session struct {
 	// beyond the one reported: Continue returns them one by one before it
 	// resumes anything.
 	pending []Stop
+	// follow holds stops that must come right after the one being
+	// reported (a thread's exit seen before its creation).
+	follow []Stop
+	// early holds the exits of threads whose creation was not reported
+	// yet, by TID.
+	early map[int]Stop
 	// exited is set once the process's exit was reaped.
 	exited bool
 
@@ -73,6 +79,9 @@ type sthread struct {
 	// sigStop is set while the thread is in a signal-delivery stop, the
 	// only stop from which a resume can deliver a signal.
 	sigStop bool
+	// announced is set once the thread's creation was reported (or it
+	// was there at attach).
+	announced bool
 	// hitAt is the breakpoint the thread's last stop reported it hit.
 	hitAt uint64
 	// zombie marks a leader that called pthread_exit: it takes no more
@@ -106,7 +115,7 @@ func Attach(ctx context.Context, pid int) (*Session, error) {
 		ctx = context.Background()
 	}
 	s := &Session{Pid: pid, Arch: arch.Host(), ctx: ctx, quit: make(chan struct{}),
-		threads: map[int]*sthread{}, bps: map[uint64]*Breakpoint{}, page: uint64(os.Getpagesize())}
+		threads: map[int]*sthread{}, bps: map[uint64]*Breakpoint{}, early: map[int]Stop{}, page: uint64(os.Getpagesize())}
 	sigc := make(chan os.Signal, 1)
 	go func() {
 		select {
@@ -156,7 +165,7 @@ func (s *Session) attach() error {
 	}
 	for _, ts := range f.order {
 		if ts.stopped && !ts.foreign {
-			s.addThread(ts)
+			s.addThread(ts).announced = true
 		}
 	}
 	if len(s.threads) == 0 {

@@ -134,11 +134,8 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 			continue
 		}
 		pc, err := s.pc(th)
-		if err != nil {
-			return Stop{}, err
-		}
-		if s.bps[pc] == nil {
-			continue
+		if err != nil || s.bps[pc] == nil {
+			continue // an error: it is dying, and its exit is reported below
 		}
 		if !s.Arch.Syscall.SingleStep && th.hitAt != pc {
 			// Without single-step only a thread that has not hit this
@@ -259,6 +256,8 @@ func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
 		}
 		st, report := s.handle(wtid, ws)
 		if report {
+			s.pending = append(s.follow, s.pending...)
+			s.follow = nil
 			// A thread it created must stop too.
 			return st, s.stopAll()
 		}
@@ -294,6 +293,12 @@ func (s *Session) resume(th *sthread, req int) error {
 		sig = 0
 	}
 	if err := ptrace(req, tid, 0, uintptr(sig)); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			// Killed while stopped: it runs to its exit, which the
+			// wait reports.
+			th.ts.stopped = false
+			return nil
+		}
 		return s.threadErr(tid, "resuming", err)
 	}
 	th.ts.sig, th.ts.th.Signal = 0, 0
@@ -401,10 +406,11 @@ func (s *Session) checkZombie(th *sthread) {
 // queue keeps a stop for Continue. The process's exit replaces every other.
 func (s *Session) queue(st Stop) {
 	if st.Reason == StopExited {
-		s.pending = []Stop{st}
+		s.pending, s.follow = []Stop{st}, nil
 		return
 	}
-	s.pending = append(s.pending, st)
+	s.pending = append(append(s.pending, st), s.follow...)
+	s.follow = nil
 }
 
 // popPending returns the next queued stop still worth reporting.
@@ -440,6 +446,12 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		} else {
 			st.Signal = ws.Signal()
 		}
+		if tid != s.Pid && !th.announced {
+			// Gone before its creator's clone event: reported with it.
+			s.dropThread(tid)
+			s.early[tid] = st
+			return Stop{}, false
+		}
 		if tid == s.Pid {
 			// The leader's exit is reported last, after every other
 			// thread's: the process is gone.
@@ -470,12 +482,20 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		if err != nil {
 			return Stop{}, false
 		}
-		child := s.newChild(int(msg))
+		id := int(msg)
+		pc, _ := s.pc(th)
+		created := Stop{Reason: StopThreadCreated, TID: tid, NewTID: id, PC: pc}
+		if exit, ok := s.early[id]; ok {
+			delete(s.early, id)
+			s.follow = append(s.follow, exit)
+			return created, true
+		}
+		child := s.newChild(id)
 		if child == nil {
 			return Stop{}, false // a process, not a thread: let it go
 		}
-		pc, _ := s.pc(th)
-		return Stop{Reason: StopThreadCreated, TID: tid, NewTID: int(msg), PC: pc}, true
+		child.announced = true
+		return created, true
 	case event != 0:
 		// PTRACE_EVENT_STOP: taiji's interrupt, a new thread's first stop
 		// or a group stop (which resuming ends, as in gdb).
@@ -521,6 +541,17 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 // off a thread is let go. It returns nil for threads it does not keep.
 func (s *Session) adopt(tid int, ws unix.WaitStatus) *sthread {
 	ts := s.f.seen[tid]
+	if ts == nil && (ws.Exited() || ws.Signaled()) {
+		// Born and gone before its creator's clone event.
+		ts = s.f.add(tid, true)
+		ts.done = true
+		st := Stop{Reason: StopThreadExited, TID: tid, Status: ws.ExitStatus()}
+		if ws.Signaled() {
+			st.Status, st.Signal = 0, ws.Signal()
+		}
+		s.early[tid] = st
+		return nil
+	}
 	if ts == nil {
 		if s.newChild(tid) == nil {
 			ts = s.f.seen[tid]
@@ -539,9 +570,12 @@ func (s *Session) adopt(tid int, ws unix.WaitStatus) *sthread {
 		ts.stopped, ts.done = false, true
 		return nil
 	}
+	// Late to stop at attach: it was there all along.
 	ts.done, ts.late, ts.th.Err = false, false, nil
 	ts.stopped = ws.Stopped()
-	return s.addThread(ts)
+	th := s.addThread(ts)
+	th.announced = true
+	return th
 }
 
 // newChild records the thread a traced thread cloned; it is traced already

@@ -172,6 +172,9 @@ func attach(t *testing.T, pid int) *Session {
 	if err != nil {
 		t.Fatalf("Attach(%d): %v", pid, err)
 	}
+	// A failed test must not leave the target traced: its cleanup could
+	// not reap it.
+	t.Cleanup(func() { s.Detach() })
 	return s
 }
 
