@@ -74,8 +74,10 @@ type sthread struct {
 	// extra holds signals that arrived during injections beyond the one
 	// ts.sig carries back on the next resume or on detach.
 	extra []syscall.Signal
-	// stepping is set while the thread runs one PTRACE_SINGLESTEP.
+	// stepping is set while the thread runs one step; softNext holds the
+	// addresses of the step's temporary traps where the kernel cannot step.
 	stepping bool
+	softNext []uint64
 	// sigStop is set while the thread is in a signal-delivery stop, the
 	// only stop from which a resume can deliver a signal.
 	sigStop bool

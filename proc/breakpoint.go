@@ -93,6 +93,10 @@ func (s *Session) SetBreakpoint(addr uint64) error {
 	if s.detached || s.exited {
 		return s.over()
 	}
+	return s.insertBP(addr)
+}
+
+func (s *Session) insertBP(addr uint64) error {
 	if bp := s.bps[addr]; bp != nil {
 		bp.Refs++
 		return nil
@@ -136,12 +140,25 @@ func (s *Session) ClearBreakpoint(addr uint64) error {
 		if err != nil {
 			return err
 		}
-		if err := s.writeRaw(addr, bp.Orig); err != nil {
-			return err
-		}
+	}
+	return s.removeBP(addr)
+}
+
+// removeBP drops one reference to the breakpoint at addr, restoring the
+// bytes with the last.
+func (s *Session) removeBP(addr uint64) error {
+	bp := s.bps[addr]
+	if bp == nil {
+		return nil
+	}
+	if bp.Refs--; bp.Refs > 0 {
+		return nil
 	}
 	delete(s.bps, addr)
-	return nil
+	if s.exited {
+		return nil
+	}
+	return s.writeRaw(addr, bp.Orig)
 }
 
 // Breakpoints returns the planted breakpoints in address order (copies).

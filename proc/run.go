@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -137,7 +138,7 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 		if err != nil || s.bps[pc] == nil {
 			continue // an error: it is dying, and its exit is reported below
 		}
-		if !s.Arch.Syscall.SingleStep && th.hitAt != pc {
+		if !s.canStep() && th.hitAt != pc {
 			// Without single-step only a thread that has not hit this
 			// breakpoint can resume: it runs into the trap, a hit.
 			continue
@@ -170,7 +171,7 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 // (arch.SyscallABI.SingleStep false: mips64le, riscv64, loong64) return an
 // error wrapping ErrNotSupported.
 func (s *Session) Step(ctx context.Context, tid int) (Stop, error) {
-	if !s.Arch.Syscall.SingleStep {
+	if !s.canStep() {
 		return Stop{}, &Error{Msg: fmt.Sprintf("single-step is not available on %s", s.Arch.Name), Err: ErrNotSupported}
 	}
 	th, err := s.thread(tid)
@@ -221,7 +222,7 @@ func (s *Session) pc(th *sthread) (uint64, error) {
 // stepOver runs the instruction under the breakpoint at pc in th alone:
 // the original bytes go back for the one step, then the trap.
 func (s *Session) stepOver(ctx context.Context, th *sthread, pc uint64) (Stop, error) {
-	if !s.Arch.Syscall.SingleStep {
+	if !s.canStep() {
 		return Stop{}, &Error{Msg: fmt.Sprintf("thread %d sits on the breakpoint at %#x: stepping over it needs single-step, which %s lacks", th.ts.th.TID, pc, s.Arch.Name), Err: ErrNotSupported}
 	}
 	bp := s.bps[pc]
@@ -237,12 +238,44 @@ func (s *Session) stepOver(ctx context.Context, th *sthread, pc uint64) (Stop, e
 	return st, err
 }
 
+// canStep reports whether threads can be single-stepped: by the kernel,
+// or by traps at the next PCs (arch.SyscallABI.NextPCs).
+func (s *Session) canStep() bool {
+	return s.Arch.Syscall.SingleStep || s.Arch.Syscall.NextPCs != nil
+}
+
 // step1 single-steps th, the others stopped, until it reports something.
+// Where the kernel cannot, it plants temporary traps at every address the
+// instruction (with its delay slot) can lead to, lets th alone run into
+// one, and removes them.
 func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
 	tid := th.ts.th.TID
-	if err := s.resume(th, unix.PTRACE_SINGLESTEP); err != nil {
+	req := unix.PTRACE_SINGLESTEP
+	if !s.Arch.Syscall.SingleStep {
+		req = unix.PTRACE_CONT
+		next, err := s.nextPCs(th)
+		if err != nil {
+			return Stop{}, err
+		}
+		var planted []uint64
+		defer func() {
+			for _, a := range planted {
+				s.removeBP(a)
+			}
+			th.softNext = nil
+		}()
+		for _, a := range next {
+			if err := s.insertBP(a); err != nil {
+				return Stop{}, fmt.Errorf("proc: stepping thread %d: %w", tid, err)
+			}
+			planted = append(planted, a)
+		}
+		th.softNext = next
+	}
+	if err := s.resume(th, req); err != nil {
 		return Stop{}, err
 	}
+	th.stepping = true
 	for {
 		wtid, ws, err := s.waitStatus(ctx, tid, time.Time{})
 		if errors.Is(err, errCancelled) {
@@ -262,11 +295,36 @@ func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
 			return st, s.stopAll()
 		}
 		if th.ts.stopped {
-			if err := s.resume(th, unix.PTRACE_SINGLESTEP); err != nil {
+			if err := s.resume(th, req); err != nil {
 				return Stop{}, err
 			}
+			th.stepping = true
 		}
 	}
+}
+
+// nextPCs decodes the instruction th is about to run (the original bytes,
+// under any breakpoint) and returns where it can lead.
+func (s *Session) nextPCs(th *sthread) ([]uint64, error) {
+	var r unix.PtraceRegs
+	if th.resume != nil {
+		r = *th.resume
+	} else if err := getRegs(th.ts.th.TID, &r); err != nil {
+		return nil, s.threadErr(th.ts.th.TID, "reading registers", err)
+	}
+	a := regsToArch(&r)
+	b := make([]byte, 4)
+	if err := s.ReadMemory(a.PC, b); err != nil {
+		return nil, err
+	}
+	reg := func(n int) uint64 { v, _ := a.Get(n); return v }
+	var out []uint64
+	for _, pc := range s.Arch.Syscall.NextPCs(s.Arch.ByteOrder.Uint32(b), a.PC, reg) {
+		if pc != a.PC { // a branch to itself: the trap would stop it before it ran
+			out = append(out, pc)
+		}
+	}
+	return out, nil
 }
 
 // resume lets a stopped thread run with ptrace request req, delivering the
@@ -514,6 +572,16 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		switch {
 		case stepping && info.Code == trapTrace:
 			return Stop{Reason: StopStep, TID: tid, PC: a.PC}, true
+		case stepping && slices.Contains(th.softNext, bp):
+			// One of the step's own traps: the PC goes back onto it.
+			if a.PC != bp {
+				a.PC = bp
+				archToRegs(a, &r)
+				if err := setRegs(tid, &r); err != nil {
+					return Stop{}, false
+				}
+			}
+			return Stop{Reason: StopStep, TID: tid, PC: bp}, true
 		case s.bps[bp] != nil:
 			// The trap's SIGTRAP is taiji's: not delivered. The PC goes
 			// back onto the breakpoint, where the original instruction

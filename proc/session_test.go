@@ -317,7 +317,7 @@ func TestSessionBreakpoint(t *testing.T) {
 	// the PC where the hardware can, and a breakpoint on it is hit on the
 	// next iteration. Elsewhere the breakpoint is hit at once.
 	addr := regs.PC
-	if s.Arch.Syscall.SingleStep {
+	if s.canStep() {
 		st, err := s.Step(context.Background(), tg.spinner)
 		if err != nil {
 			t.Fatalf("Step: %v", err)
