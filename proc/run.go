@@ -101,8 +101,9 @@ const (
 // StopInterrupted when ctx is cancelled (nil: never). Every thread is
 // stopped again when it returns, except after StopExited. A thread that
 // sits on a breakpoint is first stepped over it alone, the others stopped,
-// and the trap put back (where the kernel has no single-step, that is an
-// error wrapping ErrNotSupported). Stops collected while stopping the other
+// and the trap put back (on an arch that cannot step, see Step, a thread
+// that has not hit it runs into it, and one that has makes Continue fail
+// with ErrNotSupported). Stops collected while stopping the other
 // threads are returned by the next calls without resuming anything; one of
 // a breakpoint cleared meanwhile is dropped. Signals reported are delivered
 // when their thread resumes.
@@ -167,9 +168,11 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 // arriving before the instruction ran (stepping again delivers it, and
 // the thread stops at the handler's first instruction), the thread's exit,
 // a thread it created, StopInterrupted. From a breakpoint's address it runs
-// the instruction the breakpoint replaced. Arches without PTRACE_SINGLESTEP
-// (arch.SyscallABI.SingleStep false: mips64le, riscv64, loong64) return an
-// error wrapping ErrNotSupported.
+// the instruction the breakpoint replaced. Where the kernel has no
+// PTRACE_SINGLESTEP, traps planted at the next PCs (arch.SyscallABI.NextPCs,
+// mips64le) stand in; a branch and its delay slot are one step there.
+// Arches with neither (riscv64, loong64) return an error wrapping
+// ErrNotSupported.
 func (s *Session) Step(ctx context.Context, tid int) (Stop, error) {
 	if !s.canStep() {
 		return Stop{}, &Error{Msg: fmt.Sprintf("single-step is not available on %s", s.Arch.Name), Err: ErrNotSupported}
@@ -689,20 +692,23 @@ func (s *Session) drainTraps() error {
 		if s.Arch.Syscall.SingleStep {
 			req = unix.PTRACE_SINGLESTEP
 		}
-		if err := s.resume(th, req); err != nil {
-			first = cmpErr(first, err)
-			continue
-		}
-		for !th.ts.stopped && !th.ts.done {
-			wtid, ws, err := s.waitStatus(nil, tid, time.Now().Add(5*time.Second))
-			if err != nil {
+		// A leftover interrupt may stop it first: a few rounds.
+		for round := 0; round < 4 && th.ts.stopped && trapPending(s.Pid, tid); round++ {
+			if err := s.resume(th, req); err != nil {
 				first = cmpErr(first, err)
 				break
 			}
-			// A breakpoint hit is kept for Continue (and dropped if its
-			// breakpoint goes); a signal is kept for delivery too.
-			if st, report := s.handle(wtid, ws); report && st.Reason != StopStep {
-				s.queue(st)
+			for !th.ts.stopped && !th.ts.done {
+				wtid, ws, err := s.waitStatus(nil, tid, time.Now().Add(5*time.Second))
+				if err != nil {
+					first = cmpErr(first, err)
+					break
+				}
+				// A breakpoint hit is kept for Continue (and dropped if
+				// its breakpoint goes); a signal is kept for delivery.
+				if st, report := s.handle(wtid, ws); report && st.Reason != StopStep {
+					s.queue(st)
+				}
 			}
 		}
 	}
