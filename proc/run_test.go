@@ -512,3 +512,41 @@ func TestRunKilledTarget(t *testing.T) {
 		t.Errorf("Detach: %v", err)
 	}
 }
+
+// TestRunErrors: bad requests fail with one clear error and change nothing.
+func TestRunErrors(t *testing.T) {
+	tg := startRunctl(t, "spin", "1")
+	s := attach(t, tg.pid)
+	want := original(t, tg.pid, tg.hit, len(s.Arch.Syscall.Trap))
+	if err := s.SetBreakpoint(8); err == nil {
+		t.Error("SetBreakpoint on an unmapped page succeeded")
+	}
+	if a := uint64(s.Arch.Syscall.InsnAlign); a > 1 {
+		if err := s.SetBreakpoint(tg.hit + 1); err == nil {
+			t.Error("SetBreakpoint at an unaligned address succeeded")
+		}
+	}
+	if err := s.ClearBreakpoint(tg.hit); err == nil {
+		t.Error("ClearBreakpoint where none is planted succeeded")
+	}
+	if len(s.Breakpoints()) != 0 {
+		t.Errorf("breakpoints after failed requests: %+v", s.Breakpoints())
+	}
+	if _, err := s.Step(context.Background(), 1<<30); err == nil {
+		t.Error("Step of a thread not in the session succeeded")
+	}
+	if err := s.SetSignal(1<<30, unix.SIGUSR1); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("SetSignal of a thread not in the session: %v, want ErrNoProcess", err)
+	}
+	if err := s.SetBreakpoint(tg.hit); err != nil {
+		t.Fatal(err)
+	}
+	detach(t, s)
+	released(t, tg.pid, want)
+	if _, err := s.Continue(context.Background()); err == nil {
+		t.Error("Continue after Detach succeeded")
+	}
+	if err := s.SetBreakpoint(tg.hit); err == nil {
+		t.Error("SetBreakpoint after Detach succeeded")
+	}
+}
