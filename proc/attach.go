@@ -58,6 +58,7 @@ type Session struct {
 	// Injections counts the system calls run so far.
 	Injections int
 	detached   bool
+	cleaning   bool // in Detach: injections are not interruptible
 }
 
 // sthread is a thread of the session.
@@ -338,6 +339,9 @@ func (s *Session) Detach() error {
 		if s.exited {
 			return
 		}
+		// Putting things back is not interruptible: an interruption has
+		// usually brought taiji here.
+		s.cleaning = true
 		keep(s.stopAll())
 		if len(s.bps) > 0 {
 			keep(s.drainTraps())

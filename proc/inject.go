@@ -304,7 +304,10 @@ func (s *Session) inject(th *sthread, addr uint64, nr int, args []uint64) (Resul
 			th.ts.stopped = true
 			return Result{}, s.threadErr(tid, "resuming", err)
 		}
-		ev, err := s.waitThread(th, true)
+		// Once interrupted, the call's exit is waited for come what may:
+		// returning with the thread still running in the stub would leave
+		// it there once the patch area's bytes are put back.
+		ev, err := s.waitThread(th, !interrupted)
 		if errors.Is(err, ErrInterrupted) && !interrupted {
 			// Ctrl-C during a blocking call: interrupt it; its exit
 			// stop follows, and the registers are restored below.

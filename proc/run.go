@@ -828,7 +828,7 @@ func (s *Session) waitStatus(ctx context.Context, tid int, deadline time.Time) (
 func (s *Session) waitThread(th *sthread, interruptible bool) (stopEvent, error) {
 	tid := th.ts.th.TID
 	var ctx context.Context
-	if interruptible {
+	if interruptible && !s.cleaning {
 		ctx = s.ctx
 	}
 	_, ws, err := s.waitStatus(ctx, tid, time.Time{})

@@ -718,3 +718,56 @@ func BenchmarkSessionSyscall(b *testing.B) {
 		}
 	}
 }
+
+// TestSessionInterruptedCall cancels the session's context while an
+// injected pause() blocks: the call ends with ErrInterrupted and the
+// thread's registers back, and Detach, though the context stays cancelled,
+// still unmaps the stub page and leaves the target running.
+func TestSessionInterruptedCall(t *testing.T) {
+	requireRootPtrace(t)
+	tg := startInject(t, "c", 300)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Attach(ctx, tg.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Detach() })
+	if _, err := s.Syscall(tg.pid, nr(t, "getpid")); err != nil { // maps the stub page
+		t.Fatal(err)
+	}
+	stub := s.scratch
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	if _, err := s.Syscall(tg.pid, nr(t, "pause")); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("injected pause: %v, want ErrInterrupted", err)
+	}
+	if !s.Interrupted() {
+		t.Error("Interrupted() = false after the context was cancelled")
+	}
+	// Calls under the cancelled context are interrupted, or complete,
+	// but never return with the thread still running in the stub.
+	for i := 0; i < 200; i++ {
+		if _, err := s.Syscall(tg.pid, nr(t, "getppid")); err != nil && !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("getppid %d under a cancelled context: %v", i, err)
+		}
+		if _, err := s.Regs(tg.pid); err != nil {
+			t.Fatalf("after getppid %d under a cancelled context: %v", i, err)
+		}
+	}
+	detach(t, s)
+	if tp := tracerOf(tg.pid, tg.pid); tp != 0 {
+		t.Errorf("still traced by %d", tp)
+	}
+	maps, _ := Maps(tg.pid)
+	if m := Find(maps, stub); m != nil {
+		t.Errorf("stub page %#x left mapped after Detach: %+v", stub, *m)
+	}
+	checkAdvancing(t, tg.pid, tg.counter)
+	n := tg.nlines()
+	tg.waitLines(t, n, "slept", 10*time.Second)
+	if err := syscall.Kill(tg.pid, 0); err != nil {
+		t.Fatal("target died")
+	}
+}
