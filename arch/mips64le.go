@@ -55,7 +55,9 @@ var MIPS64LE = register(&Arch{
 		ErrReg:    7, // a3 != 0: v0 is a positive errno
 		ErrMask:   ^uint64(0),
 		Restart:   RestartSavedRegs,
-		// No PTRACE_SINGLESTEP on mips: the kernel returns EIO.
+		// No PTRACE_SINGLESTEP on mips: the kernel returns EIO. proc
+		// steps with traps at the next PCs instead.
 		SingleStep: false,
+		NextPCs:    mipsNextPCs,
 	},
 })

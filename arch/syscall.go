@@ -48,6 +48,12 @@ type SyscallABI struct {
 
 	// SingleStep is true where the kernel implements PTRACE_SINGLESTEP.
 	SingleStep bool
+	// NextPCs, where the kernel has no single-step, decodes the
+	// instruction insn (in the arch's byte order) at pc and returns every
+	// address the thread can be at once it ran (with its delay slot, for a
+	// branch); reg reads a register by DWARF number. A tracer steps by
+	// planting traps there. Nil where not implemented.
+	NextPCs func(insn uint32, pc uint64, reg func(int) uint64) []uint64
 	// MmapArgBlock is true where mmap takes a pointer to its six
 	// arguments in memory (s390x's old_mmap) instead of six registers.
 	MmapArgBlock bool

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -167,10 +168,13 @@ func requireRootPtrace(t *testing.T) {
 
 func attach(t *testing.T, pid int) *Session {
 	t.Helper()
-	s, err := Attach(pid)
+	s, err := Attach(context.Background(), pid)
 	if err != nil {
 		t.Fatalf("Attach(%d): %v", pid, err)
 	}
+	// A failed test must not leave the target traced: its cleanup could
+	// not reap it.
+	t.Cleanup(func() { s.Detach() })
 	return s
 }
 
@@ -225,7 +229,7 @@ func TestSessionAttachDetach(t *testing.T) {
 			if b := readU64(t, tg.pid, tg.counter); a != b {
 				t.Errorf("counter moved from %d to %d while every thread was stopped", a, b)
 			}
-			if _, err := Attach(tg.pid); !errors.Is(err, ErrTraced) {
+			if _, err := Attach(context.Background(), tg.pid); !errors.Is(err, ErrTraced) {
 				t.Errorf("second Attach: %v, want ErrTraced", err)
 			}
 			detach(t, s)
@@ -238,10 +242,10 @@ func TestSessionAttachDetach(t *testing.T) {
 
 func TestSessionErrors(t *testing.T) {
 	requireRootPtrace(t)
-	if _, err := Attach(1 << 30); !errors.Is(err, ErrNoProcess) {
+	if _, err := Attach(context.Background(), 1<<30); !errors.Is(err, ErrNoProcess) {
 		t.Errorf("Attach(2^30) = %v, want ErrNoProcess", err)
 	}
-	if _, err := Attach(os.Getpid()); !errors.Is(err, ErrPermission) {
+	if _, err := Attach(context.Background(), os.Getpid()); !errors.Is(err, ErrPermission) {
 		t.Errorf("Attach(self) = %v, want ErrPermission", err)
 	}
 	tg := startInject(t, "c", 300)
@@ -313,30 +317,35 @@ func TestSessionBreakpoint(t *testing.T) {
 	// the PC where the hardware can, and a breakpoint on it is hit on the
 	// next iteration. Elsewhere the breakpoint is hit at once.
 	addr := regs.PC
-	if s.Arch.Syscall.SingleStep {
-		st, err := s.Step(tg.spinner)
+	if s.canStep() {
+		st, err := s.Step(context.Background(), tg.spinner)
 		if err != nil {
 			t.Fatalf("Step: %v", err)
 		}
-		if st.PC == addr || st.Signal != 0 {
+		if st.Reason != StopStep || st.TID != tg.spinner || st.PC == addr {
 			t.Errorf("Step: %+v, want the PC to move from %#x", st, addr)
 		}
-	} else if _, err := s.Step(tg.spinner); !errors.Is(err, ErrNotSupported) {
+	} else if _, err := s.Step(context.Background(), tg.spinner); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("Step on %s: %v, want ErrNotSupported", s.Arch.Name, err)
 	}
 	if err := s.SetBreakpoint(addr); err != nil {
 		t.Fatal(err)
 	}
-	orig := make([]byte, len(s.Arch.Syscall.Trap))
-	s.ReadMemory(addr, orig)
-	if string(orig) != string(s.Arch.Syscall.Trap) {
-		t.Errorf("memory at %#x = % x, want the trap % x", addr, orig, s.Arch.Syscall.Trap)
+	raw := make([]byte, len(s.Arch.Syscall.Trap))
+	NewMemory(tg.pid).ReadAt(raw, int64(addr))
+	if string(raw) != string(s.Arch.Syscall.Trap) {
+		t.Errorf("memory at %#x = % x, want the trap % x", addr, raw, s.Arch.Syscall.Trap)
 	}
-	st, err := s.Continue(tg.spinner)
+	// ReadMemory shows the code, not the trap.
+	shown := make([]byte, len(raw))
+	if err := s.ReadMemory(addr, shown); err != nil || string(shown) != string(s.bps[addr].Orig) || string(shown) == string(raw) {
+		t.Errorf("ReadMemory at the breakpoint = % x, %v; want the original % x", shown, err, s.bps[addr].Orig)
+	}
+	st, err := s.Continue(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Breakpoint != addr || st.PC != addr {
+	if st.Reason != StopBreakpoint || st.TID != tg.spinner || st.Breakpoint != addr || st.PC != addr {
 		t.Errorf("Continue: %+v, want a stop at the breakpoint %#x", st, addr)
 	}
 	if err := s.ClearBreakpoint(addr); err != nil {
@@ -663,7 +672,7 @@ func injectHelper(pid int) {
 	getppid, _ := arch.Host().SyscallNumber("getppid")
 	first := true
 	for {
-		s, err := Attach(pid)
+		s, err := Attach(context.Background(), pid)
 		if err != nil {
 			fmt.Println("attach:", err)
 			os.Exit(1)
@@ -693,7 +702,7 @@ func BenchmarkSessionSyscall(b *testing.B) {
 	if pid == 0 {
 		pid = startInject(b, "c", 1000).pid
 	}
-	s, err := Attach(pid)
+	s, err := Attach(context.Background(), pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -707,5 +716,60 @@ func BenchmarkSessionSyscall(b *testing.B) {
 		if r, err := s.Syscall(pid, getpid); err != nil || r.Value != int64(pid) {
 			b.Fatalf("getpid = %+v, %v", r, err)
 		}
+	}
+}
+
+// TestSessionInterruptedCall cancels the session's context while an
+// injected ppoll() blocks: the call ends with ErrInterrupted and the
+// thread's registers back, and Detach, though the context stays cancelled,
+// still unmaps the stub page and leaves the target running.
+func TestSessionInterruptedCall(t *testing.T) {
+	requireRootPtrace(t)
+	tg := startInject(t, "c", 300)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Attach(ctx, tg.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Detach() })
+	if _, err := s.Syscall(tg.pid, nr(t, "getpid")); err != nil { // maps the stub page
+		t.Fatal(err)
+	}
+	stub := s.scratch
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	// ppoll(NULL, 0, NULL, NULL) blocks until a signal, as pause() does
+	// where it exists (not on arm64).
+	if _, err := s.Syscall(tg.pid, nr(t, "ppoll"), 0, 0, 0, 0); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("injected ppoll: %v, want ErrInterrupted", err)
+	}
+	if !s.Interrupted() {
+		t.Error("Interrupted() = false after the context was cancelled")
+	}
+	// Calls under the cancelled context are interrupted, or complete,
+	// but never return with the thread still running in the stub.
+	for i := 0; i < 200; i++ {
+		if _, err := s.Syscall(tg.pid, nr(t, "getppid")); err != nil && !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("getppid %d under a cancelled context: %v", i, err)
+		}
+		if _, err := s.Regs(tg.pid); err != nil {
+			t.Fatalf("after getppid %d under a cancelled context: %v", i, err)
+		}
+	}
+	detach(t, s)
+	if tp := tracerOf(tg.pid, tg.pid); tp != 0 {
+		t.Errorf("still traced by %d", tp)
+	}
+	maps, _ := Maps(tg.pid)
+	if m := Find(maps, stub); m != nil {
+		t.Errorf("stub page %#x left mapped after Detach: %+v", stub, *m)
+	}
+	checkAdvancing(t, tg.pid, tg.counter)
+	n := tg.nlines()
+	tg.waitLines(t, n, "slept", 10*time.Second)
+	if err := syscall.Kill(tg.pid, 0); err != nil {
+		t.Fatal("target died")
 	}
 }

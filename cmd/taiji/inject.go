@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -118,7 +121,12 @@ func runInject(args []string, fl *injectFlags) error {
 	if tid == 0 {
 		tid = pid
 	}
-	s, err := proc.Attach(pid)
+	// Ctrl-C or SIGTERM during the session interrupts a blocking call
+	// (its registers are restored) instead of killing taiji with the
+	// target held; signal handling is the command line's, not proc's.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := proc.Attach(ctx, pid)
 	if err != nil {
 		return err
 	}
