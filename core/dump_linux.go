@@ -143,7 +143,7 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 						ts.Regsets = append(ts.Regsets, Regset{Type: n, Data: d})
 					}
 				}
-				ts.Siginfo, _ = proc.Siginfo(t.TID)
+				ts.Siginfo, _ = proc.RawSiginfo(t.TID)
 				p.Threads = append(p.Threads, ts)
 			}
 			p.Segments = segments(maps, info, opts, view.Live, page)

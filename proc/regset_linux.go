@@ -65,11 +65,11 @@ func Regset(tid int, note elf.NType) ([]byte, error) {
 	return b[:n], nil
 }
 
-// Siginfo returns the siginfo_t (128 bytes, as NT_SIGINFO keeps it) of the
+// RawSiginfo returns the siginfo_t (128 bytes, as NT_SIGINFO keeps it) of the
 // signal that put thread tid in its ptrace stop, from PTRACE_GETSIGINFO;
 // the caller is as for Regset. A thread stopped by PTRACE_INTERRUPT, as
 // Freeze stops them, has none: the error is EINVAL then.
-func Siginfo(tid int) ([]byte, error) {
+func RawSiginfo(tid int) ([]byte, error) {
 	b := make([]byte, 128)
 	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GETSIGINFO, uintptr(tid), 0,
 		uintptr(unsafe.Pointer(&b[0])), 0, 0)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/internal/xarch"
 	"github.com/taijidbg/taiji/module"
 )
 
@@ -17,7 +18,12 @@ func TestGoStackLeavesDebugFrame(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: ptrace")
 	}
-	bin := testprog.BuildGo(t, "gotarget")
+	bin, ok := xarch.Target("gotarget")
+	if _, inVM := xarch.InVM(); !inVM {
+		bin, ok = testprog.BuildGo(t, "gotarget"), true
+	} else if !ok {
+		t.Fatal("target gotarget missing from the VM (xarch_targets.txt)")
+	}
 	p := testprog.Start(t, bin)
 	u := New(arch.Host(), module.Options{})
 	defer u.Close()
