@@ -191,7 +191,7 @@ func TestRunBreakpointAllThreads(t *testing.T) {
 	queued := 0
 	const rounds = 60
 	for i := 0; i < rounds; i++ {
-		st, err := s.Continue(context.Background())
+		st, err := s.Continue(bounded(t))
 		if err != nil {
 			t.Fatalf("Continue %d: %v", i, err)
 		}
@@ -243,11 +243,26 @@ func TestRunBreakpointAllThreads(t *testing.T) {
 // (it is stepped over), and whoever executes it later is reported.
 func TestRunBreakpointUnderThread(t *testing.T) {
 	tg := startRunctl(t, "spin", "2")
-	s := attach(t, tg.pid)
 	w := tg.workers[0]
-	r, err := s.Regs(w)
-	if err != nil {
-		t.Fatal(err)
+	// The worker must be caught in its loop (inside hit()), not still
+	// leaving pthread_barrier_wait, whose instructions it never runs
+	// again: a breakpoint there would never be hit.
+	var s *Session
+	var r arch.Regs
+	for try := 0; ; try++ {
+		s = attach(t, tg.pid)
+		var err error
+		if r, err = s.Regs(w); err != nil {
+			t.Fatal(err)
+		}
+		if r.PC >= tg.hit && r.PC < tg.hit+64 {
+			break
+		}
+		if try == 200 {
+			t.Fatalf("worker %d never caught inside hit() (%#x): last PC %#x", w, tg.hit, r.PC)
+		}
+		detach(t, s)
+		time.Sleep(5 * time.Millisecond)
 	}
 	want := original(t, tg.pid, r.PC, len(s.Arch.Syscall.Trap))
 	if err := s.SetBreakpoint(r.PC); err != nil {
@@ -260,7 +275,11 @@ func TestRunBreakpointUnderThread(t *testing.T) {
 		rounds = 1
 	}
 	for i := 0; i < rounds; i++ {
-		st, err := s.Continue(context.Background())
+		// A spinning worker comes back to the breakpoint in microseconds:
+		// a minute without it is a failure, not a reason to hang.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		st, err := s.Continue(ctx)
+		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +309,7 @@ func TestRunStep(t *testing.T) {
 	if err := s.SetBreakpoint(tg.hit); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Continue(context.Background())
+	st, err := s.Continue(bounded(t))
 	if err != nil || st.Reason != StopBreakpoint {
 		t.Fatalf("Continue: %+v, %v; want a breakpoint hit", st, err)
 	}
@@ -334,7 +353,7 @@ func TestRunSignalWhileStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	st, err := s.Continue(context.Background())
+	st, err := s.Continue(bounded(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +381,7 @@ func TestRunSignalWhileStopped(t *testing.T) {
 	// A signal discarded with SetSignal never reaches the handler.
 	unix.Tgkill(tg.pid, w, unix.SIGUSR1)
 	time.Sleep(20 * time.Millisecond)
-	if st, err = s.Continue(context.Background()); err != nil || st.Reason != StopSignal {
+	if st, err = s.Continue(bounded(t)); err != nil || st.Reason != StopSignal {
 		t.Fatalf("Continue: %+v, %v; want SIGUSR1", st, err)
 	}
 	if err := s.SetSignal(st.TID, 0); err != nil {
@@ -388,7 +407,7 @@ func TestRunThreads(t *testing.T) {
 	}
 	var exitedNew int
 	for i := 0; i < 200 && exitedNew < 3; i++ {
-		st, err := s.Continue(context.Background())
+		st, err := s.Continue(bounded(t))
 		if err != nil {
 			t.Fatalf("Continue %d: %v", i, err)
 		}
@@ -437,7 +456,7 @@ func TestRunExit(t *testing.T) {
 	var st Stop
 	for i := 0; i < 20; i++ {
 		var err error
-		if st, err = s.Continue(context.Background()); err != nil {
+		if st, err = s.Continue(bounded(t)); err != nil {
 			t.Fatal(err)
 		}
 		if st.Reason == StopExited {
@@ -450,7 +469,7 @@ func TestRunExit(t *testing.T) {
 	if st.Reason != StopExited || st.Status != 7 || st.TID != tg.pid {
 		t.Fatalf("Continue: %+v, want StopExited with status 7", st)
 	}
-	if _, err := s.Continue(context.Background()); !errors.Is(err, ErrExited) {
+	if _, err := s.Continue(bounded(t)); !errors.Is(err, ErrExited) {
 		t.Errorf("Continue after the exit: %v, want ErrExited", err)
 	}
 	if err := s.Detach(); err != nil {
@@ -501,9 +520,9 @@ func TestRunKilledTarget(t *testing.T) {
 	tg := startRunctl(t, "spin", "2")
 	s := attach(t, tg.pid)
 	syscall.Kill(tg.pid, syscall.SIGKILL)
-	st, err := s.Continue(context.Background())
+	st, err := s.Continue(bounded(t))
 	for err == nil && st.Reason == StopThreadExited {
-		st, err = s.Continue(context.Background())
+		st, err = s.Continue(bounded(t))
 	}
 	if err != nil || st.Reason != StopExited || st.Signal != syscall.SIGKILL {
 		t.Fatalf("Continue: %+v, %v; want StopExited by SIGKILL", st, err)
@@ -543,10 +562,19 @@ func TestRunErrors(t *testing.T) {
 	}
 	detach(t, s)
 	released(t, tg.pid, want)
-	if _, err := s.Continue(context.Background()); err == nil {
+	if _, err := s.Continue(bounded(t)); err == nil {
 		t.Error("Continue after Detach succeeded")
 	}
 	if err := s.SetBreakpoint(tg.hit); err == nil {
 		t.Error("SetBreakpoint after Detach succeeded")
 	}
+}
+
+// bounded is the context of a Continue in these tests: every stop they wait
+// for comes in microseconds, so one that has not come in two minutes fails
+// the test instead of hanging it (and the whole make test).
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
