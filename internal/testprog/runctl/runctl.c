@@ -29,6 +29,12 @@ __attribute__((noinline)) void hit(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/* Calls go through a pointer: on ppc64le a direct call enters hit() at its
+ * local entry point (after the TOC setup), so a breakpoint at the address
+ * printed, the global entry, would never be hit; a call through a pointer
+ * enters at the global entry on every arch. */
+static void (*volatile call_hit)(void) = hit;
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -43,14 +49,14 @@ static void *worker(void *arg)
 	pthread_mutex_unlock(&out);
 	pthread_barrier_wait(&started);
 	for (;;)
-		hit();
+		call_hit();
 	return NULL;
 }
 
 static void *brief(void *arg)
 {
 	(void)arg;
-	hit();
+	call_hit();
 	return NULL;
 }
 
