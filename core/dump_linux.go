@@ -3,15 +3,14 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/taijidbg/taiji/arch"
@@ -60,13 +59,13 @@ const defaultFilter = filterAnonPrivate | filterAnonShared | filterELFHeaders | 
 // when a thread has one, and the memory /proc/PID/coredump_filter selects
 // (opts.AllMappings: every readable mapping). The process is stopped
 // (proc.Freeze) only while its registers and memory are copied; on any
-// error or interruption (SIGINT, SIGTERM) it is resumed and path removed.
-// Errors wrap proc's (ErrNoProcess, ErrPermission, ErrInterrupted, ...).
-func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigc)
-
+// error or interruption (ctx cancelled: the command line cancels it on
+// SIGINT and SIGTERM) it is resumed and path removed. Errors wrap proc's
+// (ErrNoProcess, ErrPermission, ErrInterrupted, ...).
+func Dump(ctx context.Context, pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if err := proc.NotUser(pid); err != nil {
 		return nil, err
 	}
@@ -89,15 +88,13 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 			res = nil
 		}
 	}()
-	// interrupted reports a SIGINT or SIGTERM that arrived while Freeze
-	// was not watching for them (it resumes the threads on its own).
+	// interrupted reports a cancellation that came while Freeze was not
+	// watching for it (it resumes the threads on its own).
 	interrupted := func(when string) error {
-		select {
-		case s := <-sigc:
-			return &proc.Error{Msg: fmt.Sprintf("interrupted by %v %s; no core written", s, when), Err: proc.ErrInterrupted}
-		default:
+		if ctx.Err() == nil {
 			return nil
 		}
+		return &proc.Error{Msg: fmt.Sprintf("interrupted (%v) %s; no core written", context.Cause(ctx), when), Err: proc.ErrInterrupted}
 	}
 
 	a := arch.Host()
@@ -167,7 +164,7 @@ func Dump(pid int, path string, opts DumpOptions) (res *DumpResult, err error) {
 		}()
 		return nil
 	}
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{StackBytes: 64, Timeout: opts.Timeout, Copy: copyAll})
+	snap, err := proc.Freeze(ctx, pid, proc.FreezeOptions{StackBytes: 64, Timeout: opts.Timeout, Copy: copyAll})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"debug/elf"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestCoreRegsMatchPtrace(t *testing.T) {
 	_ = bin
 	a := arch.Host()
 	checked := 0
-	_, err := proc.Freeze(p.Pid, proc.FreezeOptions{Copy: func(s *target.Snapshot) []target.Segment {
+	_, err := proc.Freeze(context.Background(), p.Pid, proc.FreezeOptions{Copy: func(s *target.Snapshot) []target.Segment {
 		for _, th := range s.Threads {
 			raw, err := proc.Regset(th.TID, elf.NT_PRSTATUS)
 			if err != nil {
@@ -95,7 +96,7 @@ func TestDumpInVM(t *testing.T) {
 	goarch, inVM := xarch.InVM()
 	bin, p := startNative(t)
 	live := func() string {
-		snap, err := proc.Freeze(p.Pid, proc.FreezeOptions{})
+		snap, err := proc.Freeze(context.Background(), p.Pid, proc.FreezeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestDumpInVM(t *testing.T) {
 	}
 	before := live()
 	path := filepath.Join(t.TempDir(), "core")
-	if _, err := Dump(p.Pid, path, DumpOptions{}); err != nil {
+	if _, err := Dump(context.Background(), p.Pid, path, DumpOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if after := live(); after != before {

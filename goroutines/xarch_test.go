@@ -1,6 +1,7 @@
 package goroutines_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func list(t *testing.T, pid int) string {
 	u := unwind.New(arch.Host(), module.Options{Root: proc.Root(pid)})
 	defer u.Close()
 	r := goroutines.NewReader(u, goroutines.Options{})
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{
+	snap, err := proc.Freeze(context.Background(), pid, proc.FreezeOptions{
 		Prepare: r.Prepare,
 		Copy:    func(s *target.Snapshot) []target.Segment { return append(u.CopyGoState(s), r.Copy(s)...) },
 	})

@@ -32,7 +32,6 @@ type Session struct {
 	t       *Tracer
 	f       *freezer
 	ctx     context.Context // interrupts attaching and blocking injections
-	quit    chan struct{}   // ends the goroutine that forwards ctx to f
 	mem     *os.File        // /proc/PID/mem, read-write: writes reach read-only text
 	threads map[int]*sthread
 	order   []int
@@ -92,13 +91,6 @@ type sthread struct {
 	zombie bool
 }
 
-// ctxSignal stands for a cancelled context in the freezer, which watches a
-// channel of signals for interruptions.
-type ctxSignal struct{ ctx context.Context }
-
-func (c ctxSignal) String() string { return "cancellation (" + context.Cause(c.ctx).Error() + ")" }
-func (c ctxSignal) Signal()        {}
-
 // Attach stops every thread of pid (including threads created while it
 // attaches) and holds them until Detach. ctx interrupts the attach and,
 // for the session's life, an injected system call that blocks (Syscall):
@@ -117,18 +109,10 @@ func Attach(ctx context.Context, pid int) (*Session, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s := &Session{Pid: pid, Arch: arch.Host(), ctx: ctx, quit: make(chan struct{}),
+	s := &Session{Pid: pid, Arch: arch.Host(), ctx: ctx,
 		threads: map[int]*sthread{}, bps: map[uint64]*Breakpoint{}, early: map[int]Stop{}, page: uint64(os.Getpagesize())}
-	sigc := make(chan os.Signal, 1)
-	go func() {
-		select {
-		case <-ctx.Done():
-			sigc <- ctxSignal{ctx}
-		case <-s.quit:
-		}
-	}()
 	s.t = NewTracer()
-	s.f = &freezer{t: s.t, pid: pid, opts: FreezeOptions{Timeout: 5 * time.Second}, sigc: sigc, seen: map[int]*tstate{}}
+	s.f = &freezer{t: s.t, pid: pid, opts: FreezeOptions{Timeout: 5 * time.Second}, ctx: ctx, seen: map[int]*tstate{}}
 	var err error
 	s.t.Do(func() {
 		defer func() {
@@ -139,7 +123,6 @@ func Attach(ctx context.Context, pid int) (*Session, error) {
 		err = s.attach()
 	})
 	if err != nil {
-		close(s.quit)
 		s.t.Close()
 		return nil, err
 	}
@@ -387,7 +370,6 @@ func (s *Session) Detach() error {
 	if s.mem != nil {
 		s.mem.Close()
 	}
-	close(s.quit)
 	s.t.Close()
 	return first
 }

@@ -1,10 +1,10 @@
 package proc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -86,11 +86,13 @@ var testHookStopped func(pid int)
 // process's memory (Memory) and its Files opens mapped files as
 // MappedFile does. It returns an error wrapping
 // ErrNoProcess, ErrKernelThread, ErrZombie, ErrPermission, ErrTraced,
-// ErrExited or ErrInterrupted (SIGINT or SIGTERM arrived: the threads were
-// resumed first). A thread that vanishes during the snapshot does not fail
+// ErrExited or ErrInterrupted (ctx was cancelled: the threads were resumed
+// first). ctx is how the caller interrupts a freeze; proc installs no
+// signal handler (the command line cancels ctx on SIGINT and SIGTERM). A
+// nil ctx is never cancelled. A thread that vanishes during the snapshot does not fail
 // it: its Thread.Err says so. One that cannot be stopped is captured from
 // /proc: its Thread.NotStopped says so.
-func Freeze(pid int, opts FreezeOptions) (*target.Snapshot, error) {
+func Freeze(ctx context.Context, pid int, opts FreezeOptions) (*target.Snapshot, error) {
 	if pid <= 0 {
 		return nil, noProcess(pid)
 	}
@@ -104,12 +106,6 @@ func Freeze(pid int, opts FreezeOptions) (*target.Snapshot, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	// Catch Ctrl-C and SIGTERM for the duration: dying now would leave
-	// signals taken from the target undelivered.
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigc)
-
 	t := NewTracer()
 	// Close ends the tracer thread: anything still attached (a thread that
 	// never stopped) is detached by the kernel.
@@ -119,7 +115,7 @@ func Freeze(pid int, opts FreezeOptions) (*target.Snapshot, error) {
 		err  error
 	)
 	t.Do(func() {
-		f := &freezer{t: t, pid: pid, opts: opts, sigc: sigc, seen: map[int]*tstate{}}
+		f := &freezer{t: t, pid: pid, opts: opts, ctx: ctx, seen: map[int]*tstate{}}
 		defer f.detachAll() // on every path, panics included
 		snap, err = f.run()
 	})
@@ -142,8 +138,8 @@ type freezer struct {
 	t      *Tracer
 	pid    int
 	opts   FreezeOptions
-	sigc   chan os.Signal
-	caught os.Signal
+	ctx    context.Context // cancelled: interrupt; nil: never
+	caught error           // the cancellation's cause, once seen
 	seen   map[int]*tstate
 	// Threads found in a group stop before, or while, attaching: the
 	// kernel keeps them stopped after detach, as it should.
@@ -168,20 +164,14 @@ func (f *freezer) warnf(format string, args ...any) {
 }
 
 func (f *freezer) interrupted() bool {
-	if f.caught != nil {
-		return true
+	if f.caught == nil && f.ctx != nil && f.ctx.Err() != nil {
+		f.caught = context.Cause(f.ctx)
 	}
-	select {
-	case s := <-f.sigc:
-		f.caught = s
-		return true
-	default:
-		return false
-	}
+	return f.caught != nil
 }
 
 func (f *freezer) interruptErr(doing string) error {
-	return &Error{Msg: fmt.Sprintf("interrupted by %v while %s PID %d; all threads were resumed", f.caught, doing, f.pid), Err: ErrInterrupted}
+	return &Error{Msg: fmt.Sprintf("interrupted (%v) while %s PID %d; all threads were resumed", f.caught, doing, f.pid), Err: ErrInterrupted}
 }
 
 // attachAll attaches to tids and stops them, then to every thread that

@@ -3,12 +3,14 @@ package proc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -56,7 +58,11 @@ func helper(mode string) {
 			time.Sleep(time.Second)
 		}
 	}
-	_, err := Freeze(pid, FreezeOptions{})
+	// The helper plays the command line: it owns the signals and hands
+	// Freeze a context they cancel.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err := Freeze(ctx, pid, FreezeOptions{})
 	for _, s := range []error{ErrNoProcess, ErrPermission, ErrTraced, ErrExited, ErrInterrupted} {
 		if errors.Is(err, s) {
 			fmt.Printf("sentinel %q\n", s.Error())
@@ -286,7 +292,7 @@ func TestFreezeC(t *testing.T) {
 	waitState(t, pid, sleeper, "S")
 
 	before, _ := Tasks(pid)
-	s, err := Freeze(pid, FreezeOptions{Kernel: true})
+	s, err := Freeze(context.Background(), pid, FreezeOptions{Kernel: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +369,7 @@ func TestFreezeGDB(t *testing.T) {
 	for _, tid := range blocked {
 		waitState(t, pid, tid, "S")
 	}
-	s, err := Freeze(pid, FreezeOptions{})
+	s, err := Freeze(context.Background(), pid, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +415,7 @@ func TestFreezeGDB(t *testing.T) {
 func TestFreezeGo(t *testing.T) {
 	tg := start(t, program(t, "go"))
 	before, _ := Tasks(tg.pid)
-	s, err := Freeze(tg.pid, FreezeOptions{})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +441,7 @@ func TestFreezeTIDs(t *testing.T) {
 	tg := start(t, program(t, "c"), "threads")
 	reader := int(tg.field(t, 1))
 	// PID 1 is no thread of the target: it must not be touched.
-	s, err := Freeze(tg.pid, FreezeOptions{TIDs: []int{reader, 1}, StackBytes: 256})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{TIDs: []int{reader, 1}, StackBytes: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +464,7 @@ func TestFreezeChurn(t *testing.T) {
 	vanished, most := 0, 0
 	for i := 0; i < 100 || (most < 2 && i < 1000); i++ {
 		t0 := time.Now()
-		s, err := Freeze(tg.pid, FreezeOptions{StackBytes: 4096})
+		s, err := Freeze(context.Background(), tg.pid, FreezeOptions{StackBytes: 4096})
 		if d := time.Since(t0); d > 500*time.Millisecond {
 			for _, th := range s.Threads {
 				t.Logf("slow freeze %v: thread %d %+v frozen %v err %v", d, th.TID, th.Info, th.Frozen, th.Err)
@@ -520,7 +526,7 @@ func TestFreezeSignals(t *testing.T) {
 	}()
 	reinjected := 0
 	for i := 0; i < 300 || (reinjected == 0 && i < 3000); i++ {
-		s, err := Freeze(tg.pid, FreezeOptions{StackBytes: 512})
+		s, err := Freeze(context.Background(), tg.pid, FreezeOptions{StackBytes: 512})
 		if err != nil {
 			close(stop)
 			t.Fatal(err)
@@ -556,7 +562,7 @@ func TestFreezeStopped(t *testing.T) {
 	syscall.Kill(tg.pid, syscall.SIGSTOP)
 	defer syscall.Kill(tg.pid, syscall.SIGCONT)
 	waitState(t, tg.pid, int(tg.field(t, 4)), "T")
-	s, err := Freeze(tg.pid, FreezeOptions{})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +593,7 @@ func TestFreezeStopped(t *testing.T) {
 func TestFreezeTimeout(t *testing.T) {
 	tg := start(t, program(t, "c"), "vfork")
 	waitState(t, tg.pid, tg.pid, "D")
-	s, err := Freeze(tg.pid, FreezeOptions{Timeout: 100 * time.Millisecond})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{Timeout: 100 * time.Millisecond})
 	if err == nil {
 		if len(s.Threads) != 1 {
 			t.Fatalf("%d threads", len(s.Threads))
@@ -613,7 +619,7 @@ func TestFreezeTimeout(t *testing.T) {
 func TestFreezeZombieLeader(t *testing.T) {
 	tg := start(t, program(t, "c"), "leaderexit")
 	waitState(t, tg.pid, tg.pid, "Z")
-	s, err := Freeze(tg.pid, FreezeOptions{})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,11 +647,11 @@ func TestFreezeNoProcess(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Freeze(os.Getpid(), FreezeOptions{}); !errors.Is(err, ErrPermission) {
-		t.Errorf("Freeze(self) = %v", err)
+	if _, err := Freeze(context.Background(), os.Getpid(), FreezeOptions{}); !errors.Is(err, ErrPermission) {
+		t.Errorf("Freeze(context.Background(), self) = %v", err)
 	}
 	for _, pid := range []int{cmd.Process.Pid, 0, -1} {
-		_, err := Freeze(pid, FreezeOptions{})
+		_, err := Freeze(context.Background(), pid, FreezeOptions{})
 		if !errors.Is(err, ErrNoProcess) {
 			t.Errorf("Freeze(%d) = %v, want ErrNoProcess", pid, err)
 		} else if want := fmt.Sprintf("no process with PID %d", pid); err.Error() != want {
@@ -673,7 +679,7 @@ func TestFreezeTraced(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, err := Freeze(tg.pid, FreezeOptions{})
+	_, err := Freeze(context.Background(), tg.pid, FreezeOptions{})
 	if !errors.Is(err, ErrTraced) {
 		t.Fatalf("Freeze = %v, want ErrTraced", err)
 	}
@@ -782,12 +788,28 @@ func TestFreezeInterrupted(t *testing.T) {
 	checkAdvancing(t, tg.pid, tg.field(t, 5))
 }
 
+// TestFreezeCancelled: the caller's context, cancelled while every thread
+// is stopped, ends Freeze with ErrInterrupted naming the cause, and the
+// threads run again; proc itself catches no signal.
+func TestFreezeCancelled(t *testing.T) {
+	tg := start(t, program(t, "c"), "threads")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	testHookStopped = func(int) { cancel(errors.New("the user pressed stop")) }
+	defer func() { testHookStopped = nil }()
+	_, err := Freeze(ctx, tg.pid, FreezeOptions{})
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "(the user pressed stop) while freezing") {
+		t.Fatalf("Freeze = %v, want ErrInterrupted naming the cause", err)
+	}
+	checkRunning(t, tg.pid)
+	checkAdvancing(t, tg.pid, tg.field(t, 5))
+}
+
 // TestFreezeExits: the target dies while stopped.
 func TestFreezeExits(t *testing.T) {
 	tg := start(t, program(t, "c"), "threads")
 	testHookStopped = func(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
 	defer func() { testHookStopped = nil }()
-	_, err := Freeze(tg.pid, FreezeOptions{})
+	_, err := Freeze(context.Background(), tg.pid, FreezeOptions{})
 	if !errors.Is(err, ErrExited) {
 		t.Fatalf("Freeze = %v, want ErrExited", err)
 	}
@@ -803,7 +825,7 @@ func TestFreezeShortLived(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Freeze(cmd.Process.Pid, FreezeOptions{})
+		_, err := Freeze(context.Background(), cmd.Process.Pid, FreezeOptions{})
 		switch {
 		case err == nil:
 			counts["ok"]++
@@ -824,7 +846,7 @@ func BenchmarkFreeze(b *testing.B) {
 	b.ResetTimer()
 	threads := 0
 	for i := 0; i < b.N; i++ {
-		s, err := Freeze(tg.pid, FreezeOptions{StackBytes: 64 << 10})
+		s, err := Freeze(context.Background(), tg.pid, FreezeOptions{StackBytes: 64 << 10})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -833,7 +855,7 @@ func BenchmarkFreeze(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(threads), "ns/thread")
 	// How long each thread stood still, which is what the target feels;
 	// the mean above also counts reading /proc before stopping.
-	s, err := Freeze(tg.pid, FreezeOptions{StackBytes: 64 << 10})
+	s, err := Freeze(context.Background(), tg.pid, FreezeOptions{StackBytes: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}

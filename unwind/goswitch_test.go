@@ -1,6 +1,7 @@
 package unwind
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func forSwitchTargetsIn(t *testing.T, releases map[string]bool, prog string, cgo
 // snapshot freezes pid as taiji stack does and unwinds every thread.
 func snapshot(t *testing.T, u *Unwinder, pid int) []*Thread {
 	t.Helper()
-	s, err := proc.Freeze(pid, proc.FreezeOptions{Copy: u.CopyGoState})
+	s, err := proc.Freeze(context.Background(), pid, proc.FreezeOptions{Copy: u.CopyGoState})
 	if err != nil {
 		t.Fatal(err)
 	}

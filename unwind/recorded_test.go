@@ -3,6 +3,7 @@ package unwind_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -212,7 +213,7 @@ func recordSnapshot(t *testing.T, dir string) {
 		bin = testprog.BuildC(t, "native", "-static")
 	}
 	p := testprog.Start(t, bin, "20")
-	live, err := proc.Freeze(p.Pid, proc.FreezeOptions{})
+	live, err := proc.Freeze(context.Background(), p.Pid, proc.FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

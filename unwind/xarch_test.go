@@ -1,6 +1,7 @@
 package unwind_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestStackInVM(t *testing.T) {
 				t.Fatalf("target %s missing from the VM (xarch_targets.txt, testdata/xarch/build)", name)
 			}
 			p := testprog.Start(t, bin)
-			snap, err := proc.Freeze(p.Pid, proc.FreezeOptions{Kernel: true})
+			snap, err := proc.Freeze(context.Background(), p.Pid, proc.FreezeOptions{Kernel: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,7 +37,9 @@ are copied, then resumes.`,
 			if out == "" {
 				out = "core." + strconv.Itoa(pid)
 			}
-			res, err := core.Dump(pid, out, core.DumpOptions{AllMappings: all})
+			ctx, stop := interruptible()
+			defer stop()
+			res, err := core.Dump(ctx, pid, out, core.DumpOptions{AllMappings: all})
 			if err != nil {
 				return err
 			}

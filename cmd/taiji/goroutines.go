@@ -99,12 +99,14 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	defer u.Close()
 	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}
 	r := goroutines.NewReader(u, goroutines.Options{Options: uopts})
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{
+	ctx, stop := interruptible()
+	snap, err := proc.Freeze(ctx, pid, proc.FreezeOptions{
 		Prepare: r.Prepare,
 		Copy: func(s *target.Snapshot) []target.Segment {
 			return append(u.CopyGoState(s), r.Copy(s)...)
 		},
 	})
+	stop()
 	if err != nil {
 		return goroutinesError(fmt.Sprintf("PID %d", pid), err)
 	}

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/taijidbg/taiji/internal/gotraceback"
 	"github.com/taijidbg/taiji/internal/testprog"
@@ -220,5 +222,54 @@ func TestGoroutinesNotStarted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// taiji stack and taiji goroutines interrupted by SIGINT or SIGTERM at any
+// moment (reading the binary, stopping 100k goroutines' process, copying,
+// walking, printing): the target is never left stopped or traced, and goes
+// on working (it answers SIGUSR1 with its own runtime.Stack afterwards). The
+// command line owns the signals and hands proc.Freeze a context; this is
+// what holds that together.
+func TestFreezeCommandsInterrupted(t *testing.T) {
+	requireRoot(t)
+	bin := filepath.Join(t.TempDir(), "manyg")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../internal/testprog/manyg").CombinedOutput(); err != nil {
+		t.Fatalf("go build manyg: %v\n%s", err, out)
+	}
+	p := testprog.Start(t, bin, "-n", "100000")
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	for _, command := range [][]string{{"goroutines", "--group"}, {"stack"}} {
+		for i, delay := range []time.Duration{0, 5, 20, 50, 100, 200, 400, 800} {
+			cmd := exec.Command(taijiBin, append(command, strconv.Itoa(p.Pid))...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			delay *= time.Millisecond // the phases above take tens to hundreds of ms here
+			time.Sleep(delay)
+			sig := sigs[i%2]
+			cmd.Process.Signal(sig)
+			err := cmd.Wait()
+			state, tracer := taskState(t, p.Pid)
+			if state == "t" || state == "T" || tracer != "0" {
+				t.Fatalf("taiji %s after %v at %v: the target is left in state %s, TracerPid %s (taiji: %v, %s)",
+					command[0], sig, delay, state, tracer, err, stderr.String())
+			}
+			if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 130 {
+				if !strings.Contains(stderr.String(), "all threads were resumed") || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
+					t.Errorf("taiji %s interrupted by %v: want one line saying the threads were resumed, got %q", command[0], sig, stderr.String())
+				}
+			}
+			t.Logf("taiji %s, %v at %v: %v %s", command[0], sig, delay, err, strings.TrimSpace(stderr.String()))
+		}
+	}
+	before := strings.Count(p.Stdout(), "stack_ns=")
+	syscall.Kill(p.Pid, syscall.SIGUSR1)
+	for deadline := time.Now().Add(time.Minute); strings.Count(p.Stdout(), "stack_ns=") == before; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the target no longer answers SIGUSR1 after the interrupted runs:\n%s", p.Stdout())
+		}
 	}
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -124,7 +121,7 @@ func runInject(args []string, fl *injectFlags) error {
 	// Ctrl-C or SIGTERM during the session interrupts a blocking call
 	// (its registers are restored) instead of killing taiji with the
 	// target held; signal handling is the command line's, not proc's.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	s, err := proc.Attach(ctx, pid)
 	if err != nil {

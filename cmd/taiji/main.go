@@ -3,12 +3,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +22,16 @@ import (
 // could not capture all of it (a thread that cannot be stopped): 1 is for
 // runs that printed nothing.
 const exitIncomplete = 3
+
+// interruptible returns a context that SIGINT or SIGTERM cancels, for the
+// span in which dying would leave the target stopped or its signals taken
+// (a freeze, a dump, an attached session): proc and core install no
+// signal handler, the command line decides. stop gives the signals their
+// default action back, so Ctrl-C ends taiji at once again when the target
+// has been released (while printing a million goroutines, say).
+func interruptible() (ctx context.Context, stop context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
 
 func main() {
 	// taiji runs for milliseconds and holds a few tens of megabytes of

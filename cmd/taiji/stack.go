@@ -216,7 +216,9 @@ func runStack(pid int, fl *stackFlags) error {
 	// The unwinder keeps the Go runtime state it needs to cross stack
 	// switches while the threads are stopped; what it needs to know of the
 	// executable for that is looked up first, so the stop stays short.
-	snap, err := proc.Freeze(pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Prepare: u.PrepareGo, Copy: u.CopyGoState})
+	ctx, stop := interruptible()
+	snap, err := proc.Freeze(ctx, pid, proc.FreezeOptions{TIDs: fl.tids, Kernel: !fl.noKernel, Prepare: u.PrepareGo, Copy: u.CopyGoState})
+	stop()
 	if errors.Is(err, proc.ErrKernelThread) {
 		if fl.noKernel {
 			return fmt.Errorf("%w; without --no-kernel, taiji stack shows it", err)
