@@ -457,6 +457,38 @@ func lookupRange(rs []pcRange, pc uint64) (int, bool) {
 // as gdb and addr2line -i show. Without DWARF it returns one frame holding
 // the symbol name, or nil if there is none. noSource skips the line table
 // (names only), which is much faster on first use of a compile unit.
+// SubprogramAt returns the .debug_info offset, for use with DWARF, of the
+// DW_TAG_subprogram whose code holds addr (a link-time address). Only the
+// unit whose ranges hold addr is read, so a caller after a few functions
+// of a large program does not page in its whole .debug_info. ok is false
+// when no unit holds addr, when its unit is split (its DIEs are in a .dwo
+// file, not in DWARF's data) and when the DWARF is malformed.
+func (m *Module) SubprogramAt(addr uint64) (off dwarf.Offset, ok bool) {
+	defer func() {
+		if recover() != nil {
+			off, ok = 0, false
+		}
+	}()
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return 0, false
+	}
+	ci, ok := lookupRange(ix.ranges, addr)
+	if !ok {
+		return 0, false
+	}
+	cu := ix.units[ci]
+	if ix.open(cu); cu.entry == nil || cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
+		return 0, false
+	}
+	cu.treeOnce.Do(func() { ix.loadTree(cu) })
+	fi, ok := lookupRange(cu.funcs, addr)
+	if !ok {
+		return 0, false
+	}
+	return cu.base + cu.nodes[fi].off, true
+}
+
 func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 	defer func() {
 		if p := recover(); p != nil {

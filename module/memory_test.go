@@ -1,6 +1,7 @@
 package module
 
 import (
+	"debug/dwarf"
 	"debug/elf"
 	"testing"
 
@@ -148,5 +149,75 @@ func TestPclntabInPlace(t *testing.T) {
 	wfile, wline, _ := want.Line(f, f.Entry)
 	if file != wfile || line != wline || line == 0 {
 		t.Errorf("main.main at %s:%d, Open says %s:%d", file, line, wfile, wline)
+	}
+}
+
+// TestSubprogramAt: for every function with code, the subprogram found
+// through the unit index is the one a walk of the whole .debug_info finds,
+// and EachFunction lists the symbol table's functions without copying it.
+func TestSubprogramAt(t *testing.T) {
+	m, _ := goModule(t, "", Options{})
+	d, err := m.DWARF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.Reader()
+	checked := 0
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag != dwarf.TagSubprogram {
+			continue
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+		lo, ok := e.Val(dwarf.AttrLowpc).(uint64)
+		if !ok {
+			continue
+		}
+		pcs := []uint64{lo}
+		if rs, _ := d.Ranges(e); len(rs) == 1 && rs[0][1] > lo+1 {
+			pcs = append(pcs, rs[0][1]-1)
+		}
+		for _, pc := range pcs {
+			if off, ok := m.SubprogramAt(pc); !ok || off != e.Offset {
+				t.Fatalf("SubprogramAt(%#x) = %#x %v, want %s's DIE at %#x", pc, off, ok, e.Val(dwarf.AttrName), e.Offset)
+			}
+		}
+		checked++
+	}
+	if checked < 1000 {
+		t.Fatalf("checked %d functions, want a Go program's thousands", checked)
+	}
+	if _, ok := m.SubprogramAt(0); ok {
+		t.Error("SubprogramAt(0) found a function")
+	}
+
+	want := map[string]uint64{}
+	syms, _ := m.File.Symbols()
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Section != elf.SHN_UNDEF && s.Value != 0 {
+			want[s.Name] = s.Value
+		}
+	}
+	got := map[string]uint64{}
+	n := allocated(func() {
+		m.EachFunction(func(name string, addr, size uint64) {
+			if name == "runtime.main" {
+				got[name] = addr
+			}
+		})
+	})
+	if got["runtime.main"] != want["runtime.main"] || want["runtime.main"] == 0 {
+		t.Errorf("EachFunction: runtime.main at %#x, want %#x", got["runtime.main"], want["runtime.main"])
+	}
+	if n > 1<<20 {
+		t.Errorf("EachFunction allocated %d bytes: names kept are the caller's, the table is read in place", n)
 	}
 }

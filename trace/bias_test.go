@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/module"
 )
 
 // startPIE starts the trace target, built as a PIE, waiting for "go" on
@@ -39,7 +40,7 @@ func TestTraceSystemWidePIEBias(t *testing.T) {
 	// blocks once the pipe is full, alive while its events are decoded, as
 	// a process is when taiji keeps up with its events.
 	bin, _, run, _ := startPIE(t, "2000")
-	b, err := Open(bin)
+	b, err := Open(bin, module.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestTraceSystemWidePIEBias(t *testing.T) {
 // (an exec) but not more often than relearnAfter, and the cache is bounded.
 func TestBiases(t *testing.T) {
 	bin, cmd, _, _ := startPIE(t, "1")
-	b, err := Open(bin)
+	b, err := Open(bin, module.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,9 +80,12 @@ type Func struct {
 var ErrNoFunc = errors.New("no such function")
 
 // Open opens the executable at path, with its separate debug file if one
-// is found (module.Open).
-func Open(path string) (*Binary, error) {
-	return openModule(path, path, module.Options{})
+// is found (module.Open with opts: the command line passes the debug
+// directories and the cache of inflated sections that taiji stack uses, so
+// a 121 MB Go program's compressed DWARF is mapped from the cache rather
+// than inflated into memory each run).
+func Open(path string, opts module.Options) (*Binary, error) {
+	return openModule(path, path, opts)
 }
 
 // OpenProcess opens the executable process pid runs, as taiji stack opens
@@ -90,7 +93,8 @@ func Open(path string) (*Binary, error) {
 // it is in a container, through /proc/PID/map_files when its file was
 // deleted or replaced after it started. Uprobes attach through the path
 // opened, which resolves to the running file's inode.
-func OpenProcess(pid int) (*Binary, error) {
+// opts is as for Open; its Root is set here.
+func OpenProcess(pid int, opts module.Options) (*Binary, error) {
 	exe, err := proc.Exe(pid)
 	if err != nil {
 		return nil, err
@@ -107,11 +111,13 @@ func OpenProcess(pid int) (*Binary, error) {
 	for _, m := range maps {
 		if m.Inode == ino && strings.HasPrefix(m.Path, "/") {
 			path, via := proc.MappedFile(pid, m, root)
-			return openModule(exe, path, module.Options{Root: via})
+			opts.Root = via
+			return openModule(exe, path, opts)
 		}
 	}
 	// Not mapped yet (or no longer): the link itself reaches the file.
-	return openModule(exe, fmt.Sprintf("/proc/%d/exe", pid), module.Options{})
+	opts.Root = ""
+	return openModule(exe, fmt.Sprintf("/proc/%d/exe", pid), opts)
 }
 
 func openModule(name, path string, opts module.Options) (b *Binary, err error) {
@@ -124,7 +130,7 @@ func openModule(name, path string, opts module.Options) (b *Binary, err error) {
 		full = opts.Root + path
 	}
 	b = &Binary{Path: full, Name: name, Arch: m.Arch, Module: m, ELF: m.File}
-	if t, err := pclntab.Open(m.File); err == nil {
+	if t, err := pclntab.OpenSource(m.File, m); err == nil {
 		b.Table = t
 		if bi, err := buildinfo.ReadFile(full); err == nil {
 			b.GoVersion = bi.GoVersion
@@ -171,12 +177,25 @@ type symbol struct {
 func (b *Binary) symbols() []symbol {
 	var out []symbol
 	seen := map[string]bool{}
-	elfSyms := b.elfSymbols()
+	// The ELF function symbols, as the tables have them (Module.EachFunction):
+	// a stripped binary keeps its .dynsym, where Debian's nginx and
+	// redis-server export hundreds of their own functions, as taiji stack
+	// and gdb show. Duplicates are dropped by name below.
+	type elfSym struct {
+		name       string
+		addr, size uint64
+	}
+	var elfSyms []elfSym
+	b.Module.EachFunction(func(name string, addr, size uint64) {
+		if size > 0 {
+			elfSyms = append(elfSyms, elfSym{name, addr, size})
+		}
+	})
 	if b.Table != nil {
 		instance := map[uint64]string{}
 		for _, s := range elfSyms {
-			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && strings.Contains(s.Name, "[") {
-				instance[s.Value] = s.Name
+			if strings.Contains(s.name, "[") {
+				instance[s.addr] = s.name
 			}
 		}
 		for _, f := range b.Table.Funcs() {
@@ -192,30 +211,13 @@ func (b *Binary) symbols() []symbol {
 		}
 	}
 	for _, s := range elfSyms {
-		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Size == 0 || seen[s.Name] ||
-			s.Section == elf.SHN_UNDEF {
+		if seen[s.name] {
 			continue
 		}
-		seen[s.Name] = true
-		out = append(out, symbol{s.Name, s.Value, s.Size, false})
+		seen[s.name] = true
+		out = append(out, symbol{s.name, s.addr, s.size, false})
 	}
 	return out
-}
-
-// elfSymbols returns the ELF symbols: the binary's .symtab, or its debug
-// file's when the binary was stripped, then the binary's .dynsym, which a
-// stripped binary keeps (Debian's nginx and redis-server export hundreds of
-// their own functions there, as taiji stack and gdb show). Duplicates are
-// dropped by name by the caller.
-func (b *Binary) elfSymbols() []elf.Symbol {
-	syms, _ := b.ELF.Symbols()
-	if len(syms) == 0 && b.Module.Debug != nil {
-		syms, _ = b.Module.Debug.Symbols()
-	}
-	if dyn, err := b.ELF.DynamicSymbols(); err == nil {
-		syms = append(syms, dyn...)
-	}
-	return syms
 }
 
 // Match reports whether name matches the glob pattern, where * matches any
@@ -425,7 +427,7 @@ func (b *Binary) types(f *Func, sig *goabi.Sig) error {
 	case sig != nil:
 		f.Args, f.Results, f.TypesFrom = sig.Args, sig.Results, "sig"
 	case b.DWARF != nil:
-		args, results, err := b.dwarfParams(f.Name)
+		args, results, err := b.dwarfParams(f.Name, f.Addr)
 		if err != nil {
 			f.Note = fmt.Sprintf("%s: %v: showing raw registers", f.Name, err)
 			return nil
@@ -465,17 +467,25 @@ func (b *Binary) types(f *Func, sig *goabi.Sig) error {
 // closure may change (a named result, or any result of a function with a
 // defer on some releases) is listed twice, once for the result slot and
 // once for its variable: the first of each name is kept.
-func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err error) {
-	if b.subprograms == nil {
-		b.indexDWARF()
-	}
-	off, ok := b.subprograms[name]
-	if !ok {
-		return nil, nil, nil
-	}
+func (b *Binary) dwarfParams(name string, addr uint64) (args, results []goabi.Param, err error) {
 	r := b.DWARF.Reader()
-	r.Seek(off)
-	e, err := r.Next()
+	// The unit holding addr has the function's DIE: reading that unit
+	// alone keeps a 121 MB program's .debug_info out of memory. A DIE of
+	// another name there (a concrete instance that names itself through
+	// DW_AT_abstract_origin, a generic's shape name) falls back to the
+	// index by name of the whole .debug_info.
+	e, err := b.subprogramAt(r, addr)
+	if e == nil || e.Val(dwarf.AttrName) != name {
+		if b.subprograms == nil {
+			b.indexDWARF()
+		}
+		off, ok := b.subprograms[name]
+		if !ok {
+			return nil, nil, nil
+		}
+		r.Seek(off)
+		e, err = r.Next()
+	}
 	if err != nil || e == nil || !e.Children {
 		return nil, nil, err
 	}
@@ -532,6 +542,22 @@ func (b *Binary) dwarfParams(name string) (args, results []goabi.Param, err erro
 
 // indexDWARF records where each function's and each runtime type's DWARF
 // entry is.
+// subprogramAt returns the subprogram DIE whose code holds addr, read
+// through the unit index of the module (Module.SubprogramAt), with r left
+// on its first child; nil if the index does not know it.
+func (b *Binary) subprogramAt(r *dwarf.Reader, addr uint64) (*dwarf.Entry, error) {
+	off, ok := b.Module.SubprogramAt(addr)
+	if !ok {
+		return nil, nil
+	}
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil || e.Tag != dwarf.TagSubprogram {
+		return nil, err
+	}
+	return e, nil
+}
+
 func (b *Binary) indexDWARF() {
 	b.subprograms = map[string]dwarf.Offset{}
 	b.runtimeTypes = map[uint64]dwarf.Offset{}
@@ -586,13 +612,8 @@ func (b *Binary) RuntimeType(addr uint64) *goabi.Type {
 	if s := b.ELF.Section(".rodata"); s != nil {
 		base = s.Addr
 	}
-	if syms := b.elfSymbols(); syms != nil {
-		for _, s := range syms {
-			if s.Name == "runtime.types" {
-				base = s.Value
-				break
-			}
-		}
+	if v := b.Module.SymbolValue("runtime.types"); v != 0 {
+		base = v
 	}
 	if off, ok := b.runtimeTypes[addr-base]; ok {
 		t, _ = goabi.FromDWARF(b.DWARF, off, int64(b.Arch.PtrSize))

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/module"
 )
 
 // traceGoroutines traces main.Mix in tracetarget's "goroutines 6" mode
@@ -18,7 +19,7 @@ import (
 // goroutine id of every call.
 func traceGoroutines(t *testing.T, bin string) (notes []string, goids []uint64) {
 	t.Helper()
-	b, err := Open(bin)
+	b, err := Open(bin, module.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/module"
 )
 
 // TestTraceDeletedBinary traces, by PID, a process whose executable was
@@ -37,7 +38,7 @@ func TestTraceDeletedBinary(t *testing.T) {
 			if err := os.Remove(bin); err != nil {
 				t.Fatal(err)
 			}
-			b, err := OpenProcess(cmd.Process.Pid)
+			b, err := OpenProcess(cmd.Process.Pid, module.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

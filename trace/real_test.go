@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/module"
 )
 
 // realEvents traces a real run of tracetarget (types 3, then chain 2, with
@@ -21,7 +22,7 @@ func realEvents(tb testing.TB) [][]byte {
 		return nil
 	}
 	bin := testprog.BuildTraceTarget(tb)
-	b, err := Open(bin)
+	b, err := Open(bin, module.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/taijidbg/taiji/core"
 	"github.com/taijidbg/taiji/goroutines"
 	"github.com/taijidbg/taiji/goruntime"
-	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
@@ -91,10 +90,7 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 		notes = append(notes, fmt.Sprintf("%d is a thread of PID %d: the goroutines of PID %d are shown", pid, tg, tg))
 		pid = tg
 	}
-	opts := module.Options{Root: proc.Root(pid), DebugDirs: []string{"/usr/lib/debug"}}
-	if !fl.noCache {
-		opts.CacheDir = module.DefaultCacheDir()
-	}
+	opts := moduleOptions(proc.Root(pid), nil, fl.noCache)
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
 	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}
@@ -129,10 +125,7 @@ func runGoroutinesCore(fl *goroutinesFlags) error {
 	}
 	defer c.Close()
 	snap := c.Snapshot
-	opts := module.Options{Root: fl.sysroot, DebugDirs: []string{"/usr/lib/debug"}}
-	if !fl.noCache {
-		opts.CacheDir = module.DefaultCacheDir()
-	}
+	opts := moduleOptions(fl.sysroot, nil, fl.noCache)
 	u := unwind.New(snap.Arch, opts)
 	defer u.Close()
 	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}

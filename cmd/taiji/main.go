@@ -11,10 +11,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
 )
 
@@ -31,6 +33,19 @@ const exitIncomplete = 3
 // has been released (while printing a million goroutines, say).
 func interruptible() (ctx context.Context, stop context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// moduleOptions are the options every command opens binaries with: root
+// (a process's /proc/PID/root or a core's --sysroot), the user's debug
+// directories before the standard /usr/lib/debug (so system libraries keep
+// their debug files), and the cache of inflated debug sections in
+// ~/.cache/taiji unless --no-cache.
+func moduleOptions(root string, debugDirs []string, noCache bool) module.Options {
+	opts := module.Options{Root: root, DebugDirs: append(slices.Clip(debugDirs), "/usr/lib/debug")}
+	if !noCache {
+		opts.CacheDir = module.DefaultCacheDir()
+	}
+	return opts
 }
 
 func main() {

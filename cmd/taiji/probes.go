@@ -14,6 +14,7 @@ import (
 func probesCmd() *cobra.Command {
 	var asJSON bool
 	var sigs []string
+	var noCache bool
 	c := &cobra.Command{
 		Use:   "probes BINARY PATTERN...",
 		Short: "Print the probe sites taiji trace would use: entry and every RET of each function",
@@ -24,7 +25,7 @@ uretprobe), as virtual addresses and file offsets, and where each argument and
 result lives under the function's ABI.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			b, err := trace.Open(args[0])
+			b, err := trace.Open(args[0], moduleOptions("", nil, noCache))
 			if err != nil {
 				return err
 			}
@@ -42,6 +43,7 @@ result lives under the function's ABI.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
 	c.Flags().StringArrayVar(&sigs, "sig", nil, "argument types for a binary without DWARF: 'main.F(a int, s string) (int, error)'")
 	return c
 }

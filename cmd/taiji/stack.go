@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/taijidbg/taiji/arch"
-	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/target"
 	"github.com/taijidbg/taiji/unwind"
@@ -205,12 +204,7 @@ func runStack(pid int, fl *stackFlags) error {
 	if err := checkTIDs(pid, fl.tids); err != nil {
 		return err
 	}
-	// --debug-dir adds to the standard place rather than replacing it, so
-	// system libraries keep their debug files.
-	opts := module.Options{Root: proc.Root(pid), DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
-	if !fl.noCache {
-		opts.CacheDir = module.DefaultCacheDir()
-	}
+	opts := moduleOptions(proc.Root(pid), fl.debugDirs, fl.noCache)
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
 	// The unwinder keeps the Go runtime state it needs to cross stack

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/taijidbg/taiji/core"
-	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/unwind"
 )
 
@@ -52,10 +51,7 @@ func runStackCore(fl *stackFlags) error {
 	}
 	defer c.Close()
 	snap := c.Snapshot
-	opts := module.Options{Root: fl.sysroot, DebugDirs: append(fl.debugDirs, "/usr/lib/debug")}
-	if !fl.noCache {
-		opts.CacheDir = module.DefaultCacheDir()
-	}
+	opts := moduleOptions(fl.sysroot, fl.debugDirs, fl.noCache)
 	u := unwind.New(snap.Arch, opts)
 	defer u.Close()
 	var notes []string

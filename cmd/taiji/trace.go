@@ -25,6 +25,7 @@ import (
 
 type traceFlags struct {
 	pid      int
+	noCache  bool
 	json     bool
 	stats    bool
 	quiet    bool
@@ -67,6 +68,7 @@ goroutine stacks move. --quiet --stats counts and times calls in the kernel.`,
 	f.IntVarP(&fl.pid, "pid", "p", 0, "trace this running process")
 	f.BoolVar(&fl.json, "json", false, "print JSON, one object per line (docs/json.md)")
 	f.BoolVar(&fl.stats, "stats", false, "at exit, print per-function counts and latency percentiles")
+	f.BoolVar(&fl.noCache, "no-cache", false, "do not keep inflated debug sections in ~/.cache/taiji between runs")
 	f.BoolVar(&fl.quiet, "quiet", false, "no per-call lines (with --stats: aggregate in the kernel only)")
 	f.BoolVar(&fl.stack, "stack", false, "print the user stack at each call")
 	f.IntVar(&fl.maxBytes, "max-bytes", 64, "bytes of string and []byte contents captured per value")
@@ -176,7 +178,7 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 	}
 	// The process is stopped after its execve, or running: either way its
 	// executable is opened as taiji stack opens it, deleted or not.
-	b, err := trace.OpenProcess(pid)
+	b, err := trace.OpenProcess(pid, moduleOptions("", nil, fl.noCache))
 	if err != nil {
 		return err
 	}
