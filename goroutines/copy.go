@@ -251,24 +251,42 @@ func (r *Reader) walkRound(s *target.Snapshot, base io.ReaderAt, raw []rawG, rou
 		if rg.bp != 0 {
 			regs.Set(a.FP, rg.bp)
 		}
-		mem := target.NewSegmentReader([]target.Segment{sg}, base)
+		mem := &stackReader{seg: sg, base: base}
 		var note string
 		r.pcs, note = r.u.GoroutinePCs(s, mem, rg.g, regs, r.pcs[:0])
-		key := pcKey(r.pcs, note)
-		w, ok := r.walkIndex[string(key)]
+		r.key = pcKey(r.key[:0], r.pcs, note)
+		w, ok := r.walkIndex[string(r.key)]
 		if !ok {
 			w = int32(len(r.walks))
-			r.walkIndex[string(key)] = w
+			r.walkIndex[string(r.key)] = w
 			r.walks = append(r.walks, walk{pcs: slices.Clone(r.pcs), note: note})
 		}
 		rg.walk = w
 	}
 }
 
-// pcKey is a map key for a walk's result (converted to a string only when
-// a new walk is stored).
-func pcKey(pcs []uint64, note string) []byte {
-	b := make([]byte, 0, 8*len(pcs)+len(note))
+// stackReader is target.NewSegmentReader([]target.Segment{seg}, base) for
+// the word-sized reads of a walk, without its allocations (one reader per
+// goroutine was a tenth of the garbage of listing a million).
+type stackReader struct {
+	seg  target.Segment
+	base io.ReaderAt
+}
+
+func (m *stackReader) ReadAt(p []byte, off int64) (int, error) {
+	a, sg, n := uint64(off), m.seg, uint64(len(p))
+	switch {
+	case a >= sg.Addr && a < sg.End() && n <= sg.End()-a:
+		return copy(p, sg.Data[a-sg.Addr:]), nil
+	case a >= sg.End() || a+n <= sg.Addr:
+		return m.base.ReadAt(p, off)
+	}
+	return target.NewSegmentReader([]target.Segment{sg}, m.base).ReadAt(p, off)
+}
+
+// pcKey appends to b a map key for a walk's result (converted to a string
+// only when a new walk is stored).
+func pcKey(b []byte, pcs []uint64, note string) []byte {
 	for _, pc := range pcs {
 		b = binary.LittleEndian.AppendUint64(b, pc)
 	}

@@ -128,6 +128,7 @@ type Reader struct {
 	walks     []walk       // distinct results of walking the stacks
 	walkIndex map[string]int32
 	pcs       []uint64 // a walk's buffer
+	key       []byte   // its key in walkIndex
 	copyErr   error
 	nanotime  int64 // CLOCK_MONOTONIC when the process was frozen, 0 if unknown
 }
@@ -247,6 +248,7 @@ func (r *Reader) Read(s *target.Snapshot, threads []*unwind.Thread) (*Result, er
 	}
 	r.rounds = nil
 	creators := map[uint64]*unwind.Frame{}
+	states := map[uint32]string{} // a status's name, looked up once
 	stacks := make([]*Stack, len(r.walks))
 	for i := range r.raw {
 		rg := &r.raw[i]
@@ -255,7 +257,12 @@ func (r *Reader) Read(s *target.Snapshot, threads []*unwind.Thread) (*Result, er
 		}
 		g := &Goroutine{ID: rg.goid, G: rg.g, Status: rg.status, Scan: rg.scan, Locked: rg.lockedm != 0,
 			Parent: rg.parent, GoPC: rg.gopc, StartPC: rg.startpc, Wait: -1}
-		g.State = goruntime.StatusString(r.release, rg.status)
+		state, ok := states[rg.status]
+		if !ok {
+			state = goruntime.StatusString(r.release, rg.status)
+			states[rg.status] = state
+		}
+		g.State = state
 		if (rg.status == goruntime.StatusWaiting || rg.status == goruntime.StatusLeaked) && rg.waitreason != 0 {
 			if int(rg.waitreason) < len(names) && names[rg.waitreason] != "" {
 				g.WaitReason = names[rg.waitreason]

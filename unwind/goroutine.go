@@ -63,19 +63,26 @@ func (u *Unwinder) GoProgram(s *target.Snapshot) (*GoProgram, error) {
 //
 // The PCs are appended to pcs (which may be nil), reusing its memory.
 func (u *Unwinder) GoroutinePCs(s *target.Snapshot, mem io.ReaderAt, g uint64, regs arch.Regs, pcs []uint64) ([]uint64, string) {
-	gw := &gwalk{regs: regs}
-	gw.enter(g)
-	// A frame carries a whole register file (a kilobyte): a walk reuses
-	// the frames of the one before, as a million goroutines are walked.
-	gw.parked = true
 	space := u.spaceOf(s)
 	// A goroutine that has not run yet resumes at its function's entry
 	// (newproc1 sets g.sched.pc to it, with goexit pushed as the return
 	// address): that PC is looked up as is, as Go's traceback does for a
 	// PC that is not past its function's entry.
-	start := phys{pc: regs.PC, regs: regs, exact: u.atGoEntry(space, regs.PC)}
+	exact := u.atGoEntry(space, regs.PC)
+	n0 := len(pcs)
+	start, done := phys{pc: regs.PC, regs: regs, exact: exact}, false
+	if !u.SlowGoroutineWalk {
+		if pcs, start, done = u.goFast(space, regs, exact, mem, pcs, walkLimit); done {
+			return pcs, ""
+		}
+	}
+	gw := &gwalk{regs: regs}
+	gw.enter(g)
+	gw.parked = true
+	// A frame carries a whole register file (a kilobyte): a walk reuses
+	// the frames of the one before, as a million goroutines are walked.
 	buf := physPool.Get().(*[]phys)
-	ph, note := u.walkFrom(space, start, gw, mem, walkLimit, (*buf)[:0])
+	ph, note := u.walkFrom(space, start, gw, mem, walkLimit-(len(pcs)-n0), (*buf)[:0])
 	for i := range ph {
 		pcs = append(pcs, ph[i].pc)
 	}

@@ -27,6 +27,8 @@ type image struct {
 	eh   *cfi.Table // from .eh_frame (+ .eh_frame_hdr)
 	pcln *pclntab.Table
 	pcs  *pcCache // facts per PC of pcln (pccache.go), with pcln
+	// plains says which PCs of pcln are plain Go frames (gofast.go).
+	plains *plainCache
 
 	dbgOnce sync.Once
 	dbg     *cfi.Table // from .debug_frame: see debugFrame
@@ -51,6 +53,7 @@ func (im *image) tables() {
 		im.pcln, _ = pclntab.OpenSource(m.File, m)
 		if im.pcln != nil {
 			im.pcs = new(pcCache)
+			im.plains = new(plainCache)
 		}
 	})
 }
@@ -96,6 +99,10 @@ func (s *space) find(pc uint64) *region {
 type Unwinder struct {
 	Arch    *arch.Arch
 	Options module.Options
+	// SlowGoroutineWalk walks parked goroutines (GoroutinePCs) with the
+	// general walker only, frame by frame, never the fast walk of plain Go
+	// frames (gofast.go): the reference the fast walk is tested against.
+	SlowGoroutineWalk bool
 
 	mu     sync.Mutex
 	images map[string]*image

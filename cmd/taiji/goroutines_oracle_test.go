@@ -1,18 +1,26 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unicode"
 
+	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/goroutines"
 	"github.com/taijidbg/taiji/internal/gotraceback"
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/target"
+	"github.com/taijidbg/taiji/unwind"
 )
 
 // jsonGoroutines mirrors `taiji goroutines --json` (docs/json.md).
@@ -64,6 +72,7 @@ func checkGoroutinesOracle(t *testing.T, tc testprog.Toolchain, m testprog.GoMod
 		t.Fatalf("the cgo build has no goroutine in C:\n%s", dump)
 	}
 
+	checkFastWalk(t, p.Pid)
 	text, errOut, err := runTaiji(t, "goroutines", strconv.Itoa(p.Pid))
 	if err != nil {
 		t.Fatalf("taiji goroutines: %v\n%s", err, errOut)
@@ -114,7 +123,13 @@ func checkGoroutinesOracle(t *testing.T, tc testprog.Toolchain, m testprog.GoMod
 		if host == "" {
 			continue
 		}
-		if nr := threadSyscall(p.Pid, g.Thread); nr != fmt.Sprint(syscall.SYS_READ) {
+		// The thread restarts its read(2) once taiji lets it go: on a
+		// loaded machine /proc may show it running for a moment.
+		nr := threadSyscall(p.Pid, g.Thread)
+		for deadline := time.Now().Add(5 * time.Second); nr == "running" && time.Now().Before(deadline); nr = threadSyscall(p.Pid, g.Thread) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if nr != fmt.Sprint(syscall.SYS_READ) {
 			t.Errorf("goroutine %d in %s: thread %d, whose system call is %q, want the thread blocked in read(2) (%d)",
 				g.ID, host, g.Thread, nr, syscall.SYS_READ)
 		}
@@ -193,4 +208,49 @@ func shownByGo(fn string) bool {
 		return strings.Contains(fn, ".")
 	}
 	return rest != "" && unicode.IsUpper(rune(rest[0]))
+}
+
+// checkFastWalk reads the goroutines of pid twice in one freeze, with the
+// fast walk of plain Go frames and with the general walker alone
+// (unwind.Unwinder.SlowGoroutineWalk): every goroutine must come out the
+// same, frames and note.
+func checkFastWalk(t *testing.T, pid int) {
+	t.Helper()
+	var us [2]*unwind.Unwinder
+	var rs [2]*goroutines.Reader
+	for i := range us {
+		us[i] = unwind.New(arch.Host(), moduleOptions(proc.Root(pid), nil, true))
+		defer us[i].Close()
+		us[i].SlowGoroutineWalk = i == 1
+		rs[i] = goroutines.NewReader(us[i], goroutines.Options{})
+	}
+	snap, err := proc.Freeze(context.Background(), pid, proc.FreezeOptions{
+		Prepare: func(s *target.Snapshot) error { return errors.Join(rs[0].Prepare(s), rs[1].Prepare(s)) },
+		Copy: func(s *target.Snapshot) []target.Segment {
+			segs := us[0].CopyGoState(s)
+			rs[0].Copy(s)
+			rs[1].Copy(s)
+			return segs
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res [2]*goroutines.Result
+	for i := range res {
+		threads, _ := us[i].Process(snap, unwind.Options{NoKernel: true})
+		if res[i], err = rs[i].Read(snap, threads); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(res[0].Goroutines) != len(res[1].Goroutines) {
+		t.Fatalf("fast walk: %d goroutines, general walker: %d", len(res[0].Goroutines), len(res[1].Goroutines))
+	}
+	for i, g := range res[0].Goroutines {
+		slow := res[1].Goroutines[i]
+		if !reflect.DeepEqual(g.Stack.Frames, slow.Stack.Frames) || g.Stack.Note != slow.Stack.Note {
+			t.Errorf("goroutine %d: the fast walk found\n%+v (note %q)\nthe general walker\n%+v (note %q)",
+				g.ID, g.Stack.Frames, g.Stack.Note, slow.Stack.Frames, slow.Stack.Note)
+		}
+	}
 }
