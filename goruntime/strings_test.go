@@ -116,7 +116,7 @@ func TestStatusStrings(t *testing.T) {
 		{"go1.19", StatusLeaked, "???"},
 		{"go1.20.3", StatusRunning, "running"}, // between go1.19 and go1.21, which agree
 		{"go1.24", StatusSyscall, "syscall"},
-		{"go1.24", StatusLeaked, "???"}, // go1.23 has no _Gleaked
+		{"go1.24", StatusLeaked, "???"}, // no _Gleaked before go1.26
 		{"", StatusRunning, "???"},
 	} {
 		if got := StatusString(c.release, c.status); got != c.want {
@@ -126,14 +126,14 @@ func TestStatusStrings(t *testing.T) {
 	if WaitReasons("not a version") != nil {
 		t.Error("WaitReasons of no release")
 	}
-	// go1.24 lies between go1.23 and go1.26: the names they agree on.
-	w, lo, hi := WaitReasons("go1.24.2"), WaitReasons("go1.23"), WaitReasons("go1.26")
+	// go1.20 lies between go1.19 and go1.21: the names they agree on.
+	w, lo, hi := WaitReasons("go1.20.2"), WaitReasons("go1.19"), WaitReasons("go1.21")
 	if len(w) != min(len(lo), len(hi)) || w[1] != "GC assist marking" {
-		t.Fatalf("go1.24: %q", w)
+		t.Fatalf("go1.20: %q", w)
 	}
 	for i := range w {
 		if (lo[i] == hi[i]) != (w[i] == lo[i]) && lo[i] != "" {
-			t.Errorf("go1.24 wait reason %d = %q; go1.23 %q, go1.26 %q", i, w[i], lo[i], hi[i])
+			t.Errorf("go1.20 wait reason %d = %q; go1.19 %q, go1.21 %q", i, w[i], lo[i], hi[i])
 		}
 	}
 }
