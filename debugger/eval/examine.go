@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"debug/elf"
 	"fmt"
 	"strconv"
 	"strings"
@@ -154,13 +155,29 @@ func (sc *Scope) symSuffix(addr uint64) string {
 		return ""
 	}
 	name, start, ok := sc.Module.Symbol(addr - sc.Bias)
-	if !ok {
+	if !ok || !sc.inModule(addr) {
 		return ""
 	}
 	if off := addr - sc.Bias - start; off != 0 {
 		return fmt.Sprintf(" <%s+%d>", name, off)
 	}
 	return " <" + name + ">"
+}
+
+// inModule reports whether addr lies in one of the module's loaded
+// segments: a symbol is a name for it only there (a stack address is not
+// "_fini+46464095889224").
+func (sc *Scope) inModule(addr uint64) bool {
+	if sc.Module == nil || addr < sc.Bias {
+		return false
+	}
+	a := addr - sc.Bias
+	for _, p := range sc.Module.File.Progs {
+		if p.Type == elf.PT_LOAD && p.Vaddr <= a && a < p.Vaddr+p.Memsz {
+			return true
+		}
+	}
+	return false
 }
 
 // examineCode disassembles count instructions at addr (x/i).

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"fmt"
 	"go/ast"
 	"go/constant"
@@ -495,20 +496,10 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 		if err != nil {
 			return nil, err
 		}
-		switch op {
-		case token.EQL:
-			return sc.boolValue(a == b), nil
-		case token.NEQ:
-			return sc.boolValue(a != b), nil
-		case token.LSS:
-			return sc.boolValue(a < b), nil
-		case token.GTR:
-			return sc.boolValue(a > b), nil
-		case token.LEQ:
-			return sc.boolValue(a <= b), nil
-		case token.GEQ:
-			return sc.boolValue(a >= b), nil
-		case token.ADD:
+		if ok, isCmp := compare(op, strings.Compare(a, b)); isCmp {
+			return sc.boolValue(ok), nil
+		}
+		if op == token.ADD {
 			s := a + b
 			v := sc.computed("", x.t, make([]byte, x.t.size))
 			v.lit = &s
@@ -554,32 +545,19 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 		if err != nil {
 			return nil, err
 		}
-		var r float64
-		switch op {
-		case token.ADD:
-			r = a + b
-		case token.SUB:
-			r = a - b
-		case token.MUL:
-			r = a * b
-		case token.QUO:
-			r = a / b
-		case token.EQL:
-			return sc.boolValue(a == b), nil
-		case token.NEQ:
-			return sc.boolValue(a != b), nil
-		case token.LSS:
-			return sc.boolValue(a < b), nil
-		case token.GTR:
-			return sc.boolValue(a > b), nil
-		case token.LEQ:
-			return sc.boolValue(a <= b), nil
-		case token.GEQ:
-			return sc.boolValue(a >= b), nil
-		default:
-			return nil, fmt.Errorf("operator %s not defined on floats", op)
+		if op == token.EQL || op == token.NEQ {
+			return sc.boolValue((a == b) == (op == token.EQL)), nil // NaN != NaN
 		}
-		return sc.floatValue(t, r), nil
+		if ok, isCmp := compare(op, cmp.Compare(a, b)); isCmp {
+			return sc.boolValue(ok && !math.IsNaN(a) && !math.IsNaN(b)), nil
+		}
+		if r, ok := ring(op, a, b); ok {
+			return sc.floatValue(t, r), nil
+		}
+		if op == token.QUO {
+			return sc.floatValue(t, a/b), nil
+		}
+		return nil, fmt.Errorf("operator %s not defined on floats", op)
 	}
 	a, err := x.uint()
 	if err != nil {
@@ -594,15 +572,10 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 	if bits == 0 || bits > 64 {
 		bits = 64
 	}
-	var r uint64
-	switch op {
-	case token.ADD:
-		r = a + b
-	case token.SUB:
-		r = a - b
-	case token.MUL:
-		r = a * b
-	case token.QUO, token.REM:
+	r, isRing := ring(op, a, b)
+	switch {
+	case isRing:
+	case op == token.QUO || op == token.REM:
 		if b == 0 {
 			return nil, fmt.Errorf("division by zero in %s", src)
 		}
@@ -616,34 +589,32 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 		default:
 			r = a % b
 		}
-	case token.AND:
+	case op == token.AND:
 		r = a & b
-	case token.OR:
+	case op == token.OR:
 		r = a | b
-	case token.XOR:
+	case op == token.XOR:
 		r = a ^ b
-	case token.AND_NOT:
+	case op == token.AND_NOT:
 		r = a &^ b
-	case token.SHL:
+	case op == token.SHL:
 		r = a << b
-	case token.SHR:
+	case op == token.SHR:
 		if signed {
 			r = uint64(int64(a) >> b)
 		} else {
 			r = a >> b
 		}
-	case token.EQL, token.NEQ, token.LSS, token.GTR, token.LEQ, token.GEQ:
-		var c int
-		if signed && x.t.kind != kPtr && y.t.kind != kPtr {
-			c = cmpInt(int64(a), int64(b))
-		} else {
-			c = cmpUint(a, b)
-		}
-		ok := map[token.Token]bool{token.EQL: c == 0, token.NEQ: c != 0, token.LSS: c < 0,
-			token.GTR: c > 0, token.LEQ: c <= 0, token.GEQ: c >= 0}[op]
-		return sc.boolValue(ok), nil
 	default:
-		return nil, fmt.Errorf("unsupported operator %s", op)
+		if _, isCmp := compare(op, 0); !isCmp {
+			return nil, fmt.Errorf("unsupported operator %s", op)
+		}
+		c := cmp.Compare(a, b)
+		if signed && x.t.kind != kPtr && y.t.kind != kPtr {
+			c = cmp.Compare(int64(a), int64(b))
+		}
+		ok, _ := compare(op, c)
+		return sc.boolValue(ok), nil
 	}
 	if bits < 64 {
 		r &= 1<<bits - 1
@@ -654,24 +625,37 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 	return sc.uintValue("", t, r), nil
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// ring applies +, - and * (the operators integers and floats share).
+func ring[T uint64 | float64](op token.Token, a, b T) (T, bool) {
+	switch op {
+	case token.ADD:
+		return a + b, true
+	case token.SUB:
+		return a - b, true
+	case token.MUL:
+		return a * b, true
 	}
-	return 0
+	return 0, false
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// compare applies a comparison operator to the result c of cmp.Compare;
+// isCmp is false for other operators.
+func compare(op token.Token, c int) (ok, isCmp bool) {
+	switch op {
+	case token.EQL:
+		return c == 0, true
+	case token.NEQ:
+		return c != 0, true
+	case token.LSS:
+		return c < 0, true
+	case token.GTR:
+		return c > 0, true
+	case token.LEQ:
+		return c <= 0, true
+	case token.GEQ:
+		return c >= 0, true
 	}
-	return 0
+	return false, false
 }
 
 // intOf evaluates an index expression to a non-negative integer.

@@ -301,13 +301,22 @@ func alignUp(n, a int64) int64 {
 	return (n + a - 1) / a * a
 }
 
-func (f *formatter) goMap(v *Value, depth int) {
+// nilRef prints "T nil" for a nil map or channel (or an error) and
+// reports whether it printed anything.
+func (f *formatter) nilRef(v *Value) bool {
 	u, err := v.uint()
 	if f.errored(err) {
-		return
+		return true
 	}
 	if u == 0 {
 		f.w(v.t.name + " nil")
+		return true
+	}
+	return false
+}
+
+func (f *formatter) goMap(v *Value, depth int) {
+	if f.nilRef(v) {
 		return
 	}
 	n, err := v.sc.mapLen(v)

@@ -25,7 +25,6 @@ const (
 	opConstu        = 0x10
 	opConsts        = 0x11
 	opPick          = 0x15
-	opPlus          = 0x22
 	opPlusUconst    = 0x23
 	opBra           = 0x28
 	opSkip          = 0x2f
@@ -307,7 +306,7 @@ func opLen(e []byte, ptrSize int) (int, error) {
 		n += uleb(1)
 	case op == opAddr:
 		n += ptrSize
-	case op == opConst1u, op == opConst1s, op == opPick, op == opDerefSize, op == opXderefSize, op == 0x94:
+	case op == opConst1u, op == opConst1s, op == opPick, op == opDerefSize, op == opXderefSize:
 		n++
 	case op == opConst2u, op == opConst2s, op == opBra, op == opSkip, op == opCall2:
 		n += 2
@@ -328,24 +327,12 @@ func opLen(e []byte, ptrSize int) (int, error) {
 		if b < 0 {
 			n = -1
 		}
-	case op == opImplicitValue:
+	case op == opImplicitValue, op == opEntryValue, op == opGNUEntryValue:
+		// A ULEB length, then that many bytes (a value or a DWARF expression).
 		a := uleb(1)
-		if a < 0 {
-			return 0, fmt.Errorf("truncated DWARF expression")
-		}
 		l, _ := leb128.Uint(e[1:])
-		if l > uint64(len(e)) {
-			return 0, fmt.Errorf("truncated DW_OP_implicit_value")
-		}
-		n += a + int(l)
-	case op == opEntryValue, op == opGNUEntryValue:
-		a := uleb(1)
-		if a < 0 {
-			return 0, fmt.Errorf("truncated DWARF expression")
-		}
-		l, _ := leb128.Uint(e[1:])
-		if l > uint64(len(e)) {
-			return 0, fmt.Errorf("truncated DW_OP_entry_value")
+		if a < 0 || l > uint64(len(e)) {
+			return 0, fmt.Errorf("truncated DWARF expression at op %#x", op)
 		}
 		n += a + int(l)
 	case op == opCallRef:

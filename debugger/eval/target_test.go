@@ -32,6 +32,7 @@ type stopped struct {
 	s      *proc.Session
 	sc     *Scope
 	tid    int
+	pid    int
 	stdin  io.WriteCloser
 	oracle map[string]string // "name=value" pairs the target printed
 	mu     sync.Mutex
@@ -39,7 +40,21 @@ type stopped struct {
 	cond   *sync.Cond
 }
 
-var buildCache sync.Map // key -> path
+var (
+	buildCache sync.Map // key -> path
+	buildDir   string   // removed by TestMain
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if buildDir, err = os.MkdirTemp("", "evaltarget"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(buildDir)
+	os.Exit(code)
+}
 
 // build compiles a target once per test binary run.
 func build(t *testing.T, key string, cmd ...string) string {
@@ -47,11 +62,7 @@ func build(t *testing.T, key string, cmd ...string) string {
 	if p, ok := buildCache.Load(key); ok {
 		return p.(string)
 	}
-	dir, err := os.MkdirTemp("", "evaltarget")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, key)
+	out := filepath.Join(buildDir, key)
 	args := append([]string{cmd[1], "-o", out}, cmd[2:]...)
 	c := exec.Command(cmd[0], args...)
 	if cmd[0] == "go" {
@@ -71,8 +82,9 @@ func goTarget(t *testing.T, flags ...string) string {
 	return build(t, key, append(append([]string{"go", "build"}, flags...), ".")...)
 }
 
-func cTarget(t *testing.T, opt string) string {
-	return build(t, "c"+opt, "gcc", "-g", opt, "testdata/ctarget/ctarget.c")
+func cTarget(t *testing.T, flags ...string) string {
+	key := "c" + strings.NewReplacer("-", "", "=", "").Replace(strings.Join(flags, ""))
+	return build(t, key, append(append([]string{"gcc", "-g"}, flags...), "testdata/ctarget/ctarget.c")...)
 }
 
 func requireRoot(t *testing.T) {
@@ -152,7 +164,7 @@ func start(t *testing.T, path, src string) *stopped {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	st := &stopped{t: t, stdin: stdin, oracle: map[string]string{}}
+	st := &stopped{t: t, stdin: stdin, oracle: map[string]string{}, pid: cmd.Process.Pid}
 	st.cond = sync.NewCond(&st.mu)
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -358,5 +370,3 @@ func gdbPrint(t *testing.T, pid int, exprs ...string) []string {
 	}
 	return res
 }
-
-var _ = fmt.Sprint

@@ -339,6 +339,12 @@ func (f *formatter) value(v *Value, depth int, top bool) {
 		f.structure(v, depth, top)
 	case kArray:
 		f.w(t.name + " ")
+		if t.size <= maxRead {
+			// One read and one error for the whole array.
+			if _, err := v.bytes(); f.errored(err) {
+				return
+			}
+		}
 		f.elems(v, v.Addr, t.elem, uint64(t.count), depth)
 	case kSlice:
 		data, n, c, err := v.sliceHeader()
@@ -394,7 +400,7 @@ func (f *formatter) integer(v *Value, u uint64) {
 	case 'd':
 		f.wf("%d", int64(u))
 	case 'c':
-		f.char(u & mask)
+		f.char(u&mask, v.t.size)
 	default:
 		if v.t.kind == kEnum {
 			if n, ok := v.t.enums[int64(u)]; ok {
@@ -404,7 +410,7 @@ func (f *formatter) integer(v *Value, u uint64) {
 		}
 		if v.t.char {
 			f.wf("%d ", int64(u))
-			f.char(u & mask)
+			f.char(u&mask, v.t.size)
 			return
 		}
 		if v.t.signed() {
@@ -415,12 +421,16 @@ func (f *formatter) integer(v *Value, u uint64) {
 	}
 }
 
-func (f *formatter) char(u uint64) {
-	if u < utf8.RuneSelf {
+// char prints a character: C chars above 0x7f as the byte they are.
+func (f *formatter) char(u uint64, size int64) {
+	switch {
+	case u < utf8.RuneSelf:
 		f.w(strconv.QuoteRuneToASCII(rune(u)))
-		return
+	case size == 1:
+		f.wf("'\\x%02x'", u)
+	default:
+		f.w(strconv.QuoteRune(rune(u)))
 	}
-	f.w(strconv.QuoteRune(rune(u)))
 }
 
 func (f *formatter) pointer(v *Value, depth int, top bool) {
@@ -562,12 +572,7 @@ func (f *formatter) elems(v *Value, addr uint64, et *typ, n uint64, depth int) {
 }
 
 func (f *formatter) channel(v *Value) {
-	u, err := v.uint()
-	if f.errored(err) {
-		return
-	}
-	if u == 0 {
-		f.w(v.t.name + " nil")
+	if f.nilRef(v) {
 		return
 	}
 	n, c, err := v.sc.chanLenCap(v)
@@ -579,7 +584,7 @@ func (f *formatter) channel(v *Value) {
 
 // funcName names the function at a code address.
 func (sc *Scope) funcName(pc uint64) string {
-	if sc.Module != nil {
+	if sc.inModule(pc) {
 		if name, start, ok := sc.Module.Symbol(pc - sc.Bias); ok {
 			if start+sc.Bias == pc {
 				return name
