@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,6 +82,41 @@ func testC(t *testing.T, opt string, flags ...string) {
 		}
 	}
 	st.wantErr("nosuch", "no variable nosuch in inspect at line")
+	// Locals the optimizer dropped say so in one line; the others read.
+	locals, err := Locals(st.sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, l := range locals {
+		if err := l.Err(); err != nil {
+			if !errors.Is(err, ErrOptimizedOut) || err.Error() != l.Name+" is optimized out here" && !strings.HasPrefix(err.Error(), l.Name+" is optimized out here (") {
+				t.Errorf("local %s: %v", l.Name, err)
+			}
+			continue
+		}
+		if l.Name == "local" && l.String() == "6" || l.Name == "first" {
+			seen++
+		}
+	}
+	if seen != 2 {
+		t.Errorf("Locals lacks local = 6 or first: %v", locals)
+	}
+	if opt == "-O0" {
+		// Frame 1 (main), with the registers and CFA CFI gives it: the
+		// line main read from stdin.
+		caller := st.callerScope()
+		v, err := Eval(caller, "line")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Format('s'); got != `[64]char "go\n"` {
+			t.Errorf("frame 1: line/s = %s", got)
+		}
+		if _, err := Eval(caller, "local"); err == nil || !strings.Contains(err.Error(), "no variable local in main") {
+			t.Errorf("frame 1 sees inspect's local: %v", err)
+		}
+	}
 
 	// x/FMT against the values the target holds.
 	out, err := Examine(st.sc, "2dw", hex(first))

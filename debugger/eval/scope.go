@@ -158,7 +158,7 @@ func (sc *Scope) variable(in *info, fi *frameInfo, e *dwarf.Entry) *Value {
 		return v
 	}
 	if expr == nil {
-		v.err = fmt.Errorf("%s is optimized out here: %w", name, ErrOptimizedOut)
+		v.err = optimizedErr(name + " is optimized out here")
 		return v
 	}
 	lc := sc.locContext(in, fi)
@@ -166,7 +166,7 @@ func (sc *Scope) variable(in *info, fi *frameInfo, e *dwarf.Entry) *Value {
 	ps, err := lc.evalLocation(expr)
 	if err != nil {
 		if errors.Is(err, ErrOptimizedOut) {
-			v.err = fmt.Errorf("%s is optimized out here (%v): %w", name, strings.TrimPrefix(err.Error(), "optimized out: "), ErrOptimizedOut)
+			v.err = optimizedErr(fmt.Sprintf("%s is optimized out here (%s)", name, strings.TrimPrefix(err.Error(), "optimized out: ")))
 		} else {
 			v.err = fmt.Errorf("%s: %v", name, err)
 		}
@@ -197,7 +197,7 @@ func (v *Value) setPieces(ps []piece) {
 		switch p.kind {
 		case isOptimized:
 			if len(ps) == 1 {
-				v.err = fmt.Errorf("%s is optimized out here: %w", v.Name, ErrOptimizedOut)
+				v.err = optimizedErr(v.Name + " is optimized out here")
 				return
 			}
 			b = make([]byte, n) // an absent piece reads as zero, as delve shows it
@@ -205,7 +205,7 @@ func (v *Value) setPieces(ps []piece) {
 		case inRegister:
 			r, ok := sc.reg(p.reg)
 			if !ok {
-				v.err = fmt.Errorf("%s is in register %s, whose value is unknown in this frame: %w", v.Name, sc.Arch.RegName(p.reg), ErrOptimizedOut)
+				v.err = optimizedErr(fmt.Sprintf("%s is optimized out here: it is in register %s, not saved in this frame", v.Name, sc.Arch.RegName(p.reg)))
 				return
 			}
 			b = uintBytes(r, n, sc.Arch)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taijidbg/taiji/cfi"
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/proc"
 )
@@ -253,6 +254,38 @@ func start(t *testing.T, path, src string) *stopped {
 		}}
 	st.waitLine("addr")
 	return st
+}
+
+// callerScope returns the scope of frame 1, unwound from frame 0 by the
+// module's CFI as the debugger's unwinder does.
+func (st *stopped) callerScope() *Scope {
+	st.t.Helper()
+	sc := st.sc
+	data, addr, ok := sc.Module.Section(".eh_frame")
+	if !ok {
+		st.t.Fatal("no .eh_frame")
+	}
+	hdr, hdrAddr, _ := sc.Module.Section(".eh_frame_hdr")
+	tab, err := cfi.ParseEHFrame(data, addr, hdr, hdrAddr, sc.Arch)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	row, err := tab.Lookup(sc.PC - sc.Bias)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	regs := sc.Regs
+	regs.PC -= sc.Bias
+	caller, _, err := row.Step(&regs, memReader{sc.Mem}, sc.Arch)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	c := *sc
+	// CFA 0: Eval finds frame 1's own CFA from the CFI at its PC.
+	c.Regs, c.CFA, c.SetReg = caller, 0, nil
+	c.PC = caller.PC - 1 // inside the call instruction
+	c.Regs.PC = caller.PC
+	return &c
 }
 
 func (st *stopped) waitLine(prefix string) string {
