@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"github.com/taijidbg/taiji/internal/testprog"
 	"strings"
 	"testing"
 )
@@ -142,5 +143,38 @@ func testGo(t *testing.T, path string, optimized bool) {
 	}
 	if l := st.resume("after"); l != "after counter=77 local=-99 t.A=4660" {
 		t.Errorf("target says %q, want the values set", l)
+	}
+}
+
+// TestGoToolchains reads the Go runtime's structures as every toolchain
+// lays them out: bucket maps up to go1.23, swiss maps after, interfaces,
+// strings and slices, in default (optimized) builds.
+func TestGoToolchains(t *testing.T) {
+	for _, tc := range testprog.Toolchains(t) {
+		if tc.Go == "" || tc.Minor() == 26 { // the machine's Go: TestGoOptimized
+			continue
+		}
+		t.Run(tc.Version, func(t *testing.T) {
+			requireRoot(t)
+			st := start(t, testprog.BuildGoDir(t, tc, "testdata/gotarget", false), goSrc)
+			for expr, want := range map[string]string{
+				"counter": "42", "len(gmap)": "3", "gmap[\"c\"]": "3", "len(gbig)": "100", "gbig[9]": "81",
+				"cap(gch)": "10", "len(gch)": "2", "t.P.S": `"child"`, "t.Arr": "[3]int8 [1,-2,3]",
+				"gerr":   `error(*errors.errorString) *errors.errorString {s: "boom"}`,
+				"giface": `interface {}(main.T) main.T {A: 7, S: "in iface", P: *main.T nil, U: main.U {X: 0, Y: false}, Arr: [3]int8 [0,0,0], F: 0}`,
+				"gslice": `[]string len: 3, cap: 3, ["x","yy","zzz"]`,
+			} {
+				st.want(expr, want)
+			}
+			if got := st.eval("gbig").String(); !strings.Contains(got, "...+36 more") || strings.Count(got, ":") != 64 {
+				t.Errorf("gbig = %s", got)
+			}
+			if err := Assign(st.sc, "counter", "-1"); err != nil {
+				t.Fatal(err)
+			}
+			if l := st.resume("after"); !strings.HasPrefix(l, "after counter=-1 ") {
+				t.Errorf("target says %q", l)
+			}
+		})
 	}
 }

@@ -159,7 +159,8 @@ func (sc *Scope) mapEntries(v *Value, max int) (keys, vals []*Value, err error) 
 
 // bucketMap walks a go1.23-or-older hmap: 1<<B buckets of 8 slots and
 // their overflow chains; a slot is full when its tophash is >= 5
-// (minTopHash). Entries still in oldbuckets during growth are not shown.
+// (minTopHash). While the map grows, the old buckets not yet evacuated
+// (tophash[0] not 2..4) still hold their entries (runtime/map.go).
 func (sc *Scope) bucketMap(h *Value, mt *typ, add func(k, v *Value) bool) error {
 	B, err := fieldOf(h, "B")
 	if err != nil {
@@ -184,31 +185,55 @@ func (sc *Scope) bucketMap(h *Value, mt *typ, add func(k, v *Value) bool) error 
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return fmt.Errorf("unknown bucket layout (%s)", bt.name)
 	}
-	for i := uint64(0); i < 1<<B; i++ {
-		b := buckets + i*uint64(bt.size)
-		for n := 0; b != 0 && n < 1000; n++ {
-			bv := sc.atAddr("bucket", bt, b)
-			top, err := bv.bytes()
-			if err != nil {
-				return err
-			}
-			for s := int64(0); s < 8; s++ {
-				if top[th.off+s] < 5 {
-					continue
+	// walk lists the entries of n buckets at base; it returns false when
+	// add wants no more.
+	walk := func(base, n uint64, old bool) (bool, error) {
+		for i := uint64(0); i < n; i++ {
+			b := base + i*uint64(bt.size)
+			for n := 0; b != 0 && n < 1000; n++ {
+				bv := sc.atAddr("bucket", bt, b)
+				top, err := bv.bytes()
+				if err != nil {
+					return false, err
 				}
-				k := sc.atAddr("key", mt.key, b+uint64(kf.off+s*mt.key.size))
-				e := sc.atAddr("value", mt.elem, b+uint64(vf.off+s*mt.elem.size))
-				if !add(k, e) {
-					return nil
+				if old && n == 0 && top[th.off] >= 2 && top[th.off] <= 4 {
+					break // evacuated: its entries are in the new buckets
 				}
-			}
-			b, err = bv.fieldValue(of).uint()
-			if err != nil {
-				return err
+				for s := int64(0); s < 8; s++ {
+					if top[th.off+s] < 5 {
+						continue
+					}
+					k := sc.atAddr("key", mt.key, b+uint64(kf.off+s*mt.key.size))
+					e := sc.atAddr("value", mt.elem, b+uint64(vf.off+s*mt.elem.size))
+					if !add(k, e) {
+						return false, nil
+					}
+				}
+				if b, err = bv.fieldValue(of).uint(); err != nil {
+					return false, err
+				}
 			}
 		}
+		return true, nil
 	}
-	return nil
+	more, err := walk(buckets, 1<<B, false)
+	if err != nil || !more {
+		return err
+	}
+	old, err := fieldOf(h, "oldbuckets")
+	if err != nil || old == 0 {
+		return err
+	}
+	flags, err := fieldOf(h, "flags")
+	if err != nil {
+		return err
+	}
+	oldB := B - 1
+	if flags&8 != 0 || B == 0 { // sameSizeGrow
+		oldB = B
+	}
+	_, err = walk(old, 1<<oldB, true)
+	return err
 }
 
 // swissMap walks a go1.24+ map (internal/runtime/maps): with dirLen 0,
