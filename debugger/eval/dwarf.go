@@ -34,12 +34,19 @@ type info struct {
 
 	mu sync.Mutex
 	tc typeCache
+	// funcs caches function() by PC: a breakpoint condition is
+	// evaluated at the same PC many times.
+	funcs map[uint64]*frameInfo
 
 	cfiOnce      sync.Once
 	eh, dbgFrame *cfi.Table // the module's CFI, for frames given without a CFA
 }
 
 var infos sync.Map // *module.Module -> *info
+
+// Release drops what the evaluator indexed of m (its variables, types and
+// CFI); call it when closing m.
+func Release(m *module.Module) { infos.Delete(m) }
 
 var errNoDWARF = errors.New("no DWARF")
 
@@ -49,7 +56,7 @@ func moduleInfo(m *module.Module, ptrSize int64) *info {
 	}
 	in := &info{m: m, globals: map[string]dwarf.Offset{}, types: map[string]dwarf.Offset{},
 		rtypes: map[uint64]dwarf.Offset{}, mapKV: map[string][2]dwarf.Offset{}, cus: map[dwarf.Offset]*dwarf.Entry{},
-		tc: typeCache{ptrSize: ptrSize, m: map[dwarf.Type]*typ{}}, order: m.File.ByteOrder}
+		funcs: map[uint64]*frameInfo{}, tc: typeCache{ptrSize: ptrSize, m: map[dwarf.Type]*typ{}}, order: m.File.ByteOrder}
 	in.d, in.err = m.DWARF()
 	if in.d == nil && in.err == nil {
 		in.err = errNoDWARF
@@ -202,6 +209,22 @@ func (in *info) function(pc uint64) (fi *frameInfo, err error) {
 	if in.err != nil {
 		return nil, in.err
 	}
+	in.mu.Lock()
+	fi, ok := in.funcs[pc]
+	in.mu.Unlock()
+	if ok {
+		return fi, nil
+	}
+	defer func() {
+		if err == nil {
+			in.mu.Lock()
+			if len(in.funcs) >= 4096 {
+				clear(in.funcs)
+			}
+			in.funcs[pc] = fi
+			in.mu.Unlock()
+		}
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			fi, err = nil, fmt.Errorf("malformed DWARF (%v)", p)
