@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"github.com/taijidbg/taiji/internal/testprog"
+	"github.com/taijidbg/taiji/module"
 	"strings"
 	"testing"
 )
@@ -176,5 +177,32 @@ func TestGoToolchains(t *testing.T) {
 				t.Errorf("target says %q", l)
 			}
 		})
+	}
+}
+
+// TestGoEntryArgs stops at the first instruction of main.inspect, where
+// ABIInternal has the arguments in registers and the optimized build's
+// location lists describe the string as two register pieces
+// (DW_OP_regN DW_OP_piece 8 DW_OP_regM DW_OP_piece 8).
+func TestGoEntryArgs(t *testing.T) {
+	st := startAt(t, goTarget(t), func(m *module.Module) uint64 {
+		a, _, ok := m.SymbolByName("main.inspect")
+		if !ok {
+			t.Fatal("no main.inspect")
+		}
+		return a
+	})
+	st.want("n", "5")
+	st.want("s", `"arg"`)
+	st.want("len(s) + n", "8")
+	if err := Assign(st.sc, "n", "7"); err != nil {
+		t.Fatal(err)
+	}
+	st.want("n", "7")
+	if err := Assign(st.sc, "s", `"x"`); err == nil {
+		t.Error("Assign of a string literal to a register-split string succeeded")
+	}
+	if l := st.resume("values"); !strings.HasPrefix(l, "values n=7 s=arg ") {
+		t.Errorf("target says %q, want n=7 (set in its register)", l)
 	}
 }

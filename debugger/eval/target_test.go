@@ -151,6 +151,16 @@ func lineAddr(t *testing.T, m *module.Module, file string, line int) uint64 {
 // start runs path, stops it at the BREAK line of src and returns frame 0.
 func start(t *testing.T, path, src string) *stopped {
 	t.Helper()
+	st := startAt(t, path, func(m *module.Module) uint64 {
+		return lineAddr(t, m, filepath.Base(src), breakLine(t, src))
+	})
+	st.waitLine("addr") // printed before the BREAK line
+	return st
+}
+
+// startAt runs path and stops it at the file address where(m) returns.
+func startAt(t *testing.T, path string, where func(m *module.Module) uint64) *stopped {
+	t.Helper()
 	requireRoot(t)
 	cmd := exec.Command(path)
 	stdin, err := cmd.StdinPipe()
@@ -210,7 +220,7 @@ func start(t *testing.T, path, src string) *stopped {
 			break
 		}
 	}
-	addr := lineAddr(t, m, filepath.Base(src), breakLine(t, src)) + bias
+	addr := where(m) + bias
 	if err := s.SetBreakpoint(addr); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +262,6 @@ func start(t *testing.T, path, src string) *stopped {
 			}
 			return s.SetRegs(st.tid, r)
 		}}
-	st.waitLine("addr")
 	return st
 }
 
