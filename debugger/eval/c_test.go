@@ -24,6 +24,7 @@ func testC(t *testing.T, opt string, flags ...string) {
 	// What gdb prints for the same globals of the same process (gdb
 	// attaches after the session detaches: run it last). Here values
 	// known from the source and the target's own printf.
+	st.want("gflags", "struct flags {a: 5, b: -3, c: 1000000, d: 777, e: -123456789012}")
 	for expr, want := range map[string]string{
 		"counter":                              "42",
 		"gnode.id":                             "7",
@@ -168,7 +169,7 @@ func testC(t *testing.T, opt string, flags ...string) {
 	}
 	// gdb, attached to the same process once the session has let it
 	// go, prints the globals as this package did (counter as set).
-	exprs := []string{"counter", "gnode.id", "gnode.pt.y", "gnode.c", "gnode.d", "gnode.arr[1]", "*greeting", "greeting[4]", "gnode.name[0]"}
+	exprs := []string{"gflags.a", "gflags.b", "gflags.c", "gflags.d", "gflags.e", "counter", "gnode.id", "gnode.pt.y", "gnode.c", "gnode.d", "gnode.arr[1]", "*greeting", "greeting[4]", "gnode.name[0]"}
 	var mine []string
 	for _, e := range exprs {
 		mine = append(mine, st.eval(e).String())

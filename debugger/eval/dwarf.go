@@ -56,7 +56,7 @@ func moduleInfo(m *module.Module, ptrSize int64) *info {
 	}
 	in := &info{m: m, globals: map[string]dwarf.Offset{}, types: map[string]dwarf.Offset{},
 		rtypes: map[uint64]dwarf.Offset{}, mapKV: map[string][2]dwarf.Offset{}, cus: map[dwarf.Offset]*dwarf.Entry{},
-		funcs: map[uint64]*frameInfo{}, tc: typeCache{ptrSize: ptrSize, m: map[dwarf.Type]*typ{}}, order: m.File.ByteOrder}
+		funcs: map[uint64]*frameInfo{}, tc: typeCache{ptrSize: ptrSize, order: m.File.ByteOrder, m: map[dwarf.Type]*typ{}}, order: m.File.ByteOrder}
 	in.d, in.err = m.DWARF()
 	if in.d == nil && in.err == nil {
 		in.err = errNoDWARF

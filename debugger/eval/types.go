@@ -2,6 +2,7 @@ package eval
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"fmt"
 	"strings"
 )
@@ -162,6 +163,7 @@ func arrayOf(t *typ, n int64) *typ {
 // handled by entering a type before converting its parts.
 type typeCache struct {
 	ptrSize int64
+	order   binary.ByteOrder
 	m       map[dwarf.Type]*typ
 	// Typedefs and qualifiers copy their underlying type; one met while
 	// that type is still being converted (a struct whose field points
@@ -332,13 +334,8 @@ func (c *typeCache) structType(t *typ, d *dwarf.StructType) {
 	for _, f := range d.Field {
 		ft := c.conv(f.Type)
 		fl := field{name: f.Name, off: f.ByteOffset, t: ft, bitSize: f.BitSize, embed: f.Name == ft.name || strings.HasSuffix(ft.name, "."+f.Name)}
-		if f.BitSize != 0 {
-			if f.DataBitOffset != 0 || f.BitOffset == 0 {
-				fl.bitOff = f.DataBitOffset - 8*f.ByteOffset
-			} else {
-				// DWARF 2/3 big-endian-style offset from the high bit of the storage unit.
-				fl.bitOff = 8*f.ByteSize - f.BitOffset - f.BitSize
-			}
+		if f.BitSize > 0 && f.BitSize <= 64 {
+			c.bitField(&fl, f)
 		}
 		t.fields = append(t.fields, fl)
 	}
@@ -359,6 +356,31 @@ func (c *typeCache) structType(t *typ, d *dwarf.StructType) {
 			t.name = d.Kind + " " + d.StructName
 		}
 	}
+}
+
+// bitField places a bit field: fl.off is the byte holding its first bit,
+// fl.bitOff that bit's number in memory order (from the low bit on a
+// little-endian target, from the high bit on a big-endian one, as DWARF
+// 4's DW_AT_data_bit_offset counts), and fl.t is resized to the smallest
+// 1, 2, 4 or 8 bytes holding all its bits.
+func (c *typeCache) bitField(fl *field, f *dwarf.StructField) {
+	var dbo int64
+	switch {
+	case f.ByteSize == 0: // DWARF 4+: DW_AT_data_bit_offset
+		dbo = f.DataBitOffset
+	case c.order == binary.BigEndian: // DWARF 2/3: from the storage unit's high bit
+		dbo = 8*f.ByteOffset + f.BitOffset
+	default:
+		dbo = 8*f.ByteOffset + 8*f.ByteSize - f.BitOffset - f.BitSize
+	}
+	fl.off, fl.bitOff = dbo/8, dbo%8
+	n := int64(1)
+	for n < 8 && 8*n < fl.bitOff+f.BitSize {
+		n *= 2
+	}
+	st := *fl.t
+	st.size = n
+	fl.t = &st
 }
 
 // goName is a DWARF type's name as users write it.

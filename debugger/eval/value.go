@@ -141,7 +141,11 @@ func (v *Value) uint() (uint64, error) {
 		}
 	}
 	if f, ok := v.bitfield(); ok {
-		u = (u >> f.bitOff) & (1<<f.bitSize - 1)
+		shift := uint64(f.bitOff)
+		if o == binary.BigEndian {
+			shift = uint64(8*int64(len(b)) - f.bitOff - f.bitSize)
+		}
+		u = (u >> shift) & (1<<f.bitSize - 1)
 		if v.t.signed() && u&(1<<(f.bitSize-1)) != 0 {
 			u |= ^uint64(0) << f.bitSize
 		}

@@ -26,7 +26,16 @@ struct node {
 	short arr[4];
 };
 
+struct flags {
+	unsigned a : 3;
+	int b : 5;
+	unsigned c : 20;
+	unsigned d : 10;
+	long long e : 40;
+};
+
 long counter = 42;
+struct flags gflags = {5, -3, 1000000, 777, -123456789012LL};
 const char *greeting = "hello, world";
 struct node gnode = {7, "global", {3, 4}, 0, BLUE, 1.5, {1, -2, 3, -4}};
 
