@@ -203,3 +203,17 @@ func (v *Value) uintMust(t *testing.T) uint64 {
 	}
 	return u
 }
+
+// BenchmarkCondition is the cost of a breakpoint condition over a local,
+// a global and a register, evaluated at a stop (what each conditional hit
+// of taiji debug pays in the evaluator).
+func BenchmarkCondition(b *testing.B) {
+	st := start(b, cTarget(b, "-O2"), cSrc)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v, err := Eval(st.sc, "local > 10 && counter == 42 || $sp == 0")
+		if err != nil || v.String() != "false" {
+			b.Fatal(v, err)
+		}
+	}
+}

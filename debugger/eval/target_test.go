@@ -29,7 +29,7 @@ import (
 
 // stopped is a target stopped at its BREAK line.
 type stopped struct {
-	t      *testing.T
+	t      testing.TB
 	s      *proc.Session
 	sc     *Scope
 	tid    int
@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles a target once per test binary run.
-func build(t *testing.T, key string, cmd ...string) string {
+func build(t testing.TB, key string, cmd ...string) string {
 	t.Helper()
 	if p, ok := buildCache.Load(key); ok {
 		return p.(string)
@@ -77,18 +77,18 @@ func build(t *testing.T, key string, cmd ...string) string {
 	return out
 }
 
-func goTarget(t *testing.T, flags ...string) string {
+func goTarget(t testing.TB, flags ...string) string {
 	key := "go" + strings.ReplaceAll(strings.Join(flags, ""), " ", "")
 	key = strings.NewReplacer("=", "", "/", "", "-", "").Replace(key)
 	return build(t, key, append(append([]string{"go", "build"}, flags...), ".")...)
 }
 
-func cTarget(t *testing.T, flags ...string) string {
+func cTarget(t testing.TB, flags ...string) string {
 	key := "c" + strings.NewReplacer("-", "", "=", "").Replace(strings.Join(flags, ""))
 	return build(t, key, append(append([]string{"gcc", "-g"}, flags...), "testdata/ctarget/ctarget.c")...)
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to ptrace")
@@ -99,7 +99,7 @@ func requireRoot(t *testing.T) {
 }
 
 // breakLine returns the line number of the BREAK marker in src.
-func breakLine(t *testing.T, src string) int {
+func breakLine(t testing.TB, src string) int {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func breakLine(t *testing.T, src string) int {
 }
 
 // lineAddr returns the lowest is_stmt address of file:line in m's DWARF.
-func lineAddr(t *testing.T, m *module.Module, file string, line int) uint64 {
+func lineAddr(t testing.TB, m *module.Module, file string, line int) uint64 {
 	d, err := m.DWARF()
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func lineAddr(t *testing.T, m *module.Module, file string, line int) uint64 {
 }
 
 // start runs path, stops it at the BREAK line of src and returns frame 0.
-func start(t *testing.T, path, src string) *stopped {
+func start(t testing.TB, path, src string) *stopped {
 	t.Helper()
 	st := startAt(t, path, func(m *module.Module) uint64 {
 		return lineAddr(t, m, filepath.Base(src), breakLine(t, src))
@@ -159,7 +159,7 @@ func start(t *testing.T, path, src string) *stopped {
 }
 
 // startAt runs path and stops it at the file address where(m) returns.
-func startAt(t *testing.T, path string, where func(m *module.Module) uint64) *stopped {
+func startAt(t testing.TB, path string, where func(m *module.Module) uint64) *stopped {
 	t.Helper()
 	requireRoot(t)
 	cmd := exec.Command(path)
@@ -390,7 +390,7 @@ func hex(s string) uint64 {
 	return u
 }
 
-func gdbPrint(t *testing.T, pid int, exprs ...string) []string {
+func gdbPrint(t testing.TB, pid int, exprs ...string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("gdb"); err != nil {
 		t.Skip("no gdb")
