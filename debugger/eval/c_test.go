@@ -61,8 +61,8 @@ func testC(t *testing.T, opt string, flags ...string) {
 	if opt == "-O0" {
 		// -O2 keeps these in registers or folds them: checked only at -O0.
 		for expr, want := range map[string]string{
-			"c8": "-8 '\\xf8'", "s16": "-1600", "u32": "4000000000", "i64": "-64000000000",
-			"w.u": "16909060", "w.b[0]": "4 '\\x04'",
+			"c8": "-8 '\\370'", "s16": "-1600", "u32": "4000000000", "i64": "-64000000000",
+			"w.u": "16909060", "w.b[0]": "4 '\\004'",
 			"first.next.pt.x": "5", "first.c": "RED", "second.c": "GREEN", "first.d": "2.5",
 			"first.next.next": "(*struct node)(0x0)",
 		} {
@@ -175,6 +175,15 @@ func testC(t *testing.T, opt string, flags ...string) {
 		mine = append(mine, st.eval(e).String())
 	}
 	mineX := st.eval("gnode.pt").Format('x')
+	gn := st.eval("&gnode").uintMust(t)
+	var mineExamine []string
+	for _, f := range examineFormats {
+		out, err := Examine(st.sc, f, gn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mineExamine = append(mineExamine, out)
+	}
 	if l := st.resume("after"); l != "after counter=-5 local=1234 first.id=77" {
 		t.Errorf("target says %q, want the values set", l)
 	}
@@ -189,6 +198,16 @@ func testC(t *testing.T, opt string, flags ...string) {
 	for i, e := range exprs {
 		if gdb[i] != mine[i] {
 			t.Errorf("%s: gdb prints %s, eval %s", e, gdb[i], mine[i])
+		}
+	}
+	var xcmds []string
+	for _, f := range examineFormats {
+		xcmds = append(xcmds, "x/"+f+" &gnode")
+	}
+	gdbX := gdbExamine(t, st.pid, xcmds...)
+	for i, f := range examineFormats {
+		if got := gdbX[i]; got != mineExamine[i] {
+			t.Errorf("x/%s &gnode: gdb\n%s\neval\n%s", f, got, mineExamine[i])
 		}
 	}
 	if want := "{x = 0x3, y = 0x4}"; gdb[len(exprs)] != want || mineX != "struct point {x: 0x3, y: 0x4}" {
@@ -217,3 +236,6 @@ func BenchmarkCondition(b *testing.B) {
 		}
 	}
 }
+
+// examineFormats are x/FMT letters compared with gdb's output, byte for byte.
+var examineFormats = []string{"6xw", "3dg", "8xb", "4dh", "2ug", "3ow", "2tb", "3c"}

@@ -46,7 +46,10 @@ var infos sync.Map // *module.Module -> *info
 
 // Release drops what the evaluator indexed of m (its variables, types and
 // CFI); call it when closing m.
-func Release(m *module.Module) { infos.Delete(m) }
+func Release(m *module.Module) {
+	infos.Delete(m)
+	dataSymCache.Delete(m)
+}
 
 var errNoDWARF = errors.New("no DWARF")
 

@@ -3,10 +3,13 @@ package eval
 import (
 	"debug/elf"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/taijidbg/taiji/disasm"
+	"github.com/taijidbg/taiji/module"
 )
 
 // ExamineFormat is a parsed gdb x/FMT: a count, a format letter and a unit
@@ -138,7 +141,7 @@ func (sc *Scope) unit(f ExamineFormat, u uint64) string {
 	case 't':
 		return fmt.Sprintf("%0*b", bits, u)
 	case 'c':
-		return fmt.Sprintf("%d %s", signed, strconv.QuoteRuneToASCII(rune(u&0xff)))
+		return fmt.Sprintf("%d %s", signed, charString(u&0xff, 1))
 	case 'a':
 		return fmt.Sprintf("%#x%s", u, sc.symSuffix(u))
 	}
@@ -151,11 +154,14 @@ func (sc *Scope) label(addr uint64) string {
 }
 
 func (sc *Scope) symSuffix(addr uint64) string {
-	if sc.Module == nil || addr < sc.Bias {
+	if !sc.inModule(addr) {
 		return ""
 	}
-	name, start, ok := sc.Module.Symbol(addr - sc.Bias)
-	if !ok || !sc.inModule(addr) {
+	name, start, ok := dataSymbol(sc.Module, addr-sc.Bias)
+	if !ok {
+		name, start, ok = sc.Module.Symbol(addr - sc.Bias)
+	}
+	if !ok {
 		return ""
 	}
 	if off := addr - sc.Bias - start; off != 0 {
@@ -214,4 +220,43 @@ func (sc *Scope) examineCode(count int, addr uint64) (string, error) {
 		fmt.Fprintf(&sb, "   (bad instruction: %v)\n", err)
 	}
 	return sb.String(), nil
+}
+
+// dataSyms are a module's data symbols (STT_OBJECT) by address, which
+// module.Symbol (functions only) does not name: gdb labels x of a global
+// "<gnode+16>".
+type dataSyms []dataSym
+
+type dataSym struct {
+	start, size uint64
+	name        string
+}
+
+var dataSymCache sync.Map // *module.Module -> dataSyms
+
+// dataSymbol returns the data symbol containing the link-time address addr.
+func dataSymbol(m *module.Module, addr uint64) (string, uint64, bool) {
+	v, ok := dataSymCache.Load(m)
+	if !ok {
+		var ds dataSyms
+		for _, f := range []*elf.File{m.File, m.Debug} {
+			if f == nil {
+				continue
+			}
+			syms, _ := f.Symbols()
+			for _, s := range syms {
+				if elf.ST_TYPE(s.Info) == elf.STT_OBJECT && s.Size > 0 && s.Value != 0 {
+					ds = append(ds, dataSym{s.Value, s.Size, s.Name})
+				}
+			}
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i].start < ds[j].start })
+		v, _ = dataSymCache.LoadOrStore(m, ds)
+	}
+	ds := v.(dataSyms)
+	i := sort.Search(len(ds), func(i int) bool { return ds[i].start > addr }) - 1
+	if i >= 0 && addr-ds[i].start < ds[i].size {
+		return ds[i].name, ds[i].start, true
+	}
+	return "", 0, false
 }

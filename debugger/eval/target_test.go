@@ -390,6 +390,35 @@ func hex(s string) uint64 {
 	return u
 }
 
+// gdbExamine returns what one gdb run on pid prints for each x command,
+// the rows only ("0x... <sym>:\t...").
+func gdbExamine(t testing.TB, pid int, cmds ...string) []string {
+	t.Helper()
+	args := []string{"-nx", "-batch", "-p", strconv.Itoa(pid)}
+	for _, c := range cmds {
+		args = append(args, "-ex", c, "-ex", `echo @@\n`)
+	}
+	out, err := exec.Command("gdb", args...).Output()
+	if err != nil {
+		t.Fatalf("gdb %v: %v", cmds, err)
+	}
+	var res []string
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case l == "@@":
+			res = append(res, strings.Join(keep, "\n")+"\n")
+			keep = nil
+		case strings.HasPrefix(l, "0x") && strings.Contains(l, ":\t"):
+			keep = append(keep, l)
+		}
+	}
+	if len(res) != len(cmds) {
+		t.Fatalf("gdb answered %d of %d commands:\n%s", len(res), len(cmds), out)
+	}
+	return res
+}
+
 func gdbPrint(t testing.TB, pid int, exprs ...string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("gdb"); err != nil {

@@ -425,17 +425,26 @@ func (f *formatter) integer(v *Value, u uint64) {
 	}
 }
 
-// char prints a character: C chars above 0x7f as the byte they are.
+// char prints a character as gdb does: C's escapes, octal for other
+// bytes that do not print ('\000', '\370'), wider runes as Go quotes them.
 func (f *formatter) char(u uint64, size int64) {
-	switch {
-	case u < utf8.RuneSelf:
-		f.w(strconv.QuoteRuneToASCII(rune(u)))
-	case size == 1:
-		f.wf("'\\x%02x'", u)
-	default:
-		f.w(strconv.QuoteRune(rune(u)))
-	}
+	f.w(charString(u, size))
 }
+
+func charString(u uint64, size int64) string {
+	if esc, ok := cEscapes[u]; ok {
+		return "'" + esc + "'"
+	}
+	switch {
+	case u >= 0x20 && u < 0x7f:
+		return "'" + string(rune(u)) + "'"
+	case size == 1 || u < utf8.RuneSelf:
+		return fmt.Sprintf("'\\%03o'", u&0xff)
+	}
+	return strconv.QuoteRune(rune(u))
+}
+
+var cEscapes = map[uint64]string{7: `\a`, 8: `\b`, 9: `\t`, 10: `\n`, 11: `\v`, 12: `\f`, 13: `\r`, 27: `\033`, '\\': `\\`, '\'': `\'`}
 
 func (f *formatter) pointer(v *Value, depth int, top bool) {
 	t := v.t
