@@ -96,11 +96,7 @@ func Assign(sc *Scope, lhs, rhs string) (err error) {
 		return nil
 	case dst.Addr != 0:
 		if err := sc.Mem.WriteMemory(dst.Addr, b); err != nil {
-			msg := err.Error()
-			if i := strings.LastIndex(msg, ": "); i >= 0 {
-				msg = msg[i+2:]
-			}
-			return fmt.Errorf("cannot write %d bytes at %#x: %s", len(b), dst.Addr, msg)
+			return fmt.Errorf("cannot write %d bytes at %#x: %s", len(b), dst.Addr, memReason(err))
 		}
 		return nil
 	}

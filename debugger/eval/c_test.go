@@ -83,6 +83,10 @@ func testC(t *testing.T, opt string, flags ...string) {
 		}
 	}
 	st.wantErr("nosuch", "no variable nosuch in inspect at line")
+	st.wantErr("*(*uint64)(0x10)", "cannot read 8 bytes at 0x10: not mapped")
+	st.wantErr("gnode.next.id", "gnode.next is nil")
+	st.want("gnode.arr[2] == *(&gnode.arr[0] + 2)", "true")
+	st.want("&gnode.arr[3] - &gnode.arr[1]", "2")
 	// Locals the optimizer dropped say so in one line; the others read.
 	locals, err := Locals(st.sc)
 	if err != nil {

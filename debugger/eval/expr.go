@@ -355,10 +355,13 @@ func (sc *Scope) lookupLocal(name string) (*Value, error) {
 
 func (sc *Scope) field(x *Value, name string) (*Value, error) {
 	for i := 0; x.t.kind == kPtr && i < 2; i++ {
+		// Go's automatic dereference: p.f is (*p).f, named p.f.
+		n := x.Name
 		var err error
 		if x, err = sc.deref(x); err != nil {
 			return nil, err
 		}
+		x.Name = n
 	}
 	if x.t.kind == kIface {
 		d, err := x.dynamic()
@@ -527,6 +530,35 @@ func (sc *Scope) arith(op token.Token, x, y *Value, src string) (*Value, error) 
 	}
 	if !num(x) || !num(y) {
 		return nil, fmt.Errorf("operator %s not defined on %s (%s) and %s (%s)", op, x.Name, x.t.name, y.Name, y.t.name)
+	}
+	// C pointer arithmetic: p ± n moves by n elements, p - q counts them.
+	if x.t.kind == kPtr && x.t.elem != nil && x.t.elem.size > 0 && (op == token.ADD || op == token.SUB) {
+		if y.t.isInteger() || y.t.kind == kUntyped {
+			a, err := x.uint()
+			if err != nil {
+				return nil, err
+			}
+			n, err := y.uint()
+			if err != nil {
+				return nil, err
+			}
+			d := n * uint64(x.t.elem.size)
+			if op == token.SUB {
+				d = -d
+			}
+			return sc.uintValue(src, x.t, a+d), nil
+		}
+		if op == token.SUB && y.t.kind == kPtr && y.t.elem != nil && y.t.elem.size == x.t.elem.size {
+			a, err := x.uint()
+			if err != nil {
+				return nil, err
+			}
+			b, err := y.uint()
+			if err != nil {
+				return nil, err
+			}
+			return sc.uintValue(src, builtin("int", int64(sc.ptrSize())), uint64(int64(a-b)/x.t.elem.size)), nil
+		}
 	}
 	// The result type: a typed operand's, else untyped.
 	t := x.t

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/module"
@@ -260,11 +261,20 @@ func constBytes(val any, size int64, a *arch.Arch) []byte {
 }
 
 func readErr(n int64, addr uint64, err error) error {
+	return fmt.Errorf("cannot read %d bytes at %#x: %s", n, addr, memReason(err))
+}
+
+// memReason says why memory could not be reached: /proc/PID/mem and
+// process_vm_readv answer EIO or EFAULT for an address no mapping holds.
+func memReason(err error) string {
+	if errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EFAULT) {
+		return "not mapped"
+	}
 	msg := err.Error()
 	if i := strings.LastIndex(msg, ": "); i >= 0 {
 		msg = msg[i+2:]
 	}
-	return fmt.Errorf("cannot read %d bytes at %#x: %s", n, addr, msg)
+	return msg
 }
 
 func (sc *Scope) vars(params bool) ([]*Value, error) {
