@@ -60,8 +60,9 @@ func moduleInfo(m *module.Module, ptrSize int64) *info {
 	in := &info{m: m, globals: map[string]dwarf.Offset{}, types: map[string]dwarf.Offset{},
 		rtypes: map[uint64]dwarf.Offset{}, mapKV: map[string][2]dwarf.Offset{}, cus: map[dwarf.Offset]*dwarf.Entry{},
 		funcs: map[uint64]*frameInfo{}, tc: typeCache{ptrSize: ptrSize, order: m.File.ByteOrder, m: map[dwarf.Type]*typ{}}, order: m.File.ByteOrder}
-	in.d, in.err = m.DWARF()
-	if in.d == nil && in.err == nil {
+	if _, _, ok := m.SectionFrom(true, ".debug_info"); !ok {
+		in.err = errNoDWARF
+	} else if in.d, in.err = m.DWARF(); in.d == nil && in.err == nil {
 		in.err = errNoDWARF
 	}
 	if in.err == nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"github.com/taijidbg/taiji/internal/testprog"
 	"github.com/taijidbg/taiji/module"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -204,5 +206,36 @@ func TestGoEntryArgs(t *testing.T) {
 	}
 	if l := st.resume("values"); !strings.HasPrefix(l, "values n=7 s=arg ") {
 		t.Errorf("target says %q, want n=7 (set in its register)", l)
+	}
+}
+
+// TestGoStripped: without DWARF or symbols, registers, memory and the
+// builtin types still work, and names say why they do not.
+func TestGoStripped(t *testing.T) {
+	full := goTarget(t)
+	stripped := filepath.Join(buildDir, "gostripped")
+	if out, err := exec.Command("objcopy", "--strip-all", full, stripped).CombinedOutput(); err != nil {
+		t.Fatalf("objcopy: %v\n%s", err, out)
+	}
+	st := startAt(t, stripped, func(*module.Module) uint64 {
+		m, err := module.Open(full, module.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		return lineAddr(t, m, filepath.Base(goSrc), breakLine(t, goSrc))
+	})
+	st.waitLine("addr")
+	st.want(fmt.Sprintf("*(*int64)(%s)", st.ora("addr counter")), "42")
+	st.want(fmt.Sprintf("(*[4]int)(%s)[3]", st.ora("addr sl0")), "40")
+	st.want(fmt.Sprintf("*(*uint8)(%s + 1) == 0", st.ora("addr counter")), "true")
+	st.want("$pc == "+fmt.Sprint(st.sc.Regs.PC), "true")
+	st.wantErr("counter", "has no DWARF (stripped): only registers, memory and builtin types work")
+	st.wantErr("*(*main.T)(0x10)", "no DWARF")
+	if err := Assign(st.sc, fmt.Sprintf("*(*int64)(%s)", st.ora("addr counter")), "-7"); err != nil {
+		t.Fatal(err)
+	}
+	if l := st.resume("after"); !strings.HasPrefix(l, "after counter=-7 ") {
+		t.Errorf("target says %q", l)
 	}
 }
