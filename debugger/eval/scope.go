@@ -25,7 +25,7 @@ type Scope struct {
 	Regs   arch.Regs      // the frame's registers as the unwinder recovered them (frame 0: the thread's)
 	CFA    uint64         // the frame's CFA (DW_OP_call_frame_cfa); 0 if unknown
 	PC     uint64         // the frame's PC (for a caller frame: return address - 1 is where to look up)
-	Mem    Memory         //
+	Mem    Memory         // the stopped process (proc.Session)
 	Module *module.Module // module holding PC, nil if none; DWARF may be absent (stripped)
 	Bias   uint64         // load bias of Module (PIE/shared lib): runtime addr = file addr + Bias
 	// SetReg writes a register of frame 0 (DWARF number); nil: read-only.
@@ -300,8 +300,8 @@ func (sc *Scope) vars(params bool) ([]*Value, error) {
 	return out, nil
 }
 
-// Locals returns the DWARF local variables whose scope holds the PC,
-// innermost first. Each Value carries its own error if it cannot be read
+// Locals returns the DWARF local variables whose scope holds the PC, in
+// declaration order (outer blocks first). Each Value carries its own error if it cannot be read
 // (optimized out, unreadable memory); the error is for the frame as a
 // whole (no DWARF, no function at PC).
 func Locals(sc *Scope) ([]*Value, error) { return sc.vars(false) }
