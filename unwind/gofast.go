@@ -20,8 +20,9 @@ import (
 // a stack switch, an SPWRITE function, a trampoline, code outside a Go
 // image, an unreadable slot, a caller whose SP does not grow) to walkFrom,
 // in the state walkFrom would have reached it in: both produce the same
-// PCs and the same note, which TestGoFastAgrees checks on every goroutine
-// of the goroutines oracle's targets.
+// PCs and the same note, which TestGoroutinesOracle (cmd/taiji,
+// checkFastWalk) checks on every goroutine of its targets, built by every
+// Go release in every binary kind.
 
 // plainFacts say whether the frame at one PC is a plain Go frame, and its
 // SP delta. Keyed by link-time PC and whether the PC is looked up as is.
