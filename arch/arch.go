@@ -290,3 +290,13 @@ func seqInts(base, n int) []int {
 	}
 	return s
 }
+
+// seqOffsets maps DWARF registers base..base+n-1 to the consecutive 8-byte
+// slots starting at byte off: the register words of a struct pt_regs.
+func seqOffsets(base, n, off int) map[int]int {
+	m := make(map[int]int, n)
+	for i := 0; i < n; i++ {
+		m[base+i] = off + 8*i
+	}
+	return m
+}
