@@ -12,10 +12,10 @@ import (
 )
 
 // TestCheckKernel runs the check on this machine's /sys and on copies of
-// its layout with one piece missing.
+// its layout with one piece missing: BTF is needed only for --stack.
 func TestCheckKernel(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
-		if err := CheckKernel("/sys"); err != nil {
+		if err := CheckKernel("/sys", true); err != nil {
 			t.Fatalf("this kernel: %v", err)
 		}
 	}
@@ -31,19 +31,28 @@ func TestCheckKernel(t *testing.T) {
 		}
 		return d
 	}
+	noBTF := mk("bus/event_source/devices/uprobe/type")
 	for _, c := range []struct {
-		sys, want string
+		sys   string
+		stack bool
+		want  string
 	}{
-		{mk("bus/event_source/devices/uprobe/type"), "without BTF"},
-		{mk("kernel/btf/vmlinux"), "without uprobes"},
+		{noBTF, true, "--stack needs kernel BTF"},
+		{mk("kernel/btf/vmlinux"), false, "without uprobes"},
+		{mk("kernel/btf/vmlinux"), true, "without uprobes"},
 	} {
-		err := CheckKernel(c.sys)
+		err := CheckKernel(c.sys, c.stack)
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line saying %q", c.sys, err, c.want)
 		}
 	}
-	if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type")); err != nil {
-		t.Errorf("complete sysfs: %v", err)
+	if err := CheckKernel(noBTF, false); err != nil {
+		t.Errorf("no BTF, no --stack: %v", err)
+	}
+	for _, stack := range []bool{false, true} {
+		if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type"), stack); err != nil {
+			t.Errorf("complete sysfs: %v", err)
+		}
 	}
 }
 

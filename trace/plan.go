@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"reflect"
 	"strings"
 
@@ -11,7 +12,7 @@ import (
 // Layout of an event, shared with bpf/trace.c.
 const (
 	hdrBytes   = 80
-	regsWords  = 34
+	regsWords  = 44 // the largest PTREGS_WORDS: ppc64's user_pt_regs
 	stackBytes = 256
 	regsOff    = hdrBytes
 	stackOff   = regsOff + regsWords*8
@@ -69,6 +70,12 @@ func (s source) loc(a *arch.Arch, off, size int64) (buf int, at int64, ok bool) 
 			r, ok := a.PtRegs[p.Reg]
 			if p.Float || !ok {
 				return 0, 0, false
+			}
+			// A piece narrower than the register is its low-order
+			// bytes: the first of the register's word on a
+			// little-endian arch, the last on a big-endian one (s390x).
+			if a.ByteOrder == binary.BigEndian {
+				off += int64(a.PtrSize) - p.Size
 			}
 			return bufRegs, int64(r) + off - p.Offset, true
 		}
