@@ -93,6 +93,13 @@ type Arch struct {
 	PtRegsSize int
 	// PtRegsSP is the offset of the stack pointer in struct pt_regs.
 	PtRegsSP int
+	// GoEntryProbeOnCheckBranch puts a Go function's entry probe on the
+	// conditional branch of its stack-bound check, with the re-entry after
+	// morestack dropped in the probe (trace's dedupe), instead of on the
+	// first instruction of the body: where the kernel's uprobe may lose
+	// what the probed instruction writes to a register, a branch writes
+	// none.
+	GoEntryProbeOnCheckBranch bool
 
 	// ---- System calls and breakpoints (syscall.go; proc's ptrace engine,
 	// taiji inject) ----

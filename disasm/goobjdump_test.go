@@ -187,6 +187,9 @@ func checkAgainstObjdump(t *testing.T, a *arch.Arch, bin string, listing map[uin
 		// after the check's branch, with the path at the end (s390x).
 		end, ok := GoStackCheckEnd(a, insts)
 		checks++
+		if br, ok := GoStackCheckBranch(a, insts); !ok || ours[br].Kind != CondJump || br > fn.Entry+16 {
+			t.Errorf("%s: stack check branch %#x (%v) is not the prologue's conditional branch", fn.Name, br, ok)
+		}
 		switch {
 		case !ok:
 			t.Errorf("%s: no stack check found", fn.Name)

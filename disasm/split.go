@@ -1,5 +1,7 @@
 package disasm
 
+import "github.com/taijidbg/taiji/arch"
+
 // checkAfterLoad returns the body's entry for a stack check whose load of
 // g.stackguard is insts[i]: the check's branch is the first conditional
 // branch after it.
@@ -54,4 +56,24 @@ func isMorestackBlock(insts []Inst, i int) bool {
 		}
 	}
 	return false
+}
+
+// GoStackCheckBranch returns the address of the conditional branch of the
+// stack-bound check that starts a Go function (see GoStackCheckEnd): the
+// instruction that decides between the body and the morestack call. ok is
+// false for functions without a check.
+func GoStackCheckBranch(a *arch.Arch, insts []Inst) (addr uint64, ok bool) {
+	end, ok := GoStackCheckEnd(a, insts)
+	if !ok {
+		return 0, false
+	}
+	for k, in := range insts {
+		if in.Addr >= end {
+			break
+		}
+		if in.Kind == CondJump && (in.Target == end || insts[k+1].Addr == end) {
+			return in.Addr, true
+		}
+	}
+	return 0, false
 }

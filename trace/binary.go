@@ -374,7 +374,14 @@ func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
 		return nil, fmt.Errorf("%s: %s: %w", b.Name, s.name, err)
 	}
 	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
-	if s.goFunc {
+	switch {
+	case s.goFunc && b.Arch.GoEntryProbeOnCheckBranch:
+		// The probe fires again when the function restarts after
+		// morestack; with StackCheck false the probe drops that.
+		if br, ok := disasm.GoStackCheckBranch(b.Arch, insts); ok {
+			f.Entry = br
+		}
+	case s.goFunc:
 		if end, ok := disasm.GoStackCheckEnd(b.Arch, insts); ok {
 			f.Entry, f.StackCheck = end, true
 		}

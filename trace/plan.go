@@ -113,7 +113,9 @@ func (p *planner) add(path string, it item) (int, bool) {
 // ref returns an item field pair for the word at off of the value.
 func (p *planner) word(s source, off int64) (uint8, uint16, bool) {
 	buf, at, ok := s.loc(p.a, off, int64(p.a.PtrSize))
-	if !ok || at > 0xffff {
+	// bpf/trace.c reads words 8-aligned (word's mask): pointers and
+	// lengths always are; anything else is not captured.
+	if !ok || at > 0xffff || at%8 != 0 {
 		return 0, 0, false
 	}
 	return uint8(buf), uint16(at), true
