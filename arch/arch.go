@@ -100,6 +100,10 @@ type Arch struct {
 	// what the probed instruction writes to a register, a branch writes
 	// none.
 	GoEntryProbeOnCheckBranch bool
+	// UprobesUnsafe, if not "", says in one sentence why taiji trace
+	// refuses this arch although it has the data above: the kernel's
+	// uprobes were seen to break the programs they probe.
+	UprobesUnsafe string
 
 	// ---- System calls and breakpoints (syscall.go; proc's ptrace engine,
 	// taiji inject) ----

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/link"
+
+	"github.com/taijidbg/taiji/arch"
 )
 
 // TestCheckKernel runs the check on this machine's /sys and on copies of
@@ -64,6 +66,30 @@ func TestAttachErrorUnsupported(t *testing.T) {
 	for _, want := range []error{ErrUnsupported, errors.ErrUnsupported, link.ErrNotSupported} {
 		if !errors.Is(err, want) {
 			t.Errorf("%v: errors.Is(%v) is false", err, want)
+		}
+	}
+}
+
+// TestCheckArch: the arches with trace data are traced, s390x is refused
+// for its uprobes (arch.UprobesUnsafe) and mips64le, loong64 for want of
+// data, each in one line naming the arch.
+func TestCheckArch(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"amd64", ""}, {"arm64", ""}, {"ppc64le", ""}, {"riscv64", ""},
+		{"s390x", "trace does not support s390x: uprobes on this kernel broke"},
+		{"mips64le", "trace does not support mips64le yet (it does amd64, arm64, ppc64le, riscv64)"},
+		{"loong64", "trace does not support loong64 yet"},
+	} {
+		a, err := arch.ByName(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckArch(a)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: %v, want one line with %q", c.name, err, c.want)
 		}
 	}
 }

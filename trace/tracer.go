@@ -105,9 +105,12 @@ func CheckArch(a *arch.Arch) error {
 	var supported []string
 	for _, n := range arch.Names() {
 		b, _ := arch.ByName(n)
-		if len(b.GoIntArgs) > 0 && len(b.PtRegs) > 0 && disasm.Supports(b) {
+		if len(b.GoIntArgs) > 0 && len(b.PtRegs) > 0 && disasm.Supports(b) && b.UprobesUnsafe == "" {
 			supported = append(supported, n)
 		}
+	}
+	if a.UprobesUnsafe != "" {
+		return fmt.Errorf("trace does not support %s: %s", a.Name, a.UprobesUnsafe)
 	}
 	if !slices.Contains(supported, a.Name) {
 		return fmt.Errorf("trace does not support %s yet (it does %s)", a.Name, strings.Join(supported, ", "))
