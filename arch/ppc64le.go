@@ -71,6 +71,7 @@ var PPC64LE = register(&Arch{
 	// right, as were the probes on RET (blr) (internal/xarchtrace
 	// TestTraceInVM).
 	GoEntryProbeOnCheckBranch: true,
+	ELFLocalEntry:             true,
 
 	// ---- System calls and breakpoints ----
 	Syscall: SyscallABI{

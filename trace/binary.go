@@ -161,6 +161,7 @@ type symbol struct {
 	name       string
 	addr, size uint64
 	goFunc     bool
+	local      uint64 // offset of the local entry point (ppc64le C), where calls enter
 }
 
 // symbols lists the functions: Go functions from pclntab (present even in
@@ -188,7 +189,7 @@ func (b *Binary) symbols() []symbol {
 				continue
 			}
 			seen[name] = true
-			out = append(out, symbol{name, f.Entry, f.End - f.Entry, true})
+			out = append(out, symbol{name: name, addr: f.Entry, size: f.End - f.Entry, goFunc: true})
 		}
 	}
 	for _, s := range elfSyms {
@@ -197,7 +198,7 @@ func (b *Binary) symbols() []symbol {
 			continue
 		}
 		seen[s.Name] = true
-		out = append(out, symbol{s.Name, s.Value, s.Size, false})
+		out = append(out, symbol{name: s.Name, addr: s.Value, size: s.Size, local: b.Arch.LocalEntry(s.Other)})
 	}
 	return out
 }
@@ -373,7 +374,7 @@ func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", b.Name, s.name, err)
 	}
-	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
+	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr + s.local}
 	switch {
 	case s.goFunc && b.Arch.GoEntryProbeOnCheckBranch:
 		// The probe fires again when the function restarts after
