@@ -60,9 +60,9 @@ var PPC64LE = register(&Arch{
 	PtRegs:     seqOffsets(0, 32, 0),
 	PtRegsSize: 44 * 8,
 	PtRegsSP:   1 * 8,
-	// Debian 12's ppc64el kernel (6.1, under qemu) sometimes loses the
-	// register an instruction it emulates at a uprobe writes, when that
-	// is one of r14-r31: with a probe on the body's first instruction
+	// Under Debian 12's ppc64el kernel (6.1) in qemu, the register an
+	// instruction emulated at a uprobe writes was sometimes lost when it
+	// was one of r14-r31 (kernel or qemu: not known): with a probe on the body's first instruction
 	// (MOVD LR, R31: mflr r31) main.Mix returned into main.main's
 	// caller, which ran main again; on the check's first instruction
 	// (MOVD 16(g), R22) the check failed for ever ("stack overflow").
