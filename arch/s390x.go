@@ -39,8 +39,9 @@ var S390X = register(&Arch{
 	// cmd/compile/abi-internal.md ("s390x architecture") and
 	// cmd/compile/internal/ssa/opGen.go's paramIntRegS390X: R2-R9;
 	// F0-F15. Register ABI since go1.26: internal/buildcfg/exp.go of
-	// go1.23 lists no s390x, go1.26's has it (go1.24 and go1.25 not
-	// checked). Stack arguments start past the return PC slot, 8(R15).
+	// go1.23 lists no s390x, go1.26's has it, and the CLs that brought it
+	// (go.dev/cl/719460, 719465) landed in November 2025, the go1.26
+	// cycle. Stack arguments start past the return PC slot, 8(R15).
 	GoIntArgs: seqInts(2, 8),
 	// F0-F15 in the s390x ELF ABI's DWARF numbering: f0 f2 f4 f6 f1 f3
 	// f5 f7 f8 f10 f12 f14 f9 f11 f13 f15 are 16-31.
