@@ -92,6 +92,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("%s: %d bytes of instructions in %d bytes", name, total, len(code))
 			}
 			GoStackCheckEnd(a, insts)
+			GoStackCheckBranch(a, insts)
 		}
 	})
 }

@@ -71,7 +71,7 @@ func GoStackCheckBranch(a *arch.Arch, insts []Inst) (addr uint64, ok bool) {
 		if in.Addr >= end {
 			break
 		}
-		if in.Kind == CondJump && (in.Target == end || insts[k+1].Addr == end) {
+		if in.Kind == CondJump && (in.Target == end || k+1 < len(insts) && insts[k+1].Addr == end) {
 			return in.Addr, true
 		}
 	}
