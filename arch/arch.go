@@ -93,6 +93,22 @@ type Arch struct {
 	PtRegsSize int
 	// PtRegsSP is the offset of the stack pointer in struct pt_regs.
 	PtRegsSP int
+	// GoEntryProbeOnCheckBranch puts a Go function's entry probe on the
+	// conditional branch of its stack-bound check, with the re-entry after
+	// morestack dropped in the probe (trace's dedupe), instead of on the
+	// first instruction of the body: where the kernel's uprobe may lose
+	// what the probed instruction writes to a register, a branch writes
+	// none.
+	GoEntryProbeOnCheckBranch bool
+	// ELFLocalEntry is set where a function symbol's st_other gives the
+	// offset of its local entry point (ELFv2, ppc64le): a direct call
+	// enters there, past the TOC setup a call through a pointer runs
+	// first, so a probe for every call goes there (as perf probe does).
+	ELFLocalEntry bool
+	// UprobesUnsafe, if not "", says in one sentence why taiji trace
+	// refuses this arch although it has the data above: the kernel's
+	// uprobes were seen to break the programs they probe.
+	UprobesUnsafe string
 
 	// ---- System calls and breakpoints (syscall.go; proc's ptrace engine,
 	// taiji inject) ----
@@ -289,4 +305,27 @@ func seqInts(base, n int) []int {
 		s[i] = base + i
 	}
 	return s
+}
+
+// seqOffsets maps DWARF registers base..base+n-1 to the consecutive 8-byte
+// slots starting at byte off: the register words of a struct pt_regs.
+func seqOffsets(base, n, off int) map[int]int {
+	m := make(map[int]int, n)
+	for i := 0; i < n; i++ {
+		m[base+i] = off + 8*i
+	}
+	return m
+}
+
+// LocalEntry returns the offset of a function's local entry point from its
+// symbol's value, given the symbol's st_other, where the arch has one
+// (ELFLocalEntry), else 0. The 64-bit ELF V2 ABI (3.4.1, "Symbol Values")
+// keeps it in st_other's top three bits: 0 and 1 mean the entries
+// coincide, 2 to 6 an offset of 1<<v bytes; 7 is reserved.
+func (a *Arch) LocalEntry(other uint8) uint64 {
+	v := other >> 5
+	if !a.ELFLocalEntry || v < 2 || v > 6 {
+		return 0
+	}
+	return 1 << v
 }

@@ -3,6 +3,7 @@ package arch
 import (
 	"debug/elf"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -104,5 +105,42 @@ func TestGoCgoCallGFor(t *testing.T) {
 	}
 	if g := ARM64.GoCgoCall.GFor("go1.19"); g != 0 {
 		t.Errorf("arm64 GFor(go1.19) = %d, want 0 (asm_arm64.s: MOVD R4, 0(RSP))", g)
+	}
+}
+
+// TestTraceData: where an arch has Go register-ABI and pt_regs data, every
+// register trace reads from a uprobe's pt_regs (the Go and C argument and
+// result registers, g, SP) has a slot inside the struct, no two registers
+// share one, and the SP slot is PtRegsSP.
+func TestTraceData(t *testing.T) {
+	for _, n := range Names() {
+		a, _ := ByName(n)
+		if len(a.GoIntArgs) == 0 || a.PtRegs == nil {
+			continue
+		}
+		if a.PtRegs[a.SP] != a.PtRegsSP {
+			t.Errorf("%s: SP at %d in pt_regs, PtRegsSP %d", n, a.PtRegs[a.SP], a.PtRegsSP)
+		}
+		seen := map[int]int{}
+		for r, off := range a.PtRegs {
+			if off < 0 || off+8 > a.PtRegsSize || off%8 != 0 {
+				t.Errorf("%s: register %d at %d, outside pt_regs (%d bytes)", n, r, off, a.PtRegsSize)
+			}
+			if o, dup := seen[off]; dup {
+				t.Errorf("%s: registers %d and %d both at %d", n, o, r, off)
+			}
+			seen[off] = r
+		}
+		regs := append(append(append([]int{a.GoG, a.SP}, a.GoIntArgs...), a.CIntArgs...), a.CIntResults...)
+		for _, r := range regs {
+			if _, ok := a.PtRegs[r]; !ok {
+				t.Errorf("%s: register %s has no pt_regs slot", n, a.RegName(r))
+			}
+		}
+		for _, r := range a.GoFloatArgs {
+			if _, ok := a.PtRegs[r]; ok || slices.Contains(a.GoIntArgs, r) {
+				t.Errorf("%s: float register %d is an integer register", n, r)
+			}
+		}
 	}
 }

@@ -39,6 +39,40 @@ var PPC64LE = register(&Arch{
 		Slots: append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, SlotSkip, 65),
 	},
 
+	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
+	// cmd/compile/abi-internal.md ("ppc64 architecture") and
+	// cmd/compile/internal/ssa/opGen.go's paramIntRegPPC64: R3-R10,
+	// R14-R17; F1-F12 (DWARF 32+n). Register ABI since go1.18
+	// (internal/buildcfg/exp.go). The caller's fixed frame is 32 bytes
+	// (return PC, CR save, unused, TOC save: cmd/internal/sys/arch.go
+	// FixedFrameSize), so stack arguments start at 32(R1).
+	GoIntArgs:   append(seqInts(3, 8), seqInts(14, 4)...),
+	GoFloatArgs: seqInts(33, 12),
+	GoRegABI:    "go1.18",
+	GoStackArgs: 32,
+	// ELFv2: r3-r10, results in r3-r4.
+	CIntArgs:    seqInts(3, 8),
+	CIntResults: []int{3, 4},
+	// A uprobe's program gets struct user_pt_regs
+	// (arch/powerpc/include/uapi/asm/ptrace.h, bpf_user_pt_regs_t):
+	// gpr[32], nip, msr, orig_gpr3, ctr, link, xer, ccr, softe, trap,
+	// dar, dsisr, result: 44 words.
+	PtRegs:     seqOffsets(0, 32, 0),
+	PtRegsSize: 44 * 8,
+	PtRegsSP:   1 * 8,
+	// Under Debian 12's ppc64el kernel (6.1) in qemu, the register an
+	// instruction emulated at a uprobe writes was sometimes lost when it
+	// was one of r14-r31 (kernel or qemu: not known): with a probe on the body's first instruction
+	// (MOVD LR, R31: mflr r31) main.Mix returned into main.main's
+	// caller, which ran main again; on the check's first instruction
+	// (MOVD 16(g), R22) the check failed for ever ("stack overflow").
+	// Plain tracefs uprobes did the same, so it is not the BPF program;
+	// on the check's BLT, which writes no register, 12 of 12 runs were
+	// right, as were the probes on RET (blr) (internal/xarchtrace
+	// TestTraceInVM).
+	GoEntryProbeOnCheckBranch: true,
+	ELFLocalEntry:             true,
+
 	// ---- System calls and breakpoints ----
 	Syscall: SyscallABI{
 		Insn:      []byte{0x02, 0x00, 0x00, 0x44}, // sc

@@ -36,6 +36,26 @@ var RISCV64 = register(&Arch{
 		}(),
 	},
 
+	// ---- Go ABIInternal, C calling convention, uprobe context (trace, goabi) ----
+	// cmd/compile/abi-internal.md ("riscv64 architecture") and
+	// cmd/compile/internal/ssa/opGen.go's paramIntRegRISCV64: X10-X17,
+	// X8, X9, X18-X23; F10-F17, F8, F9, F18-F23 (DWARF 32+n). Register
+	// ABI by default since go1.19 (internal/buildcfg/exp.go). Stack
+	// arguments start past the return PC slot, 8(X2).
+	GoIntArgs:   append(append(seqInts(10, 8), 8, 9), seqInts(18, 6)...),
+	GoFloatArgs: append(append(seqInts(42, 8), 40, 41), seqInts(50, 6)...),
+	GoRegABI:    "go1.19",
+	GoStackArgs: 8,
+	// LP64D: a0-a7 (x10-x17), results in a0-a1.
+	CIntArgs:    seqInts(10, 8),
+	CIntResults: []int{10, 11},
+	// A uprobe's program gets struct user_regs_struct
+	// (arch/riscv/include/uapi/asm/ptrace.h, bpf_user_pt_regs_t): pc,
+	// then x1-x31, so xN is at 8*N.
+	PtRegs:     seqOffsets(1, 31, 8),
+	PtRegsSize: 32 * 8,
+	PtRegsSP:   2 * 8,
+
 	// ---- System calls and breakpoints ----
 	Syscall: SyscallABI{
 		Insn:       []byte{0x73, 0x00, 0x00, 0x00}, // ecall

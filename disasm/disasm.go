@@ -65,8 +65,11 @@ type decoder struct {
 }
 
 var decoders = map[string]decoder{
-	"amd64": {decodeX86, x86StackCheckEnd},
-	"arm64": {decodeARM64, arm64StackCheckEnd},
+	"amd64":   {decodeX86, x86StackCheckEnd},
+	"arm64":   {decodeARM64, arm64StackCheckEnd},
+	"ppc64le": {decodePPC64, ppc64StackCheckEnd},
+	"riscv64": {decodeRISCV64, riscv64StackCheckEnd},
+	"s390x":   {decodeS390X, s390xStackCheckEnd},
 }
 
 // Supports reports whether a has a decoder here.

@@ -208,9 +208,9 @@ func TestSubprogramAt(t *testing.T) {
 	}
 	got := map[string]uint64{}
 	n := allocated(func() {
-		m.EachFunction(func(name string, addr, size uint64) {
-			if name == "runtime.main" {
-				got[name] = addr
+		m.EachFunction(func(s FuncSymbol) {
+			if s.Name == "runtime.main" {
+				got[s.Name] = s.Addr
 			}
 		})
 	})

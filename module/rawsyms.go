@@ -13,7 +13,7 @@ type rawSym struct {
 	name        []byte // in the mapped or read string table; do not keep
 	nameOff     uint32 // of name in strs
 	strs        []byte // the string table
-	info        uint8
+	info, other uint8
 	shndx       elf.SectionIndex
 	value, size uint64
 }
@@ -54,7 +54,7 @@ func (m *Module) eachSymbol(f *elf.File, typ elf.SectionType, fn func(s *rawSym)
 		var nameOff uint32
 		if size == 24 {
 			nameOff = bo.Uint32(e)
-			s.info = e[4]
+			s.info, s.other = e[4], e[5]
 			s.shndx = elf.SectionIndex(bo.Uint16(e[6:]))
 			s.value = bo.Uint64(e[8:])
 			s.size = bo.Uint64(e[16:])
@@ -62,7 +62,7 @@ func (m *Module) eachSymbol(f *elf.File, typ elf.SectionType, fn func(s *rawSym)
 			nameOff = bo.Uint32(e)
 			s.value = uint64(bo.Uint32(e[4:]))
 			s.size = uint64(bo.Uint32(e[8:]))
-			s.info = e[12]
+			s.info, s.other = e[12], e[13]
 			s.shndx = elf.SectionIndex(bo.Uint16(e[14:]))
 		}
 		s.name, s.nameOff = nil, nameOff

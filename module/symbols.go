@@ -203,17 +203,23 @@ func (m *Module) eachKept(fn func(tab int, s *rawSym)) {
 	}
 }
 
-// EachFunction calls fn with every defined function symbol (STT_FUNC) of
-// the debug file's .symtab, the binary's .symtab and its .dynsym, in that
-// order, names as the tables spell them (mangled). A symbol in several
-// tables comes once per table: callers drop duplicates by name. The tables
-// are read in place from the mapping, so only the names fn keeps cost
-// memory (Symbols of debug/elf copies every table: 40 MB for a 121 MB Go
-// program).
-func (m *Module) EachFunction(fn func(name string, addr, size uint64)) {
+// FuncSymbol is one function symbol (STT_FUNC) of an ELF symbol table.
+type FuncSymbol struct {
+	Name       string // as the table spells it (mangled)
+	Addr, Size uint64
+	Other      uint8 // st_other: visibility, and ppc64's local entry offset (arch.LocalEntry)
+}
+
+// EachFunction calls fn with every defined function symbol of the debug
+// file's .symtab, the binary's .symtab and its .dynsym, in that order. A
+// symbol in several tables comes once per table: callers drop duplicates
+// by name. The tables are read in place from the mapping, so only the
+// names fn keeps cost memory (Symbols of debug/elf copies every table: 40
+// MB for a 121 MB Go program).
+func (m *Module) EachFunction(fn func(s FuncSymbol)) {
 	m.eachKept(func(_ int, s *rawSym) {
 		if elf.ST_TYPE(s.info) == elf.STT_FUNC && s.value != 0 {
-			fn(string(s.name), s.value, s.size)
+			fn(FuncSymbol{Name: string(s.name), Addr: s.value, Size: s.size, Other: s.other})
 		}
 	})
 }

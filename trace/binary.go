@@ -167,6 +167,7 @@ type symbol struct {
 	name       string
 	addr, size uint64
 	goFunc     bool
+	local      uint64 // offset of the local entry point (ppc64le C), where calls enter
 }
 
 // symbols lists the functions: Go functions from pclntab (present even in
@@ -181,21 +182,17 @@ func (b *Binary) symbols() []symbol {
 	// a stripped binary keeps its .dynsym, where Debian's nginx and
 	// redis-server export hundreds of their own functions, as taiji stack
 	// and gdb show. Duplicates are dropped by name below.
-	type elfSym struct {
-		name       string
-		addr, size uint64
-	}
-	var elfSyms []elfSym
-	b.Module.EachFunction(func(name string, addr, size uint64) {
-		if size > 0 {
-			elfSyms = append(elfSyms, elfSym{name, addr, size})
+	var elfSyms []module.FuncSymbol
+	b.Module.EachFunction(func(s module.FuncSymbol) {
+		if s.Size > 0 {
+			elfSyms = append(elfSyms, s)
 		}
 	})
 	if b.Table != nil {
 		instance := map[uint64]string{}
 		for _, s := range elfSyms {
-			if strings.Contains(s.name, "[") {
-				instance[s.addr] = s.name
+			if strings.Contains(s.Name, "[") {
+				instance[s.Addr] = s.Name
 			}
 		}
 		for _, f := range b.Table.Funcs() {
@@ -207,15 +204,15 @@ func (b *Binary) symbols() []symbol {
 				continue
 			}
 			seen[name] = true
-			out = append(out, symbol{name, f.Entry, f.End - f.Entry, true})
+			out = append(out, symbol{name: name, addr: f.Entry, size: f.End - f.Entry, goFunc: true})
 		}
 	}
 	for _, s := range elfSyms {
-		if seen[s.name] {
+		if seen[s.Name] {
 			continue
 		}
-		seen[s.name] = true
-		out = append(out, symbol{s.name, s.addr, s.size, false})
+		seen[s.Name] = true
+		out = append(out, symbol{name: s.Name, addr: s.Addr, size: s.Size, local: b.Arch.LocalEntry(s.Other)})
 	}
 	return out
 }
@@ -375,8 +372,15 @@ func (b *Binary) function(s symbol, sig *goabi.Sig) (*Func, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", b.Name, s.name, err)
 	}
-	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr}
-	if s.goFunc {
+	f := &Func{Name: s.name, Addr: s.addr, Size: s.size, Go: s.goFunc, Entry: s.addr + s.local}
+	switch {
+	case s.goFunc && b.Arch.GoEntryProbeOnCheckBranch:
+		// The probe fires again when the function restarts after
+		// morestack; with StackCheck false the probe drops that.
+		if br, ok := disasm.GoStackCheckBranch(b.Arch, insts); ok {
+			f.Entry = br
+		}
+	case s.goFunc:
 		if end, ok := disasm.GoStackCheckEnd(b.Arch, insts); ok {
 			f.Entry, f.StackCheck = end, true
 		}

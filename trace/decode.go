@@ -57,9 +57,13 @@ func (e *FormatError) Error() string {
 // Unwrap returns the cause, or nil.
 func (e *FormatError) Unwrap() error { return e.Err }
 
-// ParseEvent parses an event record from the ring buffer.
+// ParseEvent parses an event record from the ring buffer. The BPF program
+// writes its header, item headers and stack PCs in the kernel's byte order,
+// which is this machine's: taiji traces the kernel it runs on. The saved
+// registers and captured memory are the target's, in its arch's
+// ByteOrder (decoder.uint).
 func ParseEvent(b []byte) (*RawEvent, error) {
-	le := binary.LittleEndian
+	le := binary.NativeEndian
 	if len(b) < dataOff {
 		return nil, &FormatError{Section: "event", Offset: 0, Msg: fmt.Sprintf("event of %d bytes is shorter than its header (%d)", len(b), dataOff)}
 	}
@@ -119,7 +123,7 @@ func pcs(b []byte, hdrOff int, off, n uint32, what string) ([]uint64, error) {
 	}
 	out := make([]uint64, 0, n/8)
 	for i := uint32(0); i < n; i += 8 {
-		out = append(out, binary.LittleEndian.Uint64(b[off+i:]))
+		out = append(out, binary.NativeEndian.Uint64(b[off+i:]))
 	}
 	return out, nil
 }
@@ -340,11 +344,7 @@ func (d *decoder) uint(s source, off, size int64) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	var v uint64
-	for i := len(b) - 1; i >= 0; i-- { // little-endian
-		v = v<<8 | uint64(b[i])
-	}
-	return v, true
+	return order(d.a).uint(b), true
 }
 
 func (d *decoder) item(path string) (Capture, bool) {
@@ -465,7 +465,7 @@ func (d *decoder) value(path string, t *goabi.Type, s source, depth int) any {
 		}
 		c := Container{Ptr: Ptr(v), Len: Unavailable("not captured")}
 		if it, ok := d.item(path + "#len"); ok && len(it.Bytes) >= int(ptr) {
-			c.Len = json.Number(strconv.FormatUint(binary.LittleEndian.Uint64(it.Bytes), 10))
+			c.Len = json.Number(strconv.FormatUint(d.a.ByteOrder.Uint64(it.Bytes), 10))
 		}
 		return c
 	case reflect.Interface:
@@ -531,7 +531,7 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 		if !ok || len(it.Bytes) < int(2*ptr) {
 			return Iface{Type: "?", Value: Ptr(w1)}
 		}
-		typ = binary.LittleEndian.Uint64(it.Bytes[ptr:])
+		typ = d.a.ByteOrder.Uint64(it.Bytes[ptr:])
 	}
 	dyn := d.runtimeType(typ)
 	if dyn == nil {
@@ -560,4 +560,22 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 	}
 	out.Value = sub.value("v", target, source{buf: 2 + k}, depth+1)
 	return out
+}
+
+// byteOrder reads integers of any size up to 8 bytes.
+type byteOrder struct{ big bool }
+
+func order(a *arch.Arch) byteOrder { return byteOrder{big: a.ByteOrder == binary.BigEndian} }
+
+// uint returns the unsigned integer held in b (1 to 8 bytes).
+func (o byteOrder) uint(b []byte) uint64 {
+	var v uint64
+	for i := range b {
+		if o.big {
+			v = v<<8 | uint64(b[i])
+		} else {
+			v = v<<8 | uint64(b[len(b)-1-i])
+		}
+	}
+	return v
 }

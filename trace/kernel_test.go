@@ -9,13 +9,15 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/link"
+
+	"github.com/taijidbg/taiji/arch"
 )
 
 // TestCheckKernel runs the check on this machine's /sys and on copies of
-// its layout with one piece missing.
+// its layout with one piece missing: BTF is needed only for --stack.
 func TestCheckKernel(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
-		if err := CheckKernel("/sys"); err != nil {
+		if err := CheckKernel("/sys", true); err != nil {
 			t.Fatalf("this kernel: %v", err)
 		}
 	}
@@ -31,19 +33,28 @@ func TestCheckKernel(t *testing.T) {
 		}
 		return d
 	}
+	noBTF := mk("bus/event_source/devices/uprobe/type")
 	for _, c := range []struct {
-		sys, want string
+		sys   string
+		stack bool
+		want  string
 	}{
-		{mk("bus/event_source/devices/uprobe/type"), "without BTF"},
-		{mk("kernel/btf/vmlinux"), "without uprobes"},
+		{noBTF, true, "--stack needs kernel BTF"},
+		{mk("kernel/btf/vmlinux"), false, "without uprobes"},
+		{mk("kernel/btf/vmlinux"), true, "without uprobes"},
 	} {
-		err := CheckKernel(c.sys)
+		err := CheckKernel(c.sys, c.stack)
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line saying %q", c.sys, err, c.want)
 		}
 	}
-	if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type")); err != nil {
-		t.Errorf("complete sysfs: %v", err)
+	if err := CheckKernel(noBTF, false); err != nil {
+		t.Errorf("no BTF, no --stack: %v", err)
+	}
+	for _, stack := range []bool{false, true} {
+		if err := CheckKernel(mk("kernel/btf/vmlinux", "bus/event_source/devices/uprobe/type"), stack); err != nil {
+			t.Errorf("complete sysfs: %v", err)
+		}
 	}
 }
 
@@ -55,6 +66,30 @@ func TestAttachErrorUnsupported(t *testing.T) {
 	for _, want := range []error{ErrUnsupported, errors.ErrUnsupported, link.ErrNotSupported} {
 		if !errors.Is(err, want) {
 			t.Errorf("%v: errors.Is(%v) is false", err, want)
+		}
+	}
+}
+
+// TestCheckArch: the arches with trace data are traced, s390x is refused
+// for its uprobes (arch.UprobesUnsafe) and mips64le, loong64 for want of
+// data, each in one line naming the arch.
+func TestCheckArch(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"amd64", ""}, {"arm64", ""}, {"ppc64le", ""}, {"riscv64", ""},
+		{"s390x", "trace does not support s390x: uprobes on this kernel broke"},
+		{"mips64le", "trace does not support mips64le yet (it does amd64, arm64, ppc64le, riscv64)"},
+		{"loong64", "trace does not support loong64 yet"},
+	} {
+		a, err := arch.ByName(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckArch(a)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("%s: %v, want one line with %q", c.name, err, c.want)
 		}
 	}
 }

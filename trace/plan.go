@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"reflect"
 	"strings"
 
@@ -11,7 +12,7 @@ import (
 // Layout of an event, shared with bpf/trace.c.
 const (
 	hdrBytes   = 80
-	regsWords  = 34
+	regsWords  = 44 // the largest PTREGS_WORDS: ppc64's user_pt_regs
 	stackBytes = 256
 	regsOff    = hdrBytes
 	stackOff   = regsOff + regsWords*8
@@ -70,6 +71,12 @@ func (s source) loc(a *arch.Arch, off, size int64) (buf int, at int64, ok bool) 
 			if p.Float || !ok {
 				return 0, 0, false
 			}
+			// A piece narrower than the register is its low-order
+			// bytes: the first of the register's word on a
+			// little-endian arch, the last on a big-endian one (s390x).
+			if a.ByteOrder == binary.BigEndian {
+				off += int64(a.PtrSize) - p.Size
+			}
 			return bufRegs, int64(r) + off - p.Offset, true
 		}
 		return 0, 0, false
@@ -106,7 +113,9 @@ func (p *planner) add(path string, it item) (int, bool) {
 // ref returns an item field pair for the word at off of the value.
 func (p *planner) word(s source, off int64) (uint8, uint16, bool) {
 	buf, at, ok := s.loc(p.a, off, int64(p.a.PtrSize))
-	if !ok || at > 0xffff {
+	// bpf/trace.c reads words 8-aligned (word's mask): pointers and
+	// lengths always are; anything else is not captured.
+	if !ok || at > 0xffff || at%8 != 0 {
 		return 0, 0, false
 	}
 	return uint8(buf), uint16(at), true

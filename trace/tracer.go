@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -106,9 +105,12 @@ func CheckArch(a *arch.Arch) error {
 	var supported []string
 	for _, n := range arch.Names() {
 		b, _ := arch.ByName(n)
-		if len(b.GoIntArgs) > 0 && len(b.PtRegs) > 0 && disasm.Supports(b) {
+		if len(b.GoIntArgs) > 0 && len(b.PtRegs) > 0 && disasm.Supports(b) && b.UprobesUnsafe == "" {
 			supported = append(supported, n)
 		}
+	}
+	if a.UprobesUnsafe != "" {
+		return fmt.Errorf("trace does not support %s: %s", a.Name, a.UprobesUnsafe)
 	}
 	if !slices.Contains(supported, a.Name) {
 		return fmt.Errorf("trace does not support %s yet (it does %s)", a.Name, strings.Join(supported, ", "))
@@ -120,11 +122,14 @@ func CheckArch(a *arch.Arch) error {
 }
 
 // CheckKernel reports, as one line, what the kernel whose sysfs is at sys
-// lacks for tracing: BTF (the program reads the current task through it)
-// or uprobe support (CONFIG_UPROBE_EVENTS).
-func CheckKernel(sys string) error {
-	if _, err := os.Stat(sys + "/kernel/btf/vmlinux"); err != nil {
-		return fmt.Errorf("%w: %s/kernel/btf/vmlinux is missing: the kernel was built without BTF (CONFIG_DEBUG_INFO_BTF)", ErrUnsupported, sys)
+// lacks for tracing: uprobe support (CONFIG_UPROBE_EVENTS), and, when
+// stack is set (--stack), BTF: the program reads the current task's kernel
+// stack through bpf_get_current_task_btf. Without --stack the verifier
+// never reaches that call (want_kstack is a constant of the frozen
+// .rodata), so kernels without BTF (Debian's ppc64el and s390x 6.1) trace.
+func CheckKernel(sys string, stack bool) error {
+	if _, err := os.Stat(sys + "/kernel/btf/vmlinux"); err != nil && stack {
+		return fmt.Errorf("%w: --stack needs kernel BTF, and %s/kernel/btf/vmlinux is missing: the kernel was built without BTF (CONFIG_DEBUG_INFO_BTF); trace without --stack", ErrUnsupported, sys)
 	}
 	if _, err := os.Stat(sys + "/bus/event_source/devices/uprobe"); err != nil {
 		return fmt.Errorf("%w: %s/bus/event_source/devices/uprobe is missing: the kernel was built without uprobes (CONFIG_UPROBE_EVENTS)", ErrUnsupported, sys)
@@ -147,7 +152,7 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 	if len(funcs) > 512 {
 		return nil, fmt.Errorf("%d functions match; taiji traces at most 512 at once", len(funcs))
 	}
-	if err := CheckKernel("/sys"); err != nil {
+	if err := CheckKernel("/sys", opts.Stack); err != nil {
 		return nil, err
 	}
 	_ = rlimit.RemoveMemlock()
@@ -440,7 +445,7 @@ func decodeEvent(b *Binary, sp *sitePlan, re *RawEvent, biases *biases, mono tim
 			}
 			if off, ok := b.Arch.PtRegs[r]; ok && off+8 <= len(re.Regs) {
 				ev.Values = append(ev.Values, Arg{Name: b.Arch.RegName(r), Type: "reg",
-					Value: Ptr(binary.LittleEndian.Uint64(re.Regs[off:]))})
+					Value: Ptr(b.Arch.ByteOrder.Uint64(re.Regs[off:]))})
 			}
 		}
 		return ev

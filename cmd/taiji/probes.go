@@ -109,8 +109,11 @@ func printProbes(b *trace.Binary, funcs []*trace.Func, asJSON bool) error {
 			continue
 		}
 		how := "first instruction"
-		if f.StackCheck {
+		switch {
+		case f.StackCheck:
 			how = "after stack check"
+		case f.Entry != f.Addr:
+			how = "on the stack check's branch"
 		}
 		fmt.Printf("%s  %s size %d (%s)\n", f.Name, pf.Addr, f.Size, map[bool]string{true: "Go", false: "C"}[f.Go])
 		fmt.Printf("  entry  %s  file offset %s  (%s)\n", pf.Entry.Addr, pf.Entry.FileOffset, how)

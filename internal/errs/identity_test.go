@@ -26,7 +26,7 @@ func TestUnsupportedIdentity(t *testing.T) {
 		{"disasm.Decode(mips64le)", decodeErr, disasm.ErrUnsupported},
 		{"disasm.FrameAt(arm64)", frameErr, disasm.ErrUnsupported},
 		{"proc.ErrNotSupported", &proc.Error{Msg: "single-step is not available on mips64le", Err: proc.ErrNotSupported}, proc.ErrNotSupported},
-		{"trace.CheckKernel", trace.CheckKernel(t.TempDir()), trace.ErrUnsupported},
+		{"trace.CheckKernel", trace.CheckKernel(t.TempDir(), false), trace.ErrUnsupported},
 	} {
 		if !errors.Is(c.err, errors.ErrUnsupported) || !errors.Is(c.err, c.own) {
 			t.Errorf("%s: %v: want errors.Is to match errors.ErrUnsupported and %v", c.name, c.err, c.own)

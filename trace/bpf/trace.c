@@ -14,6 +14,12 @@
 #define PTREGS_WORDS 21 /* struct pt_regs */
 #elif defined(__TARGET_ARCH_arm64)
 #define PTREGS_WORDS 34 /* struct user_pt_regs */
+#elif defined(__TARGET_ARCH_powerpc)
+#define PTREGS_WORDS 44 /* struct user_pt_regs: gpr[32] ... result */
+#elif defined(__TARGET_ARCH_s390)
+#define PTREGS_WORDS 19 /* user_pt_regs: args[1], psw, gprs[16] */
+#elif defined(__TARGET_ARCH_riscv)
+#define PTREGS_WORDS 32 /* struct user_regs_struct: pc, x1..x31 */
 #else
 #error "unsupported architecture"
 #endif
@@ -22,7 +28,7 @@
 #define MAX_FUNCS 512
 #define MAX_ITEMS 16
 #define NBUCKETS 256
-#define REGS_WORDS 34    /* room for the largest pt_regs: same layout on every arch */
+#define REGS_WORDS 44    /* room for the largest pt_regs (ppc64's): same event layout on every arch */
 #define STACK_BYTES 256  /* bytes copied from SP: stack-assigned arguments, results */
 #define HDR_BYTES 80
 #define REGS_OFF HDR_BYTES
@@ -152,9 +158,12 @@ static __always_inline __u32 bucket(__u64 d)
 	return (l * 4 + sub) & (NBUCKETS - 1);
 }
 
+/* The words a plan reads (pointers, lengths) are 8-aligned in the event;
+ * the mask says so to the verifier, which refuses a possibly misaligned
+ * load where the arch lacks efficient unaligned access (riscv64). */
 static __always_inline __u64 word(__u8 *b, __u32 base, __u32 off)
 {
-	__u32 at = (base + off) & (SCRATCH_BYTES - 1);
+	__u32 at = (base + off) & (SCRATCH_BYTES - 8);
 	return *(__u64 *)(b + at);
 }
 
