@@ -45,7 +45,7 @@ type Frame struct {
 	Inline     bool   `json:"inline,omitempty"`
 	// Signal marks the signal trampoline's frame: the frame below was
 	// interrupted by a signal whose handler is above.
-	Signal bool `json:"signal,omitempty"`
+	Signal bool   `json:"signal,omitempty"`
 	Note   string `json:"note,omitempty"`
 }
 

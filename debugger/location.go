@@ -387,7 +387,6 @@ func (d *Debugger) locationAt(addr uint64) Location {
 	return loc
 }
 
-
 // FunctionNames returns the names of the executable's functions (Go's
 // pclntab, else its ELF function symbols), for completion.
 func (d *Debugger) FunctionNames() []string {
