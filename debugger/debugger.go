@@ -55,7 +55,11 @@ type Debugger struct {
 	internal map[uint64]int
 
 	signals map[syscall.Signal]*SignalPolicy
-	imgs    map[string]*image // by mapped path; nil: could not be opened
+	// lastHit is the breakpoint each thread last stopped on; reentry marks
+	// a thread that took a signal there instead of stepping off it, whose
+	// next stop on the same trap is that hit again (its handler returned).
+	lastHit, reentry map[int]uint64
+	imgs             map[string]*image // by mapped path; nil: could not be opened
 
 	cur      int // the selected thread
 	frameSel int // the selected frame of it
@@ -147,6 +151,10 @@ func (d *Debugger) runToEntry(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A static executable has no loader: the exec left it at its entry.
+	if regs, err := d.s.Regs(d.cur); err == nil && regs.PC == entry {
+		return nil
+	}
 	if err := d.s.SetBreakpoint(entry); err != nil {
 		return err
 	}
@@ -199,7 +207,8 @@ func newDebugger(s *proc.Session, opts Options) (*Debugger, error) {
 	}
 	mopts := module.Options{Root: proc.Root(s.Pid), DebugDirs: append(opts.DebugDirs, "/usr/lib/debug"), CacheDir: module.DefaultCacheDir()}
 	d := &Debugger{Pid: s.Pid, Arch: s.Arch, Exe: exe, s: s, u: unwind.New(s.Arch, mopts),
-		bps: map[int]*Breakpoint{}, nextID: 1, internal: map[uint64]int{}, signals: defaultSignals()}
+		bps: map[int]*Breakpoint{}, nextID: 1, internal: map[uint64]int{}, signals: defaultSignals(),
+		lastHit: map[int]uint64{}, reentry: map[int]uint64{}}
 	d.cur = s.Pid
 	if ths := s.Threads(); len(ths) > 0 && !contains(ths, d.cur) {
 		d.cur = ths[0]
@@ -244,19 +253,18 @@ func (d *Debugger) Kill() error {
 	if d.closed {
 		return nil
 	}
+	d.closed = true
 	if !d.exited {
 		syscall.Kill(d.Pid, syscall.SIGKILL)
 	}
-	d.closed = true
-	err := d.s.Detach()
-	if d.exited {
-		err = nil
-	}
+	// Nothing of the process is left to put back: the session's errors
+	// about threads gone are expected.
+	d.s.Detach()
 	d.u.Close()
 	if d.cmd != nil {
 		d.cmd.Wait()
 	}
-	return err
+	return nil
 }
 
 // Close ends the session as gdb's quit does: a launched process is

@@ -371,6 +371,23 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 	return out
 }
 
+// locationIn names the code at addr as seen from function fn: the line
+// of the call when addr is in code inlined into fn (next steps over
+// inlined calls as over calls), else as locationAt.
+func (d *Debugger) locationIn(addr uint64, fn string) Location {
+	snap, err := d.snapshot()
+	if err != nil {
+		return Location{Addr: addr}
+	}
+	fr := d.u.Symbolize(snap, []uint64{addr}, false)
+	for _, f := range fr {
+		if f.Function == fn {
+			return Location{Addr: addr, Function: f.Function, File: f.File, Line: f.Line}
+		}
+	}
+	return d.locationAt(addr)
+}
+
 // locationAt names the code at addr (the PC of a stopped thread, a
 // breakpoint's address).
 func (d *Debugger) locationAt(addr uint64) Location {

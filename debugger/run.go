@@ -156,11 +156,29 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 	for {
 		st, err := d.s.Continue(ctx)
 		d.invalidate()
+		if errors.Is(err, proc.ErrExited) && !d.exited {
+			// A thread died under run control as the process exited
+			// (stepped over a breakpoint while another called
+			// exit_group): the next wait reports the exit itself.
+			st, err = d.s.Continue(ctx)
+		}
 		if err != nil {
 			return nil, false, err
 		}
+		if st.Reason != proc.StopSignal && st.TID != 0 {
+			// The thread has moved on from the hit it was reported at
+			// (or is back on it, as below).
+			d.noteHit(st)
+		}
 		switch st.Reason {
 		case proc.StopBreakpoint:
+			if d.reentry[st.TID] == st.Breakpoint {
+				// The thread ran a signal handler instead of the
+				// instruction under the breakpoint it was reported at,
+				// and came back to it: the same hit, not a new one.
+				delete(d.reentry, st.TID)
+				continue
+			}
 			if ev := d.hitUser(st); ev != nil {
 				ev.Printed = printed
 				return ev, false, nil
@@ -173,6 +191,10 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 			p := d.policy(st.Signal)
 			if !p.Pass {
 				d.s.SetSignal(st.TID, 0)
+			} else if addr := d.lastHit[st.TID]; addr != 0 && st.PC == addr {
+				// Delivered before the thread steps off the breakpoint
+				// it was reported at: its handler returns onto the trap.
+				d.reentry[st.TID] = addr
 			}
 			if p.Stop {
 				ev := d.event("signal", st)
@@ -195,6 +217,15 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 		default:
 			return d.event("step", st), false, nil
 		}
+	}
+}
+
+// noteHit records the breakpoint a thread stopped on (see reentry).
+func (d *Debugger) noteHit(st proc.Stop) {
+	if st.Reason == proc.StopBreakpoint {
+		d.lastHit[st.TID] = st.Breakpoint
+	} else {
+		delete(d.lastHit, st.TID)
 	}
 }
 

@@ -58,6 +58,9 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 		}
 		pc, at := d.pc(), d.frameID(d.cur)
 		loc := d.locationAt(pc)
+		if !into {
+			loc = d.locationIn(pc, start.Function)
+		}
 		switch {
 		case at.depth < id.depth:
 			// Returned to a caller: stop there, mid-line, as gdb does.
