@@ -244,30 +244,29 @@ func (d *Debugger) stmtStart(pc uint64) bool {
 
 // afterPrologue finds where gdb puts a breakpoint on the native function
 // at link-time address [addr, addr+size): the row marked prologue_end,
-// else the line table's second row in the function, else its entry.
+// else the line table's second row in the function (which optimized code
+// often puts at the entry itself: no prologue to skip), else its entry.
 func afterPrologue(im *image, addr, size uint64) uint64 {
-	var second uint64
-	found := false
+	rows := 0
+	at := addr
 	eachRow(im.mod, func(e *dwarf.LineEntry) bool {
-		if e.Address <= addr || e.Address >= addr+size || e.EndSequence {
+		if e.Address < addr || e.Address >= addr+size || e.EndSequence {
 			return true
 		}
+		rows++
 		if e.PrologueEnd {
-			second, found = e.Address, true
+			at = e.Address
 			return false
 		}
-		if second == 0 || e.Address < second {
-			second = e.Address
+		if rows == 2 {
+			at = e.Address
+			return false
 		}
 		return true
 	}, func(cu *dwarf.Entry) bool {
 		return cuCovers(im.mod, cu, addr)
 	})
-	if second != 0 {
-		return second
-	}
-	_ = found
-	return addr
+	return at
 }
 
 // cuCovers reports whether compile unit cu has code at addr (units without
