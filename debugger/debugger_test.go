@@ -8,7 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/internal/testprog"
@@ -187,5 +190,45 @@ func TestGoroutinesAtBreakpoint(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("goroutine %d of the stop is not listed", ev.Goroutine)
+	}
+}
+
+// TestStepOverPassedSignal: a signal that passes without stopping, arriving
+// before a stepped instruction runs, has its handler run on its own: the
+// step ends on the next instruction of the stepped code, not in the
+// handler (a Go thread preempted by SIGURG while stepped).
+func TestStepOverPassedSignal(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	d := launch(t, bin, "lines")
+	if _, err := d.SetBreakpoint("add", "", false); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := d.Continue(context.Background())
+	if err != nil || ev.Reason != "breakpoint" {
+		t.Fatalf("%+v, %v", ev, err)
+	}
+	if _, err := d.Handle(syscall.SIGUSR1, []string{"nostop", "noprint", "pass"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := d.insnAt(ev.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Tgkill(d.Pid, ev.TID, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = d.StepInstruction(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := in.Addr + uint64(in.Len); ev.Reason != "step" || ev.Addr != want || ev.Function != "add" {
+		t.Errorf("stepi with a SIGUSR1 waiting stopped at %+v, want %#x in add", ev, want)
+	}
+	if err := d.ClearBreakpoint(1); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = d.Continue(context.Background())
+	if err != nil || ev.Reason != "exited" {
+		t.Fatalf("%+v, %v", ev, err)
 	}
 }

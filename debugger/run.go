@@ -172,6 +172,11 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 		}
 		switch st.Reason {
 		case proc.StopBreakpoint:
+			if d.internal[st.Breakpoint] > 0 && mine != nil && mine(st.TID) {
+				delete(d.reentry, st.TID)
+				d.cur, d.frameSel = st.TID, 0
+				return nil, true, nil
+			}
 			if d.reentry[st.TID] == st.Breakpoint {
 				// The thread ran a signal handler instead of the
 				// instruction under the breakpoint it was reported at,
@@ -182,10 +187,6 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 			if ev := d.hitUser(st); ev != nil {
 				ev.Printed = printed
 				return ev, false, nil
-			}
-			if d.internal[st.Breakpoint] > 0 && mine != nil && mine(st.TID) {
-				d.cur, d.frameSel = st.TID, 0
-				return nil, true, nil
 			}
 		case proc.StopSignal:
 			p := d.policy(st.Signal)
@@ -293,14 +294,27 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 			return d.event("step", proc.Stop{TID: d.cur}), nil
 		case proc.StopSignal:
 			// A signal came before the instruction ran: with stop it is
-			// reported (stepping again delivers it); otherwise it is
-			// delivered now, as gdb does, or dropped with nopass.
+			// reported (stepping again delivers it: into the handler);
+			// with nopass it is dropped; otherwise its handler runs on
+			// its own, every thread running, until it returns here (as
+			// gdb steps over a signal handler), then the step is tried
+			// again. A Go thread preempted by SIGURG must not be
+			// stepped into the runtime's handler.
 			p := d.policy(st.Signal)
 			if !p.Pass {
 				d.s.SetSignal(st.TID, 0)
+				continue
 			}
 			if p.Stop {
 				return d.event("signal", st), nil
+			}
+			id := d.frameID(d.cur)
+			if len(d.breakpointsAt(st.PC)) > 0 {
+				d.reentry[d.cur] = st.PC // the handler's return is no hit
+			}
+			ev, err := d.runToFunc(ctx, st.PC, func(at frameID) bool { return at.sameOwner(id) && at.depth == id.depth })
+			if err != nil || ev != nil {
+				return ev, err
 			}
 		case proc.StopThreadExited:
 			if st.TID == d.cur {

@@ -85,8 +85,14 @@ static int faulting(void (*fault)(void), int sig) {
 	return 0;
 }
 
+volatile int usr1s;
+
+// on_usr1 counts SIGUSR1s: the tests send them to a stopped thread.
+static void on_usr1(int sig) { usr1s++; }
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IONBF, 0);
+	signal(SIGUSR1, on_usr1);
 	const char *mode = argc > 1 ? argv[1] : "lines";
 	if (strcmp(mode, "lines") == 0) {
 		int sum = 0;
@@ -94,6 +100,9 @@ int main(int argc, char **argv) {
 		sum += add(3, 4); // LINE call2
 		sum += add(5, 6); // LINE call3
 		printf("sum %d\n", sum);
+		if (usr1s > 0) {
+			printf("usr1 %d\n", usr1s);
+		}
 		return 0;
 	}
 	if (strcmp(mode, "threads") == 0 && argc > 3) {
