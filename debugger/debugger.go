@@ -295,9 +295,23 @@ func (d *Debugger) SelectThread(tid int) error {
 	return nil
 }
 
-// invalidate drops what was cached of the last stop.
+// invalidate drops what was cached of the last stop. The snapshot's
+// mappings are kept: snapshotFor reads them again when a thread's PC or
+// SP is outside them (a library loaded, a new thread's stack).
 func (d *Debugger) invalidate() {
-	d.snap, d.frames, d.frameSel = nil, nil, 0
+	d.frames, d.frameSel = nil, 0
+}
+
+// snapshotFor returns the snapshot, read again if the mappings it has do
+// not cover the PC and SP of regs.
+func (d *Debugger) snapshotFor(regs arch.Regs) (*target.Snapshot, error) {
+	if d.snap != nil {
+		sp, _ := regs.Get(d.Arch.SP)
+		if !unwind.Covers(d.snap, []uint64{regs.PC}) || target.Find(d.snap.Maps, sp) == nil {
+			d.snap = nil
+		}
+	}
+	return d.snapshot()
 }
 
 // snapshot returns a target.Snapshot of the stopped process for the

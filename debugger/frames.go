@@ -65,15 +65,20 @@ func (f *Frame) String() string {
 // expanded, at most limit physical frames (0: all); the note says why the
 // walk ended early.
 func (d *Debugger) Stack(tid, limit int) ([]Frame, string, error) {
-	snap, err := d.snapshot()
-	if err != nil {
-		return nil, "", err
-	}
+	return d.stack(tid, limit, false)
+}
+
+// stack is Stack, without file:line when noSource is set.
+func (d *Debugger) stack(tid, limit int, noSource bool) ([]Frame, string, error) {
 	regs, err := d.s.Regs(tid)
 	if err != nil {
 		return nil, "", err
 	}
-	phys, note := d.u.Walk(snap, regs, limit, false)
+	snap, err := d.snapshotFor(regs)
+	if err != nil {
+		return nil, "", err
+	}
+	phys, note := d.u.Walk(snap, regs, limit, noSource)
 	var out []Frame
 	for i, pf := range phys {
 		for _, uf := range pf.Frames {

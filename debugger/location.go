@@ -15,6 +15,7 @@ import (
 	"github.com/taijidbg/taiji/module"
 	"github.com/taijidbg/taiji/pclntab"
 	"github.com/taijidbg/taiji/proc"
+	"github.com/taijidbg/taiji/unwind"
 )
 
 // Location is where a breakpoint stops: an address and its source.
@@ -392,6 +393,10 @@ func (d *Debugger) locationIn(addr uint64, fn string) Location {
 func (d *Debugger) locationAt(addr uint64) Location {
 	loc := Location{Addr: addr}
 	snap, err := d.snapshot()
+	if err == nil && !unwind.Covers(snap, []uint64{addr}) {
+		d.snap = nil // a library loaded since?
+		snap, err = d.snapshot()
+	}
 	if err != nil {
 		return loc
 	}

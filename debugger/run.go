@@ -268,7 +268,7 @@ func (d *Debugger) hitUser(st proc.Stop) *Event {
 
 // cond evaluates a breakpoint condition in thread tid's innermost frame.
 func (d *Debugger) cond(tid int, expr string) (bool, error) {
-	fs, _, err := d.Stack(tid, 2)
+	fs, _, err := d.stack(tid, 2, true)
 	if err != nil {
 		return false, err
 	}
