@@ -439,3 +439,83 @@ func init() {
 	// faulting instructions for amd64, arm64 and mips64le.
 	_ = runtime.GOARCH
 }
+
+// TestDebugDisassembleLikeObjdump: disassemble's instruction addresses
+// are objdump's, the PC is marked, and symbols name them.
+func TestDebugDisassembleLikeObjdump(t *testing.T) {
+	if _, err := exec.LookPath("objdump"); err != nil {
+		t.Skip("objdump not installed")
+	}
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	out, err := exec.Command("objdump", "-d", "--disassemble=add", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v\n%s", err, out)
+	}
+	var want []uint64
+	for _, m := range regexp.MustCompile(`(?m)^\s+([0-9a-f]+):\t`).FindAllStringSubmatch(string(out), -1) {
+		v, _ := strconv.ParseUint(m[1], 16, 64)
+		want = append(want, v)
+	}
+	r := debugBatch(t, []string{"break add", "continue", "disassemble"}, "--", bin, "lines")
+	insns := r.commands[2]["result"].([]any)
+	var got []uint64
+	current := 0
+	for _, in := range insns {
+		m := in.(map[string]any)
+		got = append(got, hexAddr(t, m["addr"].(string)))
+		if c, _ := m["current"].(bool); c {
+			current++
+			if m["addr"] != r.stops[1].PC {
+				t.Errorf("instruction %v marked current, the PC is %s", m["addr"], r.stops[1].PC)
+			}
+		}
+		if !strings.HasPrefix(m["symbol"].(string), "add+") {
+			t.Errorf("instruction %v named %v, want add+N", m["addr"], m["symbol"])
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || current != 1 {
+		t.Errorf("disassemble: addresses %x (%d current), objdump %x", got, current, want)
+	}
+}
+
+// TestDebugKill: kill ends a started program, which is gone afterwards.
+func TestDebugKill(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	r := debugBatch(t, []string{"break add", "continue", "kill"}, "--", bin, "loop")
+	pid := r.stops[0].Thread
+	if r.commands[2]["command"] != "kill" {
+		t.Fatalf("commands %v", r.commands)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("PID %d still exists after kill", pid)
+	}
+}
+
+// TestDebugGoroutines: at a breakpoint in a stripped Go program, the
+// goroutine of the stop is listed running on the stop's thread;
+// goroutine N of a parked one prints its stack, of the running one
+// selects its thread.
+func TestDebugGoroutines(t *testing.T) {
+	bin := testprog.BuildGo(t, "debuggo", "-ldflags=-s -w")
+	r := debugBatch(t, []string{"break main.hit", "continue", "goroutines", "goroutine 1", "thread"}, "--", bin, "threads", "2", "3")
+	stop := r.stops[1]
+	list := r.commands[2]["result"].([]any)
+	found := false
+	for _, g := range list {
+		m := g.(map[string]any)
+		if uint64(m["id"].(float64)) == stop.Goroutine {
+			found = true
+			if int(m["thread"].(float64)) != stop.Thread || m["function"] != "main.hit" {
+				t.Errorf("goroutine %d listed as %v, want running main.hit on thread %d", stop.Goroutine, m, stop.Thread)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("goroutine %d of the stop not listed: %v", stop.Goroutine, list)
+	}
+	g1 := r.commands[3]["result"].(map[string]any)
+	frames := g1["frames"].([]any)
+	if len(frames) == 0 || !strings.Contains(fmt.Sprint(frames), "main.main") {
+		t.Errorf("goroutine 1: %v, want a stack through main.main", g1)
+	}
+}
