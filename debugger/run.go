@@ -365,7 +365,23 @@ func (d *Debugger) NextInstruction(ctx context.Context) (*Event, error) {
 		return nil, err
 	}
 	in, err := d.insnAt(regs.PC)
-	if err != nil || in.Kind != disasm.Call {
+	if err != nil {
+		// No decoder for this arch (mips64le): step, and if that
+		// entered another function, run it to its return.
+		id, from := d.frameID(d.cur), d.locationAt(regs.PC).Function
+		ev, err := d.StepInstruction(ctx)
+		if err != nil || ev.Reason != "step" {
+			return ev, err
+		}
+		if at := d.frameID(d.cur); at.sameOwner(id) && at.depth > id.depth && ev.Function != from {
+			if ev, err := d.finishFrame(ctx, id); err != nil || ev != nil {
+				return ev, err
+			}
+			return d.event("step", proc.Stop{TID: d.cur}), nil
+		}
+		return ev, nil
+	}
+	if in.Kind != disasm.Call {
 		return d.StepInstruction(ctx)
 	}
 	ev, err := d.runTo(ctx, in.Addr+uint64(in.Len), d.frameID(d.cur), false)

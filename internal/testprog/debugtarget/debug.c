@@ -53,9 +53,10 @@ __asm__(".text\n.globl fault_ill\n.type fault_ill,%function\nfault_ill:\n\tudf #
         ".globl fault_segv\n.type fault_segv,%function\nfault_segv:\n\tmov x0, #0\n\tldr w0, [x0]\n.globl fault_segv_end\nfault_segv_end:\n\tret\n.size fault_segv,.-fault_segv\n");
 #define UC_PC(uc) ((uc)->uc_mcontext.pc)
 #elif defined(__mips__)
-// A reserved instruction (opcode 0x3b, SPECIAL3 RDHWR with a register the
-// kernel does not emulate) raises SIGILL.
-__asm__(".text\n.set noreorder\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.word 0x7c00e83b\n.globl fault_ill_end\nfault_ill_end:\n\tjr $ra\n\tnop\n.size fault_ill,.-fault_ill\n"
+// Opcode 0x3b is reserved before release 6 (Debian's mips64el is R2):
+// the CPU raises a Reserved Instruction exception, SIGILL. Only the amd64
+// flow has run here; the lead's VMs run the others.
+__asm__(".text\n.set noreorder\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.word 0xec000000\n.globl fault_ill_end\nfault_ill_end:\n\tjr $ra\n\tnop\n.size fault_ill,.-fault_ill\n"
         ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tlw $2, 0($0)\n.globl fault_segv_end\nfault_segv_end:\n\tjr $ra\n\tnop\n.size fault_segv,.-fault_segv\n.set reorder\n");
 #define UC_PC(uc) ((uc)->uc_mcontext.pc)
 #else
