@@ -519,3 +519,23 @@ func TestDebugGoroutines(t *testing.T) {
 		t.Errorf("goroutine 1: %v, want a stack through main.main", g1)
 	}
 }
+
+// TestDebugDeepStack: bt of a thread 10,000 frames deep keeps both ends
+// (the innermost and the thread's start) and leaves out the middle.
+func TestDebugDeepStack(t *testing.T) {
+	bin := testprog.BuildC(t, "native")
+	p := testprog.Start(t, bin, "10000")
+	tid := p.TID(t, "recurse")
+	r := debugBatch(t, []string{fmt.Sprintf("thread %d", tid), "bt"}, strconv.Itoa(p.Pid))
+	frames := r.commands[1]["result"].([]any)
+	name := func(i int) string { return fmt.Sprint(frames[i].(map[string]any)["function"]) }
+	if len(frames) != 256 {
+		t.Errorf("bt printed %d frames, want 256 of the 10,000", len(frames))
+	}
+	if !strings.Contains(name(0), "read") || !strings.Contains(name(len(frames)-1), "clone") {
+		t.Errorf("bt from %s to %s, want read to clone3", name(0), name(len(frames)-1))
+	}
+	if idx := frames[len(frames)-1].(map[string]any)["index"].(float64); idx < 10000 {
+		t.Errorf("the outermost frame is #%v, want past #10000", idx)
+	}
+}
