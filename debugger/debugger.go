@@ -44,9 +44,11 @@ type Debugger struct {
 	// uses the built-in one (registers and *(*uintN)(ADDR) only).
 	Eval Evaluator
 
-	s   *proc.Session
-	u   *unwind.Unwinder
-	cmd *exec.Cmd
+	s    *proc.Session
+	u    *unwind.Unwinder
+	cmd  *exec.Cmd
+	argv []string // a launched program's command line, for Restart
+	opts Options
 
 	bps    map[int]*Breakpoint
 	nextID int
@@ -137,7 +139,7 @@ func Launch(ctx context.Context, argv []string, opts Options) (*Debugger, error)
 		cmd.Wait()
 		return nil, err
 	}
-	d.Launched, d.cmd = true, cmd
+	d.Launched, d.cmd, d.argv, d.opts = true, cmd, argv, opts
 	if err := d.runToEntry(ctx); err != nil {
 		d.Close()
 		return nil, err
@@ -362,4 +364,42 @@ func (d *Debugger) ReadMemory(addr uint64, p []byte) error { return d.s.ReadMemo
 func (d *Debugger) WriteMemory(addr uint64, p []byte) error {
 	d.invalidate()
 	return d.s.WriteMemory(addr, p)
+}
+
+// Restart kills a started program and starts it again, stopped at its
+// entry point, with the same breakpoints (resolved again: a PIE loads
+// elsewhere), conditions and signal policy. An attached process cannot be
+// restarted.
+func (d *Debugger) Restart(ctx context.Context) (*Event, error) {
+	if !d.Launched || d.argv == nil {
+		return nil, errors.New("only a program taiji started (taiji debug -- CMD) can be restarted")
+	}
+	d.Kill()
+	nd, err := Launch(ctx, d.argv, d.opts)
+	if err != nil {
+		return nil, err
+	}
+	bps, next, signals, eval := d.bps, d.nextID, d.signals, d.Eval
+	*d = *nd
+	d.signals, d.Eval, d.nextID, d.bps = signals, eval, next, map[int]*Breakpoint{}
+	var first error
+	for _, b := range bps {
+		locs, err := d.Resolve(b.Spec)
+		if err == nil {
+			for _, l := range locs {
+				if err = d.s.SetBreakpoint(l.Addr); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("breakpoint %d (%s) is gone: %v", b.ID, b.Spec, err)
+			}
+			continue
+		}
+		b.Locations = locs
+		d.bps[b.ID] = b
+	}
+	return d.Where("entry"), first
 }

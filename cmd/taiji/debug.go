@@ -347,6 +347,7 @@ func init() {
 		{names: []string{"step", "s"}, usage: "step", help: "run to the next source line, into called functions", run: cmdRun((*debugger.Debugger).Step)},
 		{names: []string{"next", "n"}, usage: "next", help: "run to the next source line, over calls", run: cmdRun((*debugger.Debugger).Next)},
 		{names: []string{"stepout", "finish"}, usage: "stepout", help: "run until the selected frame returns", run: cmdRun((*debugger.Debugger).StepOut)},
+		{names: []string{"restart", "r", "run"}, usage: "restart", help: "start the program again, stopped at its entry point, with the same breakpoints", run: cmdRestart},
 		{names: []string{"bt", "stack", "backtrace", "where"}, usage: "bt [N] [-full]", help: "the selected thread's frames (-full: with their registers)", run: cmdBt},
 		{names: []string{"frame", "f"}, usage: "frame [N]", help: "select frame N (show the selected one)", run: cmdFrame(0)},
 		{names: []string{"up"}, usage: "up [N]", help: "select the frame N (1) outward", run: cmdFrame(1)},
@@ -479,6 +480,14 @@ func cmdRun(f func(*debugger.Debugger, context.Context) (*debugger.Event, error)
 		c.stop(ev)
 		return nil, nil
 	}
+}
+
+func cmdRestart(c *debugCLI, ctx context.Context, args string) (any, error) {
+	ev, err := c.d.Restart(ctx)
+	if ev != nil {
+		c.stop(ev)
+	}
+	return nil, err
 }
 
 func cmdBt(c *debugCLI, ctx context.Context, args string) (any, error) {

@@ -539,3 +539,20 @@ func TestDebugDeepStack(t *testing.T) {
 		t.Errorf("the outermost frame is #%v, want past #10000", idx)
 	}
 }
+
+// TestDebugRestart: restart starts a (PIE) program again with its
+// breakpoints resolved anew in the new process.
+func TestDebugRestart(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-pie", "-fPIE")
+	r := debugBatch(t, []string{"break add", "continue", "restart", "continue", "breakpoints"}, "--", bin, "lines")
+	if len(r.stops) != 4 || r.stops[2].Reason != "entry" || r.stops[3].Breakpoint != 1 || r.stops[3].Function != "add" {
+		t.Fatalf("stops %+v, want entry, breakpoint 1, entry, breakpoint 1", r.stops)
+	}
+	if r.stops[0].Thread == r.stops[2].Thread {
+		t.Errorf("restart kept PID %d", r.stops[0].Thread)
+	}
+	bps := r.commands[4]["result"].([]any)
+	if got := bps[0].(map[string]any)["hits"].(float64); got != 2 {
+		t.Errorf("breakpoint 1 counted %v hits over both runs, want 2", got)
+	}
+}
