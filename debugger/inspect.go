@@ -18,6 +18,17 @@ type Insn struct {
 	Text    string `json:"text"`
 	Bytes   string `json:"bytes"`
 	Current bool   `json:"current,omitempty"` // the selected frame's PC
+	// File and Line are the source of the instruction (Lines).
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+}
+
+// Lines fills in the source line of each instruction.
+func (d *Debugger) Lines(insns []Insn) {
+	for i := range insns {
+		l := d.locationAt(insns[i].Addr)
+		insns[i].File, insns[i].Line = l.File, l.Line
+	}
 }
 
 // maxDisasm bounds the bytes one disassemble reads.

@@ -357,7 +357,7 @@ func init() {
 		{names: []string{"goroutines", "grs"}, usage: "goroutines", help: "list the goroutines (Go programs)", run: cmdGoroutines},
 		{names: []string{"goroutine", "gr"}, usage: "goroutine N", help: "select goroutine N's thread, or show its stack if it is parked", run: cmdGoroutine},
 		{names: []string{"regs", "registers"}, usage: "regs [-a]", help: "the selected frame's registers (-a: unknown ones too)", run: cmdRegs},
-		{names: []string{"disassemble", "disass"}, usage: "disassemble [-a START END]", help: "disassemble the selected frame's function, or START to END", run: cmdDisass},
+		{names: []string{"disassemble", "disass"}, usage: "disassemble [-a START END] [-l]", help: "disassemble the selected frame's function, or START to END (-l: with source lines)", run: cmdDisass},
 		{names: []string{"print", "p"}, usage: "print EXPR", help: "evaluate EXPR in the selected frame", run: cmdPrint},
 		{names: []string{"handle"}, usage: "handle SIG [stop|nostop|print|noprint|pass|nopass]...", help: "what to do when SIG arrives", run: cmdHandle},
 		{names: []string{"detach"}, usage: "detach", help: "remove every breakpoint and let the process run on", run: cmdDetach},
@@ -765,7 +765,15 @@ func cmdRegs(c *debugCLI, ctx context.Context, args string) (any, error) {
 
 func cmdDisass(c *debugCLI, ctx context.Context, args string) (any, error) {
 	var start, end uint64
-	fs := strings.Fields(args)
+	var fs []string
+	lines := false
+	for _, f := range strings.Fields(args) {
+		if f == "-l" {
+			lines = true
+		} else {
+			fs = append(fs, f)
+		}
+	}
 	switch {
 	case len(fs) == 3 && fs[0] == "-a":
 		var err error
@@ -784,13 +792,22 @@ func cmdDisass(c *debugCLI, ctx context.Context, args string) (any, error) {
 			return nil, err
 		}
 	default:
-		return nil, errors.New("disassemble takes nothing (the selected frame's function) or -a START END")
+		return nil, errors.New("disassemble takes nothing (the selected frame's function) or -a START END, and -l")
 	}
 	insns, err := c.d.Disassemble(start, end)
 	if err != nil {
 		return nil, err
 	}
+	if lines {
+		c.d.Lines(insns)
+	}
+	var file string
+	line := -1
 	for _, in := range insns {
+		if lines && (in.File != file || in.Line != line) {
+			file, line = in.File, in.Line
+			c.printf("%s:%d\n", orUnknownName(file), line)
+		}
 		mark := "   "
 		if in.Current {
 			mark = "=> "

@@ -456,7 +456,13 @@ func TestDebugDisassembleLikeObjdump(t *testing.T) {
 		v, _ := strconv.ParseUint(m[1], 16, 64)
 		want = append(want, v)
 	}
-	r := debugBatch(t, []string{"break add", "continue", "disassemble"}, "--", bin, "lines")
+	r := debugBatch(t, []string{"break add", "continue", "disassemble", "disassemble -l"}, "--", bin, "lines")
+	for _, in := range r.commands[3]["result"].([]any) {
+		m := in.(map[string]any)
+		if m["addr"] == r.stops[1].PC && int(m["line"].(float64)) != r.stops[1].Line {
+			t.Errorf("disassemble -l puts the PC on line %v, the stop is on %d", m["line"], r.stops[1].Line)
+		}
+	}
 	insns := r.commands[2]["result"].([]any)
 	var got []uint64
 	current := 0
