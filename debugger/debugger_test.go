@@ -65,7 +65,11 @@ func TestResolveLikeGDB(t *testing.T) {
 		t.Run(opt, func(t *testing.T) {
 			bin := testprog.BuildC(t, "debug", opt, "-no-pie")
 			d := launch(t, bin, "lines")
-			for _, loc := range []string{"add", "hit", "main", fmt.Sprintf("debug.c:%d", markedLine(t, src, "call2")), fmt.Sprintf("debug.c:%d", markedLine(t, src, "add_second"))} {
+			hit := markedLine(t, src, "hit_body")
+			for _, loc := range []string{"add", "hit", "main", fmt.Sprintf("debug.c:%d", markedLine(t, src, "call2")), fmt.Sprintf("debug.c:%d", markedLine(t, src, "add_second")),
+				// hit's opening line, and the blank line before it (no
+				// code: the next line that has some).
+				fmt.Sprintf("debug.c:%d", hit-1), fmt.Sprintf("debug.c:%d", hit-2)} {
 				locs, err := d.Resolve(loc)
 				if err != nil {
 					t.Errorf("%s: %v", loc, err)

@@ -121,9 +121,13 @@ func (d *Debugger) Resolve(loc string) ([]Location, error) {
 		if err != nil || line <= 0 {
 			return nil, fmt.Errorf("%q: the line after the colon must be a positive number (FILE:LINE)", loc)
 		}
+		// A line without code (a closing brace, a comment) moves to the
+		// next line that has some, as in gdb.
 		var out []Location
-		for _, im := range ims {
-			out = append(out, d.lineAddrs(im, file, line)...)
+		for l := line; l < line+maxLineSkip && len(out) == 0; l++ {
+			for _, im := range ims {
+				out = append(out, d.lineAddrs(im, file, l)...)
+			}
 		}
 		if len(out) == 0 {
 			return nil, fmt.Errorf("no code at %s (a file of %s with a line that has instructions)", loc, d.Exe)
@@ -137,6 +141,9 @@ func (d *Debugger) Resolve(loc string) ([]Location, error) {
 	}
 	return nil, fmt.Errorf("no function %q in %s or its libraries (Go: package.Func, e.g. main.main)", loc, d.Exe)
 }
+
+// maxLineSkip bounds how far past a line without code FILE:LINE looks.
+const maxLineSkip = 8
 
 // parseAddr reads 0x1234 or 4660.
 func parseAddr(s string) (uint64, error) {
@@ -347,6 +354,11 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 			}
 			for pc := f.Entry; pc < f.End; pc += q {
 				if ff, l, ok := im.pcln.Line(f, pc); ok && l == line && sameFile(ff, file) {
+					if pc == f.Entry {
+						// The func line: after the stack check, as a
+						// breakpoint on the function.
+						pc = d.goBody(im, f.Entry, f.End) - im.bias
+					}
 					best[f.Name] = pc
 					break
 				}
@@ -364,7 +376,14 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 		}, nil)
 	}
 	var out []Location
-	for _, a := range best {
+	for fn, a := range best {
+		if im.pcln == nil {
+			// A function's opening line: after its prologue, as gdb
+			// places it.
+			if start, size, ok := im.mod.SymbolByName(fn); ok && start == a {
+				a = afterPrologue(im, a, size)
+			}
+		}
 		out = append(out, d.locationAt(a+im.bias))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
