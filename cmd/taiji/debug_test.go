@@ -562,3 +562,23 @@ func TestDebugRestart(t *testing.T) {
 		t.Errorf("breakpoint 1 counted %v hits over both runs, want 2", got)
 	}
 }
+
+// TestDebugHandle: with nostop a fault goes to the program's handler
+// without stopping (and print reports it with the next stop); with stop
+// it stops.
+func TestDebugHandle(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	r := debugBatch(t, []string{"handle SIGSEGV nostop print", "continue"}, "--", bin, "segv")
+	last := r.stops[len(r.stops)-1]
+	if len(r.stops) != 2 || last.Reason != "exited" || !strings.Contains(r.stdout, "handled 1") {
+		t.Errorf("with nostop: stops %+v, output %q; want the exit, the handler run", r.stops, r.stdout)
+	}
+	out, _, err := runTaiji(t, "debug", "--batch", "--json", "-ex", "handle SIGSEGV nostop print", "-ex", "continue", "--", bin, "segv")
+	if err != nil || !strings.Contains(out, `"printed":["SIGSEGV in thread`) {
+		t.Errorf("with print, the exit event does not list the SIGSEGV: %v\n%s", err, out)
+	}
+	r = debugBatch(t, []string{"handle SIGSEGV nostop", "handle SIGSEGV stop", "continue"}, "--", bin, "segv")
+	if r.stops[1].Reason != "signal" || r.stops[1].Signal != "SIGSEGV" {
+		t.Errorf("with stop again: %+v", r.stops[1])
+	}
+}
