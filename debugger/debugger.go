@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -212,19 +213,10 @@ func newDebugger(s *proc.Session, opts Options) (*Debugger, error) {
 		bps: map[int]*Breakpoint{}, nextID: 1, internal: map[uint64]int{}, signals: defaultSignals(),
 		lastHit: map[int]uint64{}, reentry: map[int]uint64{}}
 	d.cur = s.Pid
-	if ths := s.Threads(); len(ths) > 0 && !contains(ths, d.cur) {
+	if ths := s.Threads(); len(ths) > 0 && !slices.Contains(ths, d.cur) {
 		d.cur = ths[0]
 	}
 	return d, nil
-}
-
-func contains(v []int, x int) bool {
-	for _, y := range v {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // Session returns the proc session under the debugger.
@@ -290,7 +282,7 @@ func (d *Debugger) CurrentThread() int { return d.cur }
 
 // SelectThread makes tid the selected thread, its frame 0 the selected frame.
 func (d *Debugger) SelectThread(tid int) error {
-	if !contains(d.s.Threads(), tid) {
+	if !slices.Contains(d.s.Threads(), tid) {
 		return fmt.Errorf("no thread %d in PID %d (threads: %v)", tid, d.Pid, d.Threads())
 	}
 	d.cur, d.frameSel, d.frames = tid, 0, nil

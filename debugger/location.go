@@ -5,7 +5,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -322,13 +321,8 @@ func eachRow(m *module.Module, f func(e *dwarf.LineEntry) bool, keep func(cu *dw
 			continue
 		}
 		var e dwarf.LineEntry
-		for {
-			if err := lr.Next(&e); err != nil {
-				if err != io.EOF {
-					break
-				}
-				break
-			}
+		// io.EOF ends the unit's rows; another error, its bad rest.
+		for lr.Next(&e) == nil {
 			if !f(&e) {
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/taijidbg/taiji/disasm"
@@ -105,7 +106,7 @@ func (d *Debugger) event(reason string, st proc.Stop) *Event {
 			e.SigCode, e.SigAddr = si.Code, fmt.Sprintf("%#x", si.Addr)
 		}
 	}
-	if st.TID != 0 && contains(d.s.Threads(), st.TID) {
+	if st.TID != 0 && slices.Contains(d.s.Threads(), st.TID) {
 		d.cur, d.frameSel, d.frames = st.TID, 0, nil
 	}
 	d.describe(e)

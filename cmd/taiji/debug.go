@@ -62,7 +62,12 @@ See docs/debug.md.`,
 // errCommands ends a batch run in which some command failed.
 type errCommands struct{ n int }
 
-func (e *errCommands) Error() string { return fmt.Sprintf("%d commands failed", e.n) }
+func (e *errCommands) Error() string {
+	if e.n == 1 {
+		return "1 command failed (its error is above)"
+	}
+	return fmt.Sprintf("%d commands failed (their errors are above)", e.n)
+}
 
 func runDebug(c *cobra.Command, args []string, fl *debugFlags) error {
 	if fl.json && !fl.batch {

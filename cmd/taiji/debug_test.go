@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -432,12 +431,6 @@ func TestDebugExitPathsRestoreCode(t *testing.T) {
 		codeIntact(t, p.Pid, bin, "never_called")
 		codeIntact(t, p.Pid, bin, "add")
 	})
-}
-
-func init() {
-	// The tests above are written for the host's arch; the C target has
-	// faulting instructions for amd64, arm64 and mips64le.
-	_ = runtime.GOARCH
 }
 
 // TestDebugDisassembleLikeObjdump: disassemble's instruction addresses
