@@ -18,6 +18,9 @@ type Evaluator interface {
 	Eval(f *Frame, expr string) (string, error)
 	// Cond returns whether expr is true (non-zero).
 	Cond(f *Frame, expr string) (bool, error)
+	// Assign sets lhs (a variable, memory, a register) to the value of
+	// rhs; a register only in frame 0 (f.SetReg).
+	Assign(f *Frame, lhs, rhs string) error
 }
 
 func (d *Debugger) evaluator() Evaluator {
@@ -41,6 +44,42 @@ func (builtinEval) Eval(f *Frame, expr string) (string, error) {
 func (builtinEval) Cond(f *Frame, expr string) (bool, error) {
 	v, err := evalInt(f, expr)
 	return v != 0, err
+}
+
+// Assign stores rhs into $reg or *(*uintN)(ADDR).
+func (builtinEval) Assign(f *Frame, lhs, rhs string) error {
+	v, err := evalInt(f, rhs)
+	if err != nil {
+		return err
+	}
+	p := &parser{f: f, s: lhs}
+	switch {
+	case p.eat("$"):
+		name := strings.TrimSpace(p.s[p.i:])
+		n, err := RegNumber(f.Arch, name)
+		if err != nil {
+			return err
+		}
+		if f.SetReg == nil {
+			return fmt.Errorf("$%s can be set in frame 0 only (frame 0 is the thread's registers)", name)
+		}
+		return f.SetReg(n, v)
+	case p.eat("*"):
+		addr, size, err := p.loadTarget()
+		if err != nil {
+			return err
+		}
+		if p.space(); p.i < len(p.s) {
+			return fmt.Errorf("%q: unexpected %q", lhs, p.s[p.i:])
+		}
+		b := make([]byte, 8)
+		f.Arch.ByteOrder.PutUint64(b, v)
+		if f.Arch.ByteOrder.Uint16([]byte{1, 0}) != 1 { // big-endian: the low bytes are last
+			b = b[8-size:]
+		}
+		return f.Mem.WriteMemory(addr, b[:size])
+	}
+	return fmt.Errorf("cannot assign to %q: without DWARF-aware evaluation only $registers and *(*uintN)(ADDR)", lhs)
 }
 
 // evalInt evaluates expr to a 64-bit integer.
@@ -198,10 +237,27 @@ func isIdent(c byte) bool {
 
 // load reads (*uintN)(ADDR) after the leading *.
 func (p *parser) load() (uint64, error) {
-	if !p.eat("(") || !p.eat("*") {
-		return 0, errors.New("a load is written *(*uint8|16|32|64)(ADDR)")
+	addr, size, err := p.loadTarget()
+	if err != nil {
+		return 0, err
 	}
-	size := 0
+	b := make([]byte, 8)
+	if err := p.f.Mem.ReadMemory(addr, b[:size]); err != nil {
+		return 0, err
+	}
+	if p.f.Arch.ByteOrder.Uint16([]byte{1, 0}) != 1 { // big-endian
+		copy(b[8-size:], b[:size])
+		clear(b[:8-size])
+	}
+	return p.f.Arch.ByteOrder.Uint64(b), nil
+}
+
+// loadTarget reads (*uintN)(ADDR) after a leading *: the address and N/8.
+func (p *parser) loadTarget() (addr uint64, size int, err error) {
+	if !p.eat("(") || !p.eat("*") {
+		return 0, 0, errors.New("a load is written *(*uint8|16|32|64)(ADDR)")
+	}
+	size = 0
 	for _, t := range []struct {
 		name string
 		n    int
@@ -212,20 +268,15 @@ func (p *parser) load() (uint64, error) {
 		}
 	}
 	if size == 0 || !p.eat(")") || !p.eat("(") {
-		return 0, errors.New("a load is written *(*uint8|16|32|64)(ADDR)")
+		return 0, 0, errors.New("a load is written *(*uint8|16|32|64)(ADDR)")
 	}
-	addr, err := p.or()
-	if err != nil {
-		return 0, err
+	if addr, err = p.or(); err != nil {
+		return 0, 0, err
 	}
 	if !p.eat(")") {
-		return 0, fmt.Errorf("%q: missing )", p.s)
+		return 0, 0, fmt.Errorf("%q: missing )", p.s)
 	}
-	b := make([]byte, 8)
-	if err := p.f.Mem.ReadMemory(addr, b[:size]); err != nil {
-		return 0, err
-	}
-	return p.f.Arch.ByteOrder.Uint64(b), nil
+	return addr, size, nil
 }
 
 // reg returns the frame's register name ($pc, $sp, $fp or the arch's
@@ -244,6 +295,12 @@ func (p *parser) reg(name string) (uint64, error) {
 		return 0, fmt.Errorf("$%s is not known in frame %d (the unwinder did not recover it)", name, p.f.Index)
 	}
 	return v, nil
+}
+
+// Assign sets lhs to rhs's value in frame f.
+func (d *Debugger) Assign(f *Frame, lhs, rhs string) error {
+	d.invalidate()
+	return d.evaluator().Assign(f, lhs, rhs)
 }
 
 // Evaluate returns the value of expr in frame f.

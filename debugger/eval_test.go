@@ -23,7 +23,13 @@ func (m bytesMem) ReadMemory(addr uint64, p []byte) error {
 	return nil
 }
 
-func (m bytesMem) WriteMemory(addr uint64, p []byte) error { return nil }
+func (m bytesMem) WriteMemory(addr uint64, p []byte) error {
+	if addr < m.base || addr-m.base+uint64(len(p)) > uint64(len(m.b)) {
+		return fmt.Errorf("cannot write %#x", addr)
+	}
+	copy(m.b[addr-m.base:], p)
+	return nil
+}
 
 func testFrame() *Frame {
 	mem := bytesMem{base: 0x1000, b: make([]byte, 64)}
@@ -63,6 +69,35 @@ func TestBuiltinEval(t *testing.T) {
 		if v, err := evalInt(f, bad); err == nil {
 			t.Errorf("%q = %#x, want an error", bad, v)
 		}
+	}
+}
+
+func TestBuiltinAssign(t *testing.T) {
+	f := testFrame()
+	var setN int
+	var setV uint64
+	f.SetReg = func(n int, v uint64) error { setN, setV = n, v; return nil }
+	var e builtinEval
+	if err := e.Assign(f, "*(*uint16)($sp+8)", "0x9090"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := evalInt(f, "*(*uint32)(0x1008)"); v != 0x17ff9090 {
+		t.Errorf("after a 16-bit store the word is %#x, want 0x17ff9090", v)
+	}
+	if err := e.Assign(f, "$rdi", "$rax + 7"); err != nil || setN != 5 || setV != 10 {
+		t.Errorf("set $rdi = $rax + 7: register %d = %d, %v; want 5 = 10", setN, setV, err)
+	}
+	if err := e.Assign(f, "$pc", "0x401010"); err != nil || setN != -1 {
+		t.Errorf("set $pc: register %d, %v; want -1 (the PC)", setN, err)
+	}
+	for _, bad := range [][2]string{{"x", "1"}, {"$nosuch", "1"}, {"*(*uint32)(0x9000)", "1"}, {"$rax", "y"}, {"*(*uint8)(0x1000) 3", "1"}} {
+		if err := e.Assign(f, bad[0], bad[1]); err == nil {
+			t.Errorf("set %s = %s succeeded", bad[0], bad[1])
+		}
+	}
+	f.SetReg = nil
+	if err := e.Assign(f, "$rax", "1"); err == nil {
+		t.Error("a register set outside frame 0 succeeded")
 	}
 }
 

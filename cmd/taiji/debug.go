@@ -364,6 +364,7 @@ func init() {
 		{names: []string{"regs", "registers"}, usage: "regs [-a]", help: "the selected frame's registers (-a: unknown ones too)", run: cmdRegs},
 		{names: []string{"disassemble", "disass"}, usage: "disassemble [-a START END] [-l]", help: "disassemble the selected frame's function, or START to END (-l: with source lines)", run: cmdDisass},
 		{names: []string{"print", "p"}, usage: "print EXPR", help: "evaluate EXPR in the selected frame", run: cmdPrint},
+		{names: []string{"set"}, usage: "set LHS = EXPR", help: "set a register ($pc, frame 0) or memory (*(*uint32)(ADDR), code included); variables with DWARF", run: cmdSet},
 		{names: []string{"handle"}, usage: "handle SIG [stop|nostop|print|noprint|pass|nopass]...", help: "what to do when SIG arrives", run: cmdHandle},
 		{names: []string{"detach"}, usage: "detach", help: "remove every breakpoint and let the process run on", run: cmdDetach},
 		{names: []string{"kill"}, usage: "kill", help: "kill the process", run: cmdKill},
@@ -840,6 +841,18 @@ func cmdPrint(c *debugCLI, ctx context.Context, args string) (any, error) {
 	}
 	c.printf("%s\n", v)
 	return v, nil
+}
+
+func cmdSet(c *debugCLI, ctx context.Context, args string) (any, error) {
+	lhs, rhs, ok := strings.Cut(args, "=")
+	if !ok || strings.HasPrefix(rhs, "=") || strings.TrimSpace(lhs) == "" || strings.TrimSpace(rhs) == "" {
+		return nil, errors.New("set LHS = EXPR, e.g. set $pc = 0x401000, set *(*uint32)(0x7bf6c) = 0x17ff9ee9")
+	}
+	f, err := c.d.CurrentFrame()
+	if err != nil {
+		return nil, err
+	}
+	return nil, c.d.Assign(f, strings.TrimSpace(lhs), strings.TrimSpace(rhs))
 }
 
 func cmdHandle(c *debugCLI, ctx context.Context, args string) (any, error) {

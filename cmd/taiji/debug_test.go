@@ -575,3 +575,26 @@ func TestDebugHandle(t *testing.T) {
 		t.Errorf("with stop again: %+v", r.stops[1])
 	}
 }
+
+// TestDebugSet: a register set at a function's entry changes its
+// argument; a code word patched under a breakpoint runs patched when the
+// thread steps over the breakpoint (the illegal instruction becomes no-ops:
+// no SIGILL).
+func TestDebugSet(t *testing.T) {
+	a := arch.Host()
+	nops := map[string]string{"amd64": "*(*uint16)(%#x) = 0x9090", "arm64": "*(*uint32)(%#x) = 0xd503201f"}[a.Name]
+	if nops == "" {
+		t.Skipf("no no-op encoding for %s here", a.Name)
+	}
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	add := symbolAddr(t, bin, "add")
+	r := debugBatch(t, []string{fmt.Sprintf("tbreak *%#x", add), "continue", "set $" + a.RegNames[a.CIntArgs[0]] + " = 10", "continue"}, "--", bin, "lines")
+	if !strings.Contains(r.stdout, "sum 30") {
+		t.Errorf("add(1, 2) with its first argument set to 10: the target printed %q, want sum 30", r.stdout)
+	}
+	ill := symbolAddr(t, bin, "fault_ill")
+	r = debugBatch(t, []string{fmt.Sprintf("break *%#x", ill), "set " + fmt.Sprintf(nops, ill), "continue", "continue"}, "--", bin, "sigill")
+	if r.stops[1].Breakpoint != 1 || r.stops[2].Reason != "exited" || !strings.Contains(r.stdout, "handled 0") {
+		t.Errorf("patched under a breakpoint: stops %+v, output %q; want the hit, then the exit without a SIGILL", r.stops, r.stdout)
+	}
+}
