@@ -21,6 +21,21 @@ type Evaluator interface {
 	// Assign sets lhs (a variable, memory, a register) to the value of
 	// rhs; a register only in frame 0 (f.SetReg).
 	Assign(f *Frame, lhs, rhs string) error
+	// Address evaluates expr to an address (an integer or a pointer).
+	Address(f *Frame, expr string) (uint64, error)
+	// Examine formats memory at addr as gdb's x/FMT does (FMT: count,
+	// format x d u t c s i, unit b h w g).
+	Examine(f *Frame, format string, addr uint64) (string, error)
+}
+
+// Address evaluates expr to an address: x's operand.
+func (d *Debugger) Address(f *Frame, expr string) (uint64, error) {
+	return d.evaluator().Address(f, expr)
+}
+
+// Examine formats memory at addr (x/FMT).
+func (d *Debugger) Examine(f *Frame, format string, addr uint64) (string, error) {
+	return d.evaluator().Examine(f, format, addr)
 }
 
 func (d *Debugger) evaluator() Evaluator {
@@ -44,6 +59,13 @@ func (builtinEval) Eval(f *Frame, expr string) (string, error) {
 func (builtinEval) Cond(f *Frame, expr string) (bool, error) {
 	v, err := evalInt(f, expr)
 	return v != 0, err
+}
+
+func (builtinEval) Address(f *Frame, expr string) (uint64, error) { return evalInt(f, expr) }
+
+// Examine is debugger/eval's.
+func (builtinEval) Examine(f *Frame, format string, addr uint64) (string, error) {
+	return "", errors.New("x/FMT needs the DWARF-aware evaluator (debugger/eval), not built in; print *(*uint32)(ADDR) reads a word")
 }
 
 // Assign stores rhs into $reg or *(*uintN)(ADDR).

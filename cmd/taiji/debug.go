@@ -364,6 +364,7 @@ func init() {
 		{names: []string{"regs", "registers"}, usage: "regs [-a]", help: "the selected frame's registers (-a: unknown ones too)", run: cmdRegs},
 		{names: []string{"disassemble", "disass"}, usage: "disassemble [-a START END] [-l]", help: "disassemble the selected frame's function, or START to END (-l: with source lines)", run: cmdDisass},
 		{names: []string{"print", "p"}, usage: "print EXPR", help: "evaluate EXPR in the selected frame", run: cmdPrint},
+		{names: []string{"x"}, usage: "x/FMT ADDR", help: "examine memory (gdb's count, format x d u t c s i, unit b h w g)", run: cmdExamine},
 		{names: []string{"set"}, usage: "set LHS = EXPR", help: "set a register ($pc, frame 0) or memory (*(*uint32)(ADDR), code included); variables with DWARF", run: cmdSet},
 		{names: []string{"handle"}, usage: "handle SIG [stop|nostop|print|noprint|pass|nopass]...", help: "what to do when SIG arrives", run: cmdHandle},
 		{names: []string{"detach"}, usage: "detach", help: "remove every breakpoint and let the process run on", run: cmdDetach},
@@ -841,6 +842,28 @@ func cmdPrint(c *debugCLI, ctx context.Context, args string) (any, error) {
 	}
 	c.printf("%s\n", v)
 	return v, nil
+}
+
+func cmdExamine(c *debugCLI, ctx context.Context, args string) (any, error) {
+	format, expr, _ := strings.Cut(args, " ")
+	format = strings.TrimPrefix(format, "/")
+	if strings.TrimSpace(expr) == "" {
+		return nil, errors.New("x/FMT ADDR, e.g. x/4xw $sp")
+	}
+	f, err := c.d.CurrentFrame()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := c.d.Address(f, strings.TrimSpace(expr))
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.d.Examine(f, format, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.printf("%s\n", strings.TrimRight(out, "\n"))
+	return out, nil
 }
 
 func cmdSet(c *debugCLI, ctx context.Context, args string) (any, error) {
