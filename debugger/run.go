@@ -207,7 +207,13 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 				printed = append(printed, fmt.Sprintf("%s in thread %d", SignalName(st.Signal), st.TID))
 			}
 		case proc.StopThreadCreated, proc.StopThreadExited:
-			// Threads come and go silently, as in delve.
+			// Threads come and go silently, as in delve; the selected
+			// one, gone, gives way to the first left.
+			if st.Reason == proc.StopThreadExited && st.TID == d.cur {
+				if ths := d.Threads(); len(ths) > 0 {
+					d.cur = ths[0]
+				}
+			}
 		case proc.StopExited:
 			ev := d.event("exited", st)
 			ev.Printed = printed
@@ -296,6 +302,7 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 	for range 64 {
 		st, err := d.s.Step(ctx, d.cur)
 		d.frames, d.frameSel = nil, 0
+		delete(d.lastHit, d.cur) // it has left the breakpoint it was reported at
 		if err != nil {
 			return nil, err
 		}

@@ -154,3 +154,24 @@ func TestDebugREPL(t *testing.T) {
 	codeIntact(t, target.Pid, bin, "add")
 	codeIntact(t, target.Pid, bin, "never_called")
 }
+
+// TestDebugREPLSigterm: SIGTERM at the prompt ends taiji debug, the
+// breakpoints removed, the attached process running on.
+func TestDebugREPLSigterm(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	target := testprog.Start(t, bin, "loop")
+	p := startPty(t, "debug", strconv.Itoa(target.Pid))
+	p.expect(`\(taiji\) `)
+	p.send("b add\r")
+	p.expect(`Breakpoint 1 at`)
+	p.expect(`\(taiji\) `)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGTERM at the prompt did not end taiji debug")
+	}
+	codeIntact(t, target.Pid, bin, "add")
+}
