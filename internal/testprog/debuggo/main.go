@@ -5,7 +5,8 @@
 //	lines            calls add three times, prints "sum N"
 //	threads N M      N goroutines call hit M times each, prints "hits N*M"
 //	grow             next over a call that grows (copies) the goroutine's
-//	                 stack: deep recursion between two lines of stepper
+//	                 stack (deep recursion) and over a sleep after which
+//	                 the goroutine may run on another thread, in stepper
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var counter atomic.Int64
@@ -47,9 +49,10 @@ var r1, r2, r3 int
 
 //go:noinline
 func stepper() int {
-	r1 = add(1, 2)  // LINE grow_before
-	r2 = deep(2000) // LINE grow_call
-	r3 = add(3, 4)  // LINE grow_after
+	r1 = add(1, 2)                   // LINE grow_before
+	r2 = deep(2000)                  // LINE grow_call
+	time.Sleep(5 * time.Millisecond) // LINE grow_sleep
+	r3 = add(3, 4)                   // LINE grow_after
 	return r1 + r2 + r3
 }
 
@@ -81,7 +84,16 @@ func main() {
 		wg.Wait()
 		fmt.Printf("hits %d\n", counter.Load())
 	case "grow":
-		// Its own goroutine, so it starts on a small stack.
+		// Its own goroutine, so it starts on a small stack; busy
+		// goroutines make it likely to resume on another thread after
+		// its sleep.
+		for range 3 {
+			go func() {
+				for {
+					counter.Add(1)
+				}
+			}()
+		}
 		done := make(chan int)
 		go func() { done <- stepper() }()
 		fmt.Printf("grow %d\n", <-done)
