@@ -601,3 +601,28 @@ func TestDebugSet(t *testing.T) {
 		t.Errorf("patched under a breakpoint: stops %+v, output %q; want the hit, then the exit without a SIGILL", r.stops, r.stdout)
 	}
 }
+
+func TestDebugBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"debug"}, "expected one PID, got 0 arguments"},
+		{[]string{"debug", "notapid"}, `"notapid" is not a PID`},
+		{[]string{"debug", "99999999"}, "no process with PID 99999999"},
+		{[]string{"debug", "--json", "1"}, "--json goes with --batch"},
+		{[]string{"debug", "--", "/nonexistent/program"}, "cannot start /nonexistent/program"},
+		{[]string{"debug", "--batch", "-x", "/nonexistent/cmds", "--", "true"}, "cannot read the command file"},
+	} {
+		_, stderr, err := runTaiji(t, tc.args...)
+		oneLine(t, stderr, err, tc.want)
+	}
+	// A bad command in a batch: its error on stdout, the next command
+	// runs, exit status 1.
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	out, stderr, err := runTaiji(t, "debug", "--batch", "-ex", "break nosuch", "-ex", "frobnicate", "-ex", "continue", "--", bin, "lines")
+	if !strings.Contains(out, `no function "nosuch"`) || !strings.Contains(out, `unknown command "frobnicate"`) || !strings.Contains(out, "sum 21") {
+		t.Errorf("batch with bad commands printed:\n%s", out)
+	}
+	oneLine(t, stderr, err, "2 commands failed")
+}
