@@ -23,6 +23,10 @@ type Evaluator interface {
 	Assign(f *Frame, lhs, rhs string) error
 	// Address evaluates expr to an address (an integer or a pointer).
 	Address(f *Frame, expr string) (uint64, error)
+	// Locals and Args list the frame's local variables and arguments,
+	// one "name = value" each (DWARF).
+	Locals(f *Frame) ([]string, error)
+	Args(f *Frame) ([]string, error)
 	// Examine formats memory at addr as gdb's x/FMT does (FMT: count,
 	// format x d u t c s i, unit b h w g).
 	Examine(f *Frame, format string, addr uint64) (string, error)
@@ -62,6 +66,17 @@ func (builtinEval) Cond(f *Frame, expr string) (bool, error) {
 }
 
 func (builtinEval) Address(f *Frame, expr string) (uint64, error) { return evalInt(f, expr) }
+
+var errNeedsDWARF = errors.New("variables need the DWARF-aware evaluator (debugger/eval), not built in")
+
+func (builtinEval) Locals(f *Frame) ([]string, error) { return nil, errNeedsDWARF }
+func (builtinEval) Args(f *Frame) ([]string, error)   { return nil, errNeedsDWARF }
+
+// Locals lists frame f's local variables ("name = value").
+func (d *Debugger) Locals(f *Frame) ([]string, error) { return d.evaluator().Locals(f) }
+
+// Args lists frame f's arguments ("name = value").
+func (d *Debugger) Args(f *Frame) ([]string, error) { return d.evaluator().Args(f) }
 
 // Examine is debugger/eval's.
 func (builtinEval) Examine(f *Frame, format string, addr uint64) (string, error) {

@@ -364,6 +364,8 @@ func init() {
 		{names: []string{"regs", "registers"}, usage: "regs [-a]", help: "the selected frame's registers (-a: unknown ones too)", run: cmdRegs},
 		{names: []string{"disassemble", "disass"}, usage: "disassemble [-a START END] [-l]", help: "disassemble the selected frame's function, or START to END (-l: with source lines)", run: cmdDisass},
 		{names: []string{"print", "p"}, usage: "print EXPR", help: "evaluate EXPR in the selected frame", run: cmdPrint},
+		{names: []string{"locals"}, usage: "locals", help: "the selected frame's local variables (DWARF)", run: cmdVars((*debugger.Debugger).Locals)},
+		{names: []string{"args"}, usage: "args", help: "the selected frame's arguments (DWARF)", run: cmdVars((*debugger.Debugger).Args)},
 		{names: []string{"x"}, usage: "x/FMT ADDR", help: "examine memory (gdb's count, format x d u t c s i, unit b h w g)", run: cmdExamine},
 		{names: []string{"set"}, usage: "set LHS = EXPR", help: "set a register ($pc, frame 0) or memory (*(*uint32)(ADDR), code included); variables with DWARF", run: cmdSet},
 		{names: []string{"handle"}, usage: "handle SIG [stop|nostop|print|noprint|pass|nopass]...", help: "what to do when SIG arrives", run: cmdHandle},
@@ -842,6 +844,24 @@ func cmdPrint(c *debugCLI, ctx context.Context, args string) (any, error) {
 	}
 	c.printf("%s\n", v)
 	return v, nil
+}
+
+// cmdVars prints the variables a Debugger method lists.
+func cmdVars(list func(*debugger.Debugger, *debugger.Frame) ([]string, error)) func(c *debugCLI, ctx context.Context, args string) (any, error) {
+	return func(c *debugCLI, ctx context.Context, args string) (any, error) {
+		f, err := c.d.CurrentFrame()
+		if err != nil {
+			return nil, err
+		}
+		vs, err := list(c.d, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			c.printf("%s\n", v)
+		}
+		return vs, nil
+	}
 }
 
 func cmdExamine(c *debugCLI, ctx context.Context, args string) (any, error) {
