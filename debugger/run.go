@@ -14,7 +14,7 @@ import (
 // Event is a stop of the process as the debugger reports it.
 type Event struct {
 	// Reason: "entry" (a started program at its entry point),
-	// "breakpoint", "step" (an instruction or line step, a stepout,
+	// "attached", "breakpoint", "step" (an instruction or line step, a stepout,
 	// done), "signal", "exited", "killed" (by a signal), "interrupted".
 	Reason    string `json:"reason"`
 	TID       int    `json:"thread,omitempty"`
@@ -66,6 +66,8 @@ func (e *Event) String() string {
 		b.WriteString(", ")
 	case "entry":
 		b.WriteString("Stopped at the entry point, ")
+	case "attached":
+		b.WriteString("Attached, every thread stopped; ")
 	}
 	if e.Error != "" {
 		fmt.Fprintf(&b, "(condition: %s) ", e.Error)
