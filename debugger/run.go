@@ -301,6 +301,11 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 	if d.exited {
 		return nil, errExited
 	}
+	if pc := d.pc(); pc != 0 {
+		if ev, ok, err := d.stepAtomic(ctx, pc); ok {
+			return ev, err
+		}
+	}
 	for range 64 {
 		st, err := d.s.Step(ctx, d.cur)
 		d.frames, d.frameSel = nil, 0
