@@ -21,6 +21,7 @@ import (
 
 	"github.com/taijidbg/taiji/debugger"
 	"github.com/taijidbg/taiji/goroutines"
+	"github.com/taijidbg/taiji/proc"
 	"github.com/taijidbg/taiji/unwind"
 )
 
@@ -101,7 +102,16 @@ func runDebug(c *cobra.Command, args []string, fl *debugFlags) error {
 		if perr != nil || pid <= 0 {
 			return fmt.Errorf("%q is not a PID (a positive number; to start a program: taiji debug -- CMD ARGS)", args[0])
 		}
+		// A TID (from top -H) names its process, with that thread
+		// selected.
+		tid := 0
+		if tg, err := proc.Tgid(pid); err == nil && tg != pid {
+			pid, tid = tg, pid
+		}
 		d, err = debugger.Attach(life, pid, opts)
+		if err == nil && tid != 0 {
+			d.SelectThread(tid)
+		}
 	}
 	if err != nil {
 		return err

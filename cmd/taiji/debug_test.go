@@ -540,6 +540,11 @@ func TestDebugDeepStack(t *testing.T) {
 	if idx := frames[len(frames)-1].(map[string]any)["index"].(float64); idx < 10000 {
 		t.Errorf("the outermost frame is #%v, want past #10000", idx)
 	}
+	// A TID names its process, with that thread selected.
+	r = debugBatch(t, []string{"detach"}, strconv.Itoa(tid))
+	if r.stops[0].Reason != "attached" || r.stops[0].Thread != tid {
+		t.Errorf("attached by TID %d: %+v", tid, r.stops[0])
+	}
 }
 
 // TestDebugRestart: restart starts a (PIE) program again with its
