@@ -83,6 +83,14 @@ func runDebug(c *cobra.Command, args []string, fl *debugFlags) error {
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigc)
 
+	// The command files are read before anything starts or stops.
+	var lines []string
+	if fl.batch {
+		var err error
+		if lines, err = batchLines(fl); err != nil {
+			return err
+		}
+	}
 	opts := debugger.Options{DebugDirs: fl.debugDirs}
 	var (
 		d   *debugger.Debugger
@@ -126,7 +134,7 @@ func runDebug(c *cobra.Command, args []string, fl *debugFlags) error {
 	}
 	cli.out.Flush()
 	if fl.batch {
-		err = cli.batch(fl)
+		err = cli.batch(lines)
 	} else {
 		err = cli.repl()
 	}
@@ -186,12 +194,14 @@ func (c *debugCLI) close() error {
 	return c.d.Close()
 }
 
-func (c *debugCLI) batch(fl *debugFlags) error {
+// batchLines returns the lines of the -x files (blank lines and #
+// comments left out), then the -ex commands.
+func batchLines(fl *debugFlags) ([]string, error) {
 	var lines []string
 	for _, f := range fl.files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return fmt.Errorf("cannot read the command file: %v", err)
+			return nil, fmt.Errorf("cannot read the command file: %v", err)
 		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
@@ -199,7 +209,10 @@ func (c *debugCLI) batch(fl *debugFlags) error {
 			}
 		}
 	}
-	lines = append(lines, fl.ex...)
+	return append(lines, fl.ex...), nil
+}
+
+func (c *debugCLI) batch(lines []string) error {
 	for _, l := range lines {
 		if c.done || c.terminated() {
 			break
