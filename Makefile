@@ -101,6 +101,7 @@ bench: bench-deps build
 	scripts/bench-inject
 	scripts/bench-dump
 	scripts/bench-goroutines 10000 100000
+	scripts/bench-debug
 
 clean:
 	rm -rf $(BIN)

@@ -1,13 +1,13 @@
 package cfi
 
 import (
-	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/internal/testprog"
 )
 
 // buildAsm links testdata/cfi_amd64.S, hand-written CFI exercising the
@@ -27,25 +27,7 @@ func buildAsm(t testing.TB) string {
 	return out
 }
 
-func symbol(t testing.TB, path, name string) uint64 {
-	t.Helper()
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range syms {
-		if s.Name == name {
-			return s.Value
-		}
-	}
-	t.Fatalf("%s: no symbol %s", path, name)
-	return 0
-}
+func symbol(t testing.TB, path, name string) uint64 { return testprog.Symbol(t, path, name) }
 
 func TestOracleHandWritten(t *testing.T) {
 	bin := buildAsm(t)

@@ -108,6 +108,14 @@ const (
 // a breakpoint cleared meanwhile is dropped. Signals reported are delivered
 // when their thread resumes.
 func (s *Session) Continue(ctx context.Context) (Stop, error) {
+	if s.exited && !s.detached {
+		// The exit, reaped while an error ended the call before (a
+		// thread killed by exit_group while stepped over a breakpoint),
+		// is still to be reported.
+		if st, ok := s.popPending(); ok {
+			return st, nil
+		}
+	}
 	if s.detached || s.exited {
 		return Stop{}, s.over()
 	}

@@ -74,6 +74,8 @@ func main() {
 	root.AddCommand(traceCmd())
 	root.AddCommand(injectCmd())
 	root.AddCommand(dumpCmd())
+	root.AddCommand(debugCmd())
+	root.SetArgs(gdbFlags(os.Args)[1:])
 	err := root.Execute()
 	pprof.StopCPUProfile()
 	if p := os.Getenv("TAIJI_MEMPROFILE"); p != "" { // for taiji's developers

@@ -60,6 +60,18 @@ var injectC []byte
 //go:embed injectgo/main.go
 var injectGo []byte
 
+// debugC and debugGo are taiji debug's targets (see their sources).
+//
+//go:embed debugtarget/debug.c
+var debugC []byte
+
+//go:embed debuggo/main.go
+var debugGo []byte
+
+// DebugSources returns the sources of the C and Go targets of taiji
+// debug, where the tests look up the lines marked "// LINE name".
+func DebugSources() (c, goSrc []byte) { return bytes.Clone(debugC), bytes.Clone(debugGo) }
+
 // NativeSource returns the C source of the native target, e.g. to look up
 // line numbers.
 func NativeSource() []byte { return bytes.Clone(nativeC) }
@@ -84,8 +96,10 @@ func BuildC(t testing.TB, name string, extraFlags ...string) string {
 		src = nativeC
 	case "inject":
 		src = injectC
+	case "debug":
+		src = debugC
 	default:
-		t.Fatalf("testprog.BuildC: unknown C target %q (have: native, inject)", name)
+		t.Fatalf("testprog.BuildC: unknown C target %q (have: native, inject, debug)", name)
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -118,8 +132,10 @@ func BuildGo(t testing.TB, name string, flags ...string) string {
 		src, cgo = cgoTarget, "1"
 	case "injectgo":
 		src = injectGo
+	case "debuggo":
+		src = debugGo
 	default:
-		t.Fatalf("testprog.BuildGo: unknown Go target %q (have: gotarget, cgotarget, injectgo)", name)
+		t.Fatalf("testprog.BuildGo: unknown Go target %q (have: gotarget, cgotarget, injectgo, debuggo)", name)
 	}
 	goBin := goTool(t)
 	dir := t.TempDir()
@@ -468,4 +484,27 @@ func (p *Proc) Alive() bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && !strings.HasPrefix(s[i:], ") Z")
+}
+
+// Symbol returns the value of the ELF symbol name in the file at path (for
+// a non-PIE executable, its address in the process). It fails the test if
+// there is none.
+func Symbol(t testing.TB, path, name string) uint64 {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if s.Name == name {
+			return s.Value
+		}
+	}
+	t.Fatalf("%s: no symbol %s", path, name)
+	return 0
 }

@@ -1,0 +1,126 @@
+package debugger
+
+import (
+	"context"
+
+	"github.com/taijidbg/taiji/arch"
+	"github.com/taijidbg/taiji/disasm"
+	"github.com/taijidbg/taiji/proc"
+)
+
+// exclusive describes an arch's load-linked/store-conditional pair by
+// their fixed-width encodings: insn&mask == value. A trap between the two
+// (a single step's, a breakpoint's) clears the reservation, the store
+// fails and the sequence loops for ever if stepped one instruction at a
+// time; stepi runs it as a unit instead, as gdb's
+// aarch64_software_single_step and mips_deal_with_atomic_sequence do.
+type exclusive struct {
+	loadMask, load   uint32
+	storeMask, store uint32
+}
+
+// exclusives holds the arches with such sequences, by arch.Arch name.
+var exclusives = map[string]exclusive{
+	// ARMv8 ARM C4.1.92 "Load/store exclusive": bits 29-24 001000, o2
+	// (bit 23) 0, L (bit 22) 1 for LDXR/LDAXR/LDXP/LDAXP, 0 for the stores.
+	"arm64": {loadMask: 0x3fc00000, load: 0x08400000, storeMask: 0x3fc00000, store: 0x08000000},
+	// MIPS64 vol. II: LL 0x30 and LLD 0x34, SC 0x38 and SCD 0x3c (major
+	// opcode in bits 31-26; the masks leave bit 28 free for the D forms).
+	"mips64le": {loadMask: 0xec000000, load: 0xc0000000, storeMask: 0xec000000, store: 0xe0000000},
+}
+
+// maxAtomicSeq bounds the instructions between a load-exclusive and its
+// store (gdb: 16).
+const maxAtomicSeq = 16
+
+// atomicEnds returns, when the instruction at pc in code (the bytes from
+// pc on) starts a load-exclusive sequence, the addresses where running it
+// as a unit can end: after its store-exclusive, and the targets of the
+// conditional branches inside it that leave it. ok is false otherwise.
+func atomicEnds(a *arch.Arch, code []byte, pc uint64) (ends []uint64, ok bool) {
+	ex, has := exclusives[a.Name]
+	if !has || len(code) < 4 {
+		return nil, false
+	}
+	word := func(i int) uint32 { return a.ByteOrder.Uint32(code[4*i:]) }
+	if word(0)&ex.loadMask != ex.load {
+		return nil, false
+	}
+	store := -1
+	for i := 1; i < maxAtomicSeq && 4*i+4 <= len(code); i++ {
+		if word(i)&ex.storeMask == ex.store {
+			store = i
+			break
+		}
+	}
+	if store < 0 {
+		return nil, false
+	}
+	ends = []uint64{pc + uint64(4*store+4)}
+	for i := 0; i < store; i++ {
+		for _, t := range branchTargets(a, code[4*i:4*i+4], pc+uint64(4*i)) {
+			if t < pc || t > pc+uint64(4*store) {
+				ends = append(ends, t)
+			}
+		}
+	}
+	return ends, true
+}
+
+// branchTargets returns where the branch insn at addr can go besides the
+// next instruction: from the disassembler where there is one, else from
+// the arch's software single-step decoder.
+func branchTargets(a *arch.Arch, insn []byte, addr uint64) []uint64 {
+	if disasm.Supports(a) {
+		ins, err := disasm.Decode(a, insn, addr)
+		if err == nil && len(ins) == 1 && ins[0].Target != 0 && (ins[0].Kind == disasm.CondJump || ins[0].Kind == disasm.Jump) {
+			return []uint64{ins[0].Target}
+		}
+		return nil
+	}
+	if a.Syscall.NextPCs == nil {
+		return nil
+	}
+	var out []uint64
+	for _, t := range a.Syscall.NextPCs(a.ByteOrder.Uint32(insn), addr, func(int) uint64 { return 0 }) {
+		if t != addr+4 && t != addr+8 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// stepAtomic runs the load-exclusive sequence at the selected thread's PC
+// as one step: temporary breakpoints where it can end, every thread
+// resumed until this thread reaches one. It returns nil, false when the PC
+// starts no such sequence.
+func (d *Debugger) stepAtomic(ctx context.Context, pc uint64) (*Event, bool, error) {
+	if _, has := exclusives[d.Arch.Name]; !has {
+		return nil, false, nil
+	}
+	code := make([]byte, 4*maxAtomicSeq)
+	if err := d.s.ReadMemory(pc, code); err != nil {
+		return nil, false, nil
+	}
+	ends, ok := atomicEnds(d.Arch, code, pc)
+	if !ok {
+		return nil, false, nil
+	}
+	tid := d.cur
+	for _, e := range ends {
+		if err := d.setInternal(e); err != nil {
+			d.clearInternal()
+			return nil, true, err
+		}
+	}
+	defer d.clearInternal()
+	for {
+		ev, mine, err := d.run(ctx, func(t int) bool { return t == tid })
+		if err != nil || ev != nil {
+			return ev, true, err
+		}
+		if mine {
+			return d.event("step", proc.Stop{TID: tid}), true, nil
+		}
+	}
+}

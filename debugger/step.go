@@ -1,0 +1,152 @@
+package debugger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/taijidbg/taiji/disasm"
+	"github.com/taijidbg/taiji/proc"
+)
+
+// maxLineSteps bounds the instructions a step or next runs one by one
+// (calls stepped over count as one).
+const maxLineSteps = 1 << 16
+
+// Next runs the selected thread to the next source line of the current
+// function (or the caller it returns to), stepping over calls; in Go it
+// stays on the current goroutine, whichever thread runs it, across stack
+// copies (frames are told apart by their depth below g.stack.hi).
+func (d *Debugger) Next(ctx context.Context) (*Event, error) { return d.stepLine(ctx, false) }
+
+// Step is Next, but enters the functions called that have line
+// information (Go's runtime only from the runtime), stopping after their
+// prologue.
+func (d *Debugger) Step(ctx context.Context) (*Event, error) { return d.stepLine(ctx, true) }
+
+func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
+	if d.exited {
+		return nil, errExited
+	}
+	regs, err := d.s.Regs(d.cur)
+	if err != nil {
+		return nil, err
+	}
+	start := d.locationAt(regs.PC)
+	if start.Line == 0 {
+		return nil, fmt.Errorf("no line information at %#x (%s): use stepi, nexti or stepout", regs.PC, orUnknown(start.Function))
+	}
+	id := d.frameID(d.cur)
+	for range maxLineSteps {
+		regs, err := d.s.Regs(d.cur)
+		if err != nil {
+			return nil, err
+		}
+		var ev *Event
+		in, ierr := d.insnAt(regs.PC)
+		switch {
+		case ierr == nil && in.Kind == disasm.Call:
+			ev, err = d.stepCall(ctx, in, id, into, start.Function)
+		default:
+			ev, err = d.StepInstruction(ctx)
+			if err == nil && ev.Reason == "step" {
+				ev = nil
+			}
+		}
+		if err != nil || ev != nil {
+			return ev, err
+		}
+		pc, at := d.pc(), d.frameID(d.cur)
+		loc := d.locationAt(pc)
+		if !into {
+			loc = d.locationIn(pc, start.Function)
+		}
+		switch {
+		case at.depth < id.depth:
+			// Returned to a caller: stop there, mid-line, as gdb does.
+			return d.event("step", proc.Stop{TID: d.cur}), nil
+		case at.depth > id.depth && loc.Function != start.Function:
+			// Jumped into another function (a tail call): run it to
+			// its return.
+			if ev, err := d.finishFrame(ctx, id); err != nil || ev != nil {
+				return ev, err
+			}
+			continue
+		}
+		if loc.Line != 0 && (loc.Line != start.Line || loc.File != start.File) && d.stmtStart(pc) {
+			return d.event("step", proc.Stop{TID: d.cur}), nil
+		}
+	}
+	return d.event("step", proc.Stop{TID: d.cur}), nil
+}
+
+// stepCall runs the call instruction in: over it (next, or a callee not
+// worth entering), or into it to the end of the callee's prologue. It
+// returns an event only for a stop that ends the step.
+func (d *Debugger) stepCall(ctx context.Context, in disasm.Inst, id frameID, into bool, from string) (*Event, error) {
+	ret := in.Addr + uint64(in.Len)
+	if into {
+		ev, err := d.StepInstruction(ctx)
+		if err != nil || ev.Reason != "step" {
+			return ev, err
+		}
+		pc := d.pc()
+		loc := d.locationAt(pc)
+		enter := loc.File != "" && loc.Line != 0 &&
+			(!strings.HasPrefix(loc.Function, "runtime.") || strings.HasPrefix(from, "runtime."))
+		if enter {
+			if body := d.bodyStart(pc); body != pc {
+				callee := d.frameID(d.cur)
+				ev, err := d.runToFunc(ctx, body, func(at frameID) bool { return at.sameOwner(callee) })
+				if err != nil || ev != nil {
+					return ev, err
+				}
+			}
+			return d.event("step", proc.Stop{TID: d.cur}), nil
+		}
+	}
+	return d.runTo(ctx, ret, id, false)
+}
+
+// finishFrame runs the selected thread's innermost frame to its return
+// address, then on to where the frame of id is again.
+func (d *Debugger) finishFrame(ctx context.Context, id frameID) (*Event, error) {
+	fs, _, err := d.Stack(d.cur, 2)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for i < len(fs) && fs[i].Inline {
+		i++
+	}
+	if i+1 >= len(fs) {
+		return nil, fmt.Errorf("cannot find the caller of %s to return to", orUnknown(fs[0].Function))
+	}
+	return d.runTo(ctx, fs[i+1].PC, id, false)
+}
+
+// runToFunc is runTo with the test of the frame given.
+func (d *Debugger) runToFunc(ctx context.Context, addr uint64, ok func(at frameID) bool) (*Event, error) {
+	if err := d.setInternal(addr); err != nil {
+		return nil, err
+	}
+	defer d.clearInternal()
+	for {
+		ev, mine, err := d.run(ctx, func(tid int) bool { return ok(d.frameID(tid)) })
+		if err != nil || ev != nil {
+			return ev, err
+		}
+		if mine {
+			return nil, nil
+		}
+	}
+}
+
+// pc returns the selected thread's PC (0 if it cannot be read).
+func (d *Debugger) pc() uint64 {
+	regs, err := d.s.Regs(d.cur)
+	if err != nil {
+		return 0
+	}
+	return regs.PC
+}
