@@ -42,7 +42,7 @@ type Debugger struct {
 	// Close kills it rather than detach.
 	Launched bool
 	// Eval evaluates breakpoint conditions and print's expressions; nil
-	// uses the built-in one (registers and *(*uintN)(ADDR) only).
+	// uses package debugger/eval.
 	Eval Evaluator
 
 	s    *proc.Session

@@ -45,8 +45,12 @@ type Frame struct {
 	Inline     bool   `json:"inline,omitempty"`
 	// Signal marks the signal trampoline's frame: the frame below was
 	// interrupted by a signal whose handler is above.
-	Signal bool   `json:"signal,omitempty"`
-	Note   string `json:"note,omitempty"`
+	Signal bool `json:"signal,omitempty"`
+	// Exact is set when PC is where the frame stands rather than a return
+	// address (frame 0, a frame a signal interrupted): its code and
+	// variables are looked up at PC, not at the call before it.
+	Exact bool   `json:"-"`
+	Note  string `json:"note,omitempty"`
 }
 
 // String renders the frame as bt prints it.
@@ -84,7 +88,8 @@ func (d *Debugger) stack(tid, limit int, noSource bool) ([]Frame, string, error)
 		for _, uf := range pf.Frames {
 			f := Frame{Index: len(out), Arch: d.Arch, Regs: pf.Regs, CFA: pf.CFA, PC: uf.PC, Module: pf.Module, Bias: pf.Bias, Mem: d,
 				Function: uf.Function, File: uf.File, Line: uf.Line, Offset: uf.Offset, ModulePath: uf.Module,
-				Inline: uf.Kind == unwind.Inline, Signal: uf.Kind == unwind.Signal, Note: uf.Note}
+				Inline: uf.Kind == unwind.Inline, Signal: uf.Kind == unwind.Signal, Note: uf.Note,
+				Exact: i == 0 || phys[i-1].Signal}
 			if i == 0 {
 				f.SetReg = func(n int, v uint64) error { return d.setReg(tid, n, v) }
 			}
@@ -92,7 +97,7 @@ func (d *Debugger) stack(tid, limit int, noSource bool) ([]Frame, string, error)
 		}
 	}
 	if len(out) == 0 {
-		out = []Frame{{Arch: d.Arch, Regs: regs, PC: regs.PC, Mem: d, SetReg: func(n int, v uint64) error { return d.setReg(tid, n, v) }}}
+		out = []Frame{{Arch: d.Arch, Regs: regs, PC: regs.PC, Mem: d, Exact: true, SetReg: func(n int, v uint64) error { return d.setReg(tid, n, v) }}}
 	}
 	return out, note, nil
 }

@@ -277,20 +277,11 @@ func (d *Debugger) hitUser(st proc.Stop) *Event {
 
 // cond evaluates a breakpoint condition in thread tid's innermost frame.
 func (d *Debugger) cond(tid int, expr string) (bool, error) {
-	if d.Eval == nil {
-		// The built-in evaluator reads registers and memory only: no
-		// walk for the CFA (a false condition's hit costs less).
-		regs, err := d.s.Regs(tid)
-		if err != nil {
-			return false, err
-		}
-		return builtinEval{}.Cond(&Frame{Arch: d.Arch, Regs: regs, PC: regs.PC, Mem: d}, expr)
-	}
 	fs, _, err := d.stack(tid, 2, true)
 	if err != nil {
 		return false, err
 	}
-	return d.Eval.Cond(&fs[0], expr)
+	return d.evaluator().Cond(&fs[0], expr)
 }
 
 // StepInstruction runs one instruction of the selected thread, the others

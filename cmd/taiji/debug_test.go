@@ -631,3 +631,33 @@ func TestDebugBadInput(t *testing.T) {
 	}
 	oneLine(t, stderr, err, "2 commands failed")
 }
+
+// TestDebugVariables: print, args, x and set reach the DWARF evaluator
+// (debugger/eval) through the CLI: a breakpoint condition on an argument,
+// arguments read from their registers at entry, an expression over them, a
+// package variable, raw memory at $sp, and a set the target then computes
+// with (add(3, 4) with a = 10: sum 1+2 + 10+4 + 5+6 = 28).
+func TestDebugVariables(t *testing.T) {
+	bin := testprog.BuildGo(t, "debuggo")
+	r := debugBatch(t, []string{"break main.add if b == 4", "continue", "args", "print a+b", "print main.counter",
+		"x/2xg $sp", "set a = 10", "continue"}, "--", bin, "lines")
+	res := map[string]any{}
+	for _, c := range r.commands {
+		res[fmt.Sprint(c["command"])] = c["result"]
+	}
+	if got := fmt.Sprint(res["args"]); !strings.HasPrefix(got, "[a = 3 b = 4") {
+		t.Errorf("args at add(3, 4): %s", got)
+	}
+	if got := fmt.Sprint(res["print a+b"]); got != "7" {
+		t.Errorf("print a+b = %s, want 7", got)
+	}
+	if got := fmt.Sprint(res["print main.counter"]); !strings.Contains(got, "v: 3}") {
+		t.Errorf("print main.counter = %s, want v: 3 (add(1, 2) ran)", got)
+	}
+	if got := fmt.Sprint(res["x/2xg $sp"]); !strings.Contains(got, ":\t0x") {
+		t.Errorf("x/2xg $sp = %q", got)
+	}
+	if !strings.Contains(r.stdout, "sum 28") {
+		t.Errorf("after set a = 10 the target printed %q, want sum 28", r.stdout)
+	}
+}

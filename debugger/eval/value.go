@@ -102,6 +102,17 @@ func (sc *Scope) uintValue(name string, t *typ, u uint64) *Value {
 
 func (sc *Scope) order() binary.ByteOrder { return sc.Arch.ByteOrder }
 
+// Uint returns v as a number: an integer, a pointer's address, a bool as
+// 0 or 1, an enum's value, a float truncated, the first word of a larger
+// value (a Go string's or slice's data pointer). Breakpoint conditions are
+// true when it is not 0; x takes its address from it.
+func (v *Value) Uint() (uint64, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	return v.uint()
+}
+
 // uint returns v's bits as an unsigned number (integers, pointers, bools,
 // enums), zero-extended or, for signed types, sign-extended.
 func (v *Value) uint() (uint64, error) {
