@@ -277,11 +277,20 @@ func (d *Debugger) hitUser(st proc.Stop) *Event {
 
 // cond evaluates a breakpoint condition in thread tid's innermost frame.
 func (d *Debugger) cond(tid int, expr string) (bool, error) {
-	fs, _, err := d.stack(tid, 2, true)
+	// Frame 0 needs no walk: its registers are the thread's, and the
+	// evaluator finds the CFA from the module's CFI if a variable asks
+	// for it. A false condition's hit costs the trap and this.
+	regs, err := d.s.Regs(tid)
 	if err != nil {
 		return false, err
 	}
-	return d.evaluator().Cond(&fs[0], expr)
+	snap, err := d.snapshotFor(regs)
+	if err != nil {
+		return false, err
+	}
+	f := &Frame{Arch: d.Arch, Regs: regs, PC: regs.PC, Exact: true, Mem: d}
+	f.Module, f.Bias = d.u.ModuleAt(snap, regs.PC)
+	return d.evaluator().Cond(f, expr)
 }
 
 // StepInstruction runs one instruction of the selected thread, the others

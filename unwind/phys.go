@@ -53,6 +53,17 @@ func (u *Unwinder) Walk(s *target.Snapshot, regs arch.Regs, limit int, noSource 
 	return out, note
 }
 
+// ModuleAt returns the module holding pc in s, with its load bias; nil if
+// no module could be opened there. It unwinds nothing: a breakpoint
+// condition over frame 0's registers and variables needs no more.
+func (u *Unwinder) ModuleAt(s *target.Snapshot, pc uint64) (*module.Module, uint64) {
+	r := u.spaceOf(s).find(pc)
+	if r == nil || r.img == nil {
+		return nil, 0
+	}
+	return r.img.mod, r.bias
+}
+
 // Goid returns the goid of the goroutine the thread with registers regs
 // runs, 0 if none is known (see ThreadGoroutine).
 func (u *Unwinder) Goid(s *target.Snapshot, regs arch.Regs) uint64 {
