@@ -135,7 +135,60 @@ func findPclntab(f *elf.File, src Source) ([]byte, uint64, error) {
 			return b, v, nil
 		}
 	}
+	if b, addr, ok := scanPclntab(f, src); ok {
+		return b, addr, nil
+	}
 	return nil, 0, ErrNotGo
+}
+
+// scanPclntab finds the table by its header in the read-only data of a
+// binary that has neither the section nor the symbol: an external linker
+// building a PIE merges .gopclntab into .data.rel.ro, and stripping
+// removes runtime.pclntab (every release before go1.26 that way). The
+// header is pointer-aligned: a go1.16+ magic, two zero bytes, the PC
+// quantum and the pointer size; a candidate counts only if the whole table
+// parses and names functions.
+func scanPclntab(f *elf.File, src Source) ([]byte, uint64, bool) {
+	ptrSize := 8
+	if f.Class == elf.ELFCLASS32 {
+		ptrSize = 4
+	}
+	var magics [][]byte
+	for _, m := range []uint32{go120Magic, go118Magic, go116Magic} {
+		b := make([]byte, 4)
+		f.ByteOrder.PutUint32(b, m)
+		magics = append(magics, b)
+	}
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_ALLOC == 0 || s.Flags&elf.SHF_EXECINSTR != 0 || s.Type != elf.SHT_PROGBITS {
+			continue
+		}
+		data, err := src.SectionData(s)
+		if err != nil {
+			continue
+		}
+		for _, magic := range magics {
+			for i := 0; ; {
+				j := bytes.Index(data[i:], magic)
+				if j < 0 {
+					break
+				}
+				at := i + j
+				i = at + 1
+				if at%ptrSize != 0 || len(data)-at < 16 {
+					continue
+				}
+				h := data[at:]
+				if h[4] != 0 || h[5] != 0 || (h[6] != 1 && h[6] != 2 && h[6] != 4) || int(h[7]) != ptrSize {
+					continue
+				}
+				if t, err := Parse(h, 0, ptrSize, f.ByteOrder); err == nil && t.NumFuncs() > 0 {
+					return h, s.Addr + uint64(at), true
+				}
+			}
+		}
+	}
+	return nil, 0, false
 }
 
 // sectionBytesAt returns the contents of the allocated section holding

@@ -121,13 +121,17 @@ type GoMode struct {
 
 // GoModes are the binary kinds the matrix tests build with every toolchain:
 // the default, stripped of symbols and DWARF (as distributions ship Go
-// programs), position independent, and linked by the system's linker with
-// cgo on (the runtime then starts its threads through pthreads).
+// programs), position independent, linked by the system's linker with cgo
+// on (the runtime then starts its threads through pthreads), and all of
+// those at once, as a distribution's PIE cgo build ships: there the system
+// linker merges .gopclntab into .data.rel.ro, and before go1.26 nothing
+// names it once stripped.
 var GoModes = []GoMode{
 	{Name: "default"},
 	{Name: "stripped", Flags: []string{"-ldflags=-s -w"}, Stripped: true},
 	{Name: "pie", Flags: []string{"-buildmode=pie"}, PIE: true},
 	{Name: "cgo-external", Flags: []string{"-ldflags=-linkmode=external"}, Cgo: true},
+	{Name: "stripped-pie-cgo", Flags: []string{"-buildmode=pie", "-ldflags=-s -w -linkmode=external"}, Cgo: true, Stripped: true, PIE: true},
 }
 
 // goSource returns the source of the embedded
