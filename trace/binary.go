@@ -475,11 +475,10 @@ func (b *Binary) dwarfParams(name string, addr uint64) (args, results []goabi.Pa
 	r := b.DWARF.Reader()
 	// The unit holding addr has the function's DIE: reading that unit
 	// alone keeps a 121 MB program's .debug_info out of memory. A DIE of
-	// another name there (a concrete instance that names itself through
-	// DW_AT_abstract_origin, a generic's shape name) falls back to the
-	// index by name of the whole .debug_info.
+	// another name there (a generic's shape name) falls back to the index
+	// by name of the whole .debug_info.
 	e, err := b.subprogramAt(r, addr)
-	if e == nil || e.Val(dwarf.AttrName) != name {
+	if e == nil || b.attr(e, dwarf.AttrName) != name {
 		if b.subprograms == nil {
 			b.indexDWARF()
 		}
@@ -513,20 +512,20 @@ func (b *Binary) dwarfParams(name string, addr uint64) (args, results []goabi.Pa
 		if c.Tag != dwarf.TagFormalParameter {
 			continue
 		}
-		pname, _ := c.Val(dwarf.AttrName).(string)
+		pname, _ := b.attr(c, dwarf.AttrName).(string)
 		if goFunc && pname != "" && pname != "_" {
 			if seen[pname] {
 				continue
 			}
 			seen[pname] = true
 		}
-		toff, _ := c.Val(dwarf.AttrType).(dwarf.Offset)
+		toff, _ := b.attr(c, dwarf.AttrType).(dwarf.Offset)
 		t, err := goabi.FromDWARF(b.DWARF, toff, int64(b.Arch.PtrSize))
 		if err != nil {
 			return nil, nil, fmt.Errorf("parameter %s: %v", pname, err)
 		}
 		p := goabi.Param{Name: pname, Type: t}
-		if isResult, _ := c.Val(dwarf.AttrVarParam).(bool); isResult {
+		if isResult, _ := b.attr(c, dwarf.AttrVarParam).(bool); isResult {
 			results = append(results, p)
 		} else {
 			args = append(args, p)
@@ -544,8 +543,27 @@ func (b *Binary) dwarfParams(name string, addr uint64) (args, results []goabi.Pa
 	return args, results, nil
 }
 
-// indexDWARF records where each function's and each runtime type's DWARF
-// entry is.
+// attr returns attribute a of DIE e, or of the DIE e names as its
+// DW_AT_abstract_origin when e has none. The out-of-line copy of a
+// function that is also inlined elsewhere is such a concrete instance: its
+// DIE and its parameters' name the abstract ones, which hold the names and
+// types, and add locations (and, from Go, the results).
+func (b *Binary) attr(e *dwarf.Entry, a dwarf.Attr) any {
+	if v := e.Val(a); v != nil {
+		return v
+	}
+	origin, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	if !ok {
+		return nil
+	}
+	r := b.DWARF.Reader()
+	r.Seek(origin)
+	if o, err := r.Next(); err == nil && o != nil {
+		return o.Val(a)
+	}
+	return nil
+}
+
 // subprogramAt returns the subprogram DIE whose code holds addr, read
 // through the unit index of the module (Module.SubprogramAt), with r left
 // on its first child; nil if the index does not know it.
@@ -562,6 +580,8 @@ func (b *Binary) subprogramAt(r *dwarf.Reader, addr uint64) (*dwarf.Entry, error
 	return e, nil
 }
 
+// indexDWARF records where each function's and each runtime type's DWARF
+// entry is.
 func (b *Binary) indexDWARF() {
 	b.subprograms = map[string]dwarf.Offset{}
 	b.runtimeTypes = map[uint64]dwarf.Offset{}
