@@ -194,10 +194,13 @@ func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 	// stopped: their rest is read from it then, not after it moved on.
 	var deep stackRound
 	defer func() {
+		if r.cancelled() {
+			return
+		}
 		target.ReadBatch(live, deep.segs)
 		r.walkRound(s, base, raw, deep)
 	}()
-	for i := 0; i < len(raw); {
+	for i := 0; i < len(raw) && !r.cancelled(); {
 		if buf == nil {
 			buf = make([]byte, stackBatch)
 		}
@@ -231,6 +234,12 @@ func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 		}
 		r.walkRound(s, base, raw, round)
 	}
+}
+
+// cancelled reports whether Options.Context is done: the freeze is being
+// interrupted, and what is left of the walk is not worth keeping it for.
+func (r *Reader) cancelled() bool {
+	return r.opts.Context != nil && r.opts.Context.Err() != nil
 }
 
 // walkRound walks the stacks of one round, each from its copy, then from

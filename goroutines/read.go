@@ -22,6 +22,7 @@
 package goroutines
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,6 +87,12 @@ type Options struct {
 	// it is still stopped: a longer stop, but taiji's memory stays bounded
 	// however many goroutines there are. Negative: walk all while stopped.
 	StackBudget int
+	// Context, when cancelled, ends the walk of the stacks that Copy does
+	// while the process is stopped (past StackBudget: seconds for a
+	// million goroutines), so that a Ctrl-C resumes the process at once:
+	// proc.Freeze, given the same context, then returns ErrInterrupted.
+	// nil: never.
+	Context context.Context
 	// Offline says the snapshot is not of a process running now (a core
 	// file): the wait times, measured against the clock now, are unknown.
 	Offline bool

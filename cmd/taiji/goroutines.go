@@ -94,8 +94,8 @@ func runGoroutines(pid int, fl *goroutinesFlags) error {
 	u := unwind.New(arch.Host(), opts)
 	defer u.Close()
 	uopts := unwind.Options{MaxFrames: fl.maxFrames, NoKernel: true}
-	r := goroutines.NewReader(u, goroutines.Options{Options: uopts})
 	ctx, stop := interruptible()
+	r := goroutines.NewReader(u, goroutines.Options{Options: uopts, Context: ctx})
 	snap, err := proc.Freeze(ctx, pid, proc.FreezeOptions{
 		Prepare: r.Prepare,
 		Copy: func(s *target.Snapshot) []target.Segment {
