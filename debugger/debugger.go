@@ -248,12 +248,11 @@ func (d *Debugger) Kill() error {
 		return nil
 	}
 	d.closed = true
-	if !d.exited {
-		syscall.Kill(d.Pid, syscall.SIGKILL)
+	if d.exited {
+		d.s.Detach() // only releases the session
+	} else {
+		d.s.Kill()
 	}
-	// Nothing of the process is left to put back: the session's errors
-	// about threads gone are expected.
-	d.s.Detach()
 	d.u.Close()
 	if d.cmd != nil {
 		d.cmd.Wait()

@@ -1,14 +1,21 @@
 package debugger
 
-import "github.com/taijidbg/taiji/debugger/eval"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/taijidbg/taiji/debugger/eval"
+)
 
 // Evaluator evaluates expressions in a frame: print's, set's, x's and
 // breakpoint conditions. The debugger's own is package debugger/eval's (Go
 // syntax over DWARF variables and types, registers and memory; registers
 // and builtin types without DWARF), through dwarfEval.
 type Evaluator interface {
-	// Eval returns the value of expr as print shows it.
-	Eval(f *Frame, expr string) (string, error)
+	// Eval returns the value of expr as print shows it: in the format
+	// verb names (gdb's print/FMT letters: x d u o t c s), 0 for the
+	// value's own.
+	Eval(f *Frame, expr string, verb byte) (string, error)
 	// Cond returns whether expr is true (non-zero).
 	Cond(f *Frame, expr string) (bool, error)
 	// Assign sets lhs (a variable, memory, a register) to the value of
@@ -56,12 +63,12 @@ func scope(f *Frame) *eval.Scope {
 		Bias: f.Bias, SetReg: f.SetReg, Line: f.Line}
 }
 
-func (dwarfEval) Eval(f *Frame, expr string) (string, error) {
+func (dwarfEval) Eval(f *Frame, expr string, verb byte) (string, error) {
 	v, err := eval.Eval(scope(f), expr)
 	if err != nil {
 		return "", err
 	}
-	return v.String(), nil
+	return v.Format(verb), nil
 }
 
 func (dwarfEval) Cond(f *Frame, expr string) (bool, error) {
@@ -112,6 +119,15 @@ func (d *Debugger) Assign(f *Frame, lhs, rhs string) error {
 }
 
 // Evaluate returns the value of expr in frame f.
+// A leading format, delve's %x or gdb's /x (print/x EXPR), picks the
+// output format: x d u o t c s.
 func (d *Debugger) Evaluate(f *Frame, expr string) (string, error) {
-	return d.evaluator().Eval(f, expr)
+	var verb byte
+	if s := strings.TrimSpace(expr); len(s) >= 2 && (s[0] == '%' || s[0] == '/') {
+		if !strings.ContainsRune("xduotcs", rune(s[1])) || (len(s) > 2 && s[2] != ' ') {
+			return "", fmt.Errorf("%q: unknown print format (print [%%x|%%d|%%u|%%o|%%t|%%c|%%s] EXPR, or print/x EXPR)", s[:min(len(s), 3)])
+		}
+		verb, expr = s[1], s[2:]
+	}
+	return d.evaluator().Eval(f, expr, verb)
 }

@@ -374,6 +374,27 @@ func (s *Session) Detach() error {
 	return first
 }
 
+// Kill ends the process with SIGKILL, and the session: nothing is put
+// back, since nothing of the process will run again. Detach would stop
+// every thread and wait for breakpoint traps first, which a dying
+// process may never report. The tracer thread ends, which detaches what
+// the kernel has not reaped yet; the process's parent reaps it.
+func (s *Session) Kill() error {
+	if s.detached {
+		return nil
+	}
+	var err error
+	if !s.exited {
+		err = unix.Kill(s.Pid, unix.SIGKILL)
+	}
+	s.detached = true
+	if s.mem != nil {
+		s.mem.Close()
+	}
+	s.t.Close()
+	return err
+}
+
 func (s *Session) anyThread() *sthread {
 	for _, tid := range s.order {
 		if th := s.threads[tid]; th.ts.stopped {

@@ -578,3 +578,31 @@ func bounded(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestSessionKill: Kill ends an attached process whose threads are stopped
+// (one of them on a breakpoint trap not yet reported would do too) without
+// waiting for anything of it: the process dies of SIGKILL, and its parent
+// reaps it.
+func TestSessionKill(t *testing.T) {
+	tg := start(t, program(t, "c"), "threads")
+	s, err := Attach(context.Background(), tg.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tg.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("the target ended with %v, want killed by SIGKILL", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the killed target was never reaped")
+	}
+	if err := s.Kill(); err != nil {
+		t.Errorf("a second Kill: %v", err)
+	}
+}

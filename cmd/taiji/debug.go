@@ -376,7 +376,7 @@ func init() {
 		{names: []string{"next", "n"}, usage: "next", help: "run to the next source line, over calls", run: cmdRun((*debugger.Debugger).Next)},
 		{names: []string{"stepout", "finish"}, usage: "stepout", help: "run until the selected frame returns", run: cmdRun((*debugger.Debugger).StepOut)},
 		{names: []string{"restart", "r", "run"}, usage: "restart", help: "start the program again, stopped at its entry point, with the same breakpoints", run: cmdRestart},
-		{names: []string{"bt", "stack", "backtrace", "where"}, usage: "bt [N] [-full]", help: "the selected thread's frames (-full: with their registers)", run: cmdBt},
+		{names: []string{"bt", "stack", "backtrace", "where"}, usage: "bt [N] [-full]", help: "the selected thread's frames (-full: with their arguments and locals, or registers without DWARF)", run: cmdBt},
 		{names: []string{"frame", "f"}, usage: "frame [N]", help: "select frame N (show the selected one)", run: cmdFrame(0)},
 		{names: []string{"up"}, usage: "up [N]", help: "select the frame N (1) outward", run: cmdFrame(1)},
 		{names: []string{"down"}, usage: "down [N]", help: "select the frame N (1) inward", run: cmdFrame(-1)},
@@ -545,6 +545,7 @@ func cmdBt(c *debugCLI, ctx context.Context, args string) (any, error) {
 		keep = limit
 	}
 	var out []debugger.Frame
+	vars := map[int][]string{} // bt -full: by frame index
 	for i := range fs {
 		if limit == 0 && len(fs) > keep && i == keep*3/4 {
 			c.printf("    ... %d frames omitted ...\n", len(fs)-keep)
@@ -559,23 +560,35 @@ func cmdBt(c *debugCLI, ctx context.Context, args string) (any, error) {
 			mark = "*"
 		}
 		c.printf("%s%s\n", mark, f.String())
-		if full && !f.Signal && !f.Inline {
-			c.printf("        %s\n", regLine(c.d, &f))
+		if full && !f.Signal {
+			// As gdb's bt full and delve's stack -full: each frame's
+			// variables; a frame without DWARF shows its registers.
+			args, aerr := c.d.Args(&f)
+			locals, lerr := c.d.Locals(&f)
+			vars[f.Index] = append(args, locals...)
+			for _, v := range vars[f.Index] {
+				c.printf("        %s\n", v)
+			}
+			if aerr != nil && lerr != nil && !f.Inline {
+				c.printf("        %s\n", regLine(c.d, &f))
+			}
 		}
 	}
-	return framesJSON(out), nil
+	return framesJSON(out, vars), nil
 }
 
-// framesJSON adds each frame's PC (and CFA) in hex.
-func framesJSON(fs []debugger.Frame) any {
+// framesJSON adds each frame's PC (and CFA) in hex, and the variables
+// listed for it ("name = value", bt -full).
+func framesJSON(fs []debugger.Frame, vars map[int][]string) any {
 	type fj struct {
-		PC  string `json:"pc"`
-		CFA string `json:"cfa,omitempty"`
+		PC   string   `json:"pc"`
+		CFA  string   `json:"cfa,omitempty"`
+		Vars []string `json:"vars,omitempty"`
 		debugger.Frame
 	}
 	out := make([]fj, len(fs))
 	for i, f := range fs {
-		out[i] = fj{PC: fmt.Sprintf("%#x", f.PC), Frame: f}
+		out[i] = fj{PC: fmt.Sprintf("%#x", f.PC), Vars: vars[f.Index], Frame: f}
 		if f.CFA != 0 {
 			out[i].CFA = fmt.Sprintf("%#x", f.CFA)
 		}
@@ -644,7 +657,7 @@ func cmdFrame(dir int) func(c *debugCLI, ctx context.Context, args string) (any,
 			return nil, err
 		}
 		c.printf("%s\n", f.String())
-		return framesJSON([]debugger.Frame{*f}), nil
+		return framesJSON([]debugger.Frame{*f}, nil), nil
 	}
 }
 

@@ -661,3 +661,23 @@ func TestDebugVariables(t *testing.T) {
 		t.Errorf("after set a = 10 the target printed %q, want sum 28", r.stdout)
 	}
 }
+
+// TestDebugPrintFormats: print's formats, delve's %x and gdb's /x, and bt
+// -full's variables.
+func TestDebugPrintFormats(t *testing.T) {
+	bin := testprog.BuildGo(t, "debuggo")
+	r := debugBatch(t, []string{"break main.add", "continue", "print %x a+b+10", "p/d b", "bt 1 -full"}, "--", bin, "lines")
+	res := map[string]any{}
+	for _, c := range r.commands {
+		res[fmt.Sprint(c["command"])] = c
+	}
+	if got := fmt.Sprint(res["print %x a+b+10"].(map[string]any)["result"]); got != "0xd" {
+		t.Errorf("print %%x a+b+10 at add(1, 2) = %s, want 0xd", got)
+	}
+	if got := fmt.Sprint(res["p/d b"].(map[string]any)["result"]); got != "2" {
+		t.Errorf("p/d b = %s, want 2", got)
+	}
+	if got := fmt.Sprint(res["bt 1 -full"].(map[string]any)["result"]); !strings.Contains(got, "vars:[a = 1 b = 2") {
+		t.Errorf("bt -full does not list add's arguments: %s", got)
+	}
+}
