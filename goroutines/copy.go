@@ -188,6 +188,10 @@ type stackRound struct {
 func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 	limit := uint64(r.opts.StackBytes)
 	base := s.Memory()
+	budget := r.opts.StackBudget
+	if budget == 0 {
+		budget = min(DefaultStackBudget, StackBudgetPerG*len(raw))
+	}
 	var buf []byte
 	kept := 0
 	// Stacks deeper than the copy are walked while the process is still
@@ -226,7 +230,7 @@ func (r *Reader) walkStacks(s *target.Snapshot, live io.ReaderAt, raw []rawG) {
 			free = free[n:]
 		}
 		target.ReadBatch(live, round.segs)
-		if kept+len(buf) <= r.opts.StackBudget {
+		if kept+len(buf) <= budget {
 			kept += len(buf)
 			r.rounds = append(r.rounds, round)
 			buf = nil // kept: the next round needs its own

@@ -83,9 +83,10 @@ type Options struct {
 	// from the process afterwards, and may have changed by then.
 	StackBytes int
 	// StackBudget bounds the stack copies kept to walk after the process
-	// runs again (0: DefaultStackBudget). Stacks past it are walked while
-	// it is still stopped: a longer stop, but taiji's memory stays bounded
-	// however many goroutines there are. Negative: walk all while stopped.
+	// runs again (0: StackBudgetPerG bytes per goroutine, at most
+	// DefaultStackBudget). Stacks past it are walked while it is still
+	// stopped: a longer stop, but taiji's memory stays bounded however many
+	// goroutines there are. Negative: walk all while stopped.
 	StackBudget int
 	// Context, when cancelled, ends the walk of the stacks that Copy does
 	// while the process is stopped (past StackBudget: seconds for a
@@ -101,6 +102,13 @@ type Options struct {
 // DefaultStackBudget keeps the stacks of about a hundred thousand parked
 // goroutines to walk after the process resumes.
 const DefaultStackBudget = 64 << 20
+
+// StackBudgetPerG is the default budget per goroutine: the walk of a
+// parked goroutine's plain Go frames costs about a microsecond while the
+// process is stopped, so keeping stacks to walk later buys little stop
+// time, and a budget that does not scale with the goroutines would put
+// taiji's memory above a kilobyte per goroutine at 100k of them.
+const StackBudgetPerG = 256
 
 // DefaultStackBytes is how much of each goroutine's stack Copy keeps: the
 // stacks of parked goroutines are mostly a few hundred bytes deep, and the
@@ -144,9 +152,6 @@ type Reader struct {
 func NewReader(u *unwind.Unwinder, opts Options) *Reader {
 	if opts.StackBytes <= 0 {
 		opts.StackBytes = DefaultStackBytes
-	}
-	if opts.StackBudget == 0 {
-		opts.StackBudget = DefaultStackBudget
 	}
 	return &Reader{u: u, opts: opts}
 }
