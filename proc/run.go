@@ -824,7 +824,13 @@ func (s *Session) waitStatus(ctx context.Context, tid int, deadline time.Time) (
 		}
 		ts := unix.NsecToTimespec(int64(sleep))
 		unix.Nanosleep(&ts, nil)
-		if sleep < time.Millisecond {
+		// At most 100 µs between polls for the first 50 ms: a stop that
+		// comes late because the machine is loaded (a breakpoint hit, a
+		// step) is then seen within 100 µs, where a sleep grown to a
+		// millisecond made a conditional breakpoint ten times slower than
+		// gdb's blocking wait. Longer waits (a continue to a far
+		// breakpoint) poll every millisecond.
+		if sleep < 100*time.Microsecond || (sleep < time.Millisecond && time.Since(start) > 50*time.Millisecond) {
 			sleep *= 2
 		}
 	}
