@@ -439,7 +439,7 @@ func (d *Debugger) NextInstruction(ctx context.Context) (*Event, error) {
 		if err != nil || ev.Reason != "step" {
 			return ev, err
 		}
-		if at := d.frameID(d.cur); at.sameOwner(id) && at.depth > id.depth && ev.Function != from {
+		if d.calledInto(id, from) {
 			if ev, err := d.finishFrame(ctx, id); err != nil || ev != nil {
 				return ev, err
 			}
