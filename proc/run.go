@@ -619,12 +619,18 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		return Stop{}, false
 	}
 	a := regsToArch(&r)
-	if sig == syscall.SIGTRAP && info != nil && info.Code > 0 {
+	if sig == syscall.SIGTRAP && (info != nil && info.Code > 0 || len(th.softNext) > 0) {
 		bp := a.PC - uint64(s.Arch.Syscall.TrapPC)
 		switch {
-		case stepping && info.Code == trapTrace:
+		case stepping && info != nil && info.Code == trapTrace:
 			return Stop{Reason: StopStep, TID: tid, PC: a.PC}, true
-		case stepping && slices.Contains(th.softNext, bp):
+		case slices.Contains(th.softNext, bp):
+			// A SIGTRAP on one of the step's traps while the step
+			// lasts (softNext is set only then) is the step's, even
+			// with stepping or a positive si_code missing: without
+			// this, the first stepi from a breakpoint on mips64le
+			// was at times reported as a plain SIGTRAP there and
+			// stepped again (TestDebugInVM/c-lines).
 			// One of the step's own traps: the PC goes back onto it.
 			if a.PC != bp {
 				a.PC = bp
