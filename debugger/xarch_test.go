@@ -28,6 +28,14 @@ func TestDebugInVM(t *testing.T) {
 	if !ok {
 		t.Skip("runs in the qemu VMs of scripts/xarch-test; on the host, cmd/taiji's TestDebug* tests cover it against gdb")
 	}
+	if goarch == "s390x" {
+		// Not done: the one run (2026-11-30) failed 6 of 10 subtests:
+		// stepout at a C breakpoint found no caller, a condition on
+		// $r2 never held, the handler's bt had no signal frame, step
+		// did not enter main.add, and Go breakpoints hit from three
+		// goroutines did not end in 1000 continues.
+		t.Skip("not done on s390x: taiji debug fails there (see the comment)")
+	}
 	testprog.ReadyTimeout = 3 * time.Minute // emulated CPUs are slow
 	target := func(t *testing.T, name string) string {
 		t.Helper()
