@@ -36,6 +36,15 @@ func TestDebugInVM(t *testing.T) {
 		// goroutines did not end in 1000 continues.
 		t.Skip("not done on s390x: taiji debug fails there (see the comment)")
 	}
+	if goarch == "ppc64le" {
+		// Not done: of two runs (2026-11-30) one failed only step into
+		// a C function (it stops at the ELFv2 local entry), the other
+		// also si through hit's lwarx/stwcx. loop (no unit step for
+		// it: livelock), stepi from SIGILL stopping in the vDSO's
+		// __kernel_start_sigtramp_rt64 rather than the handler, then
+		// hung until the 10-minute test timeout.
+		t.Skip("not done on ppc64le: taiji debug fails there (see the comment)")
+	}
 	testprog.ReadyTimeout = 3 * time.Minute // emulated CPUs are slow
 	target := func(t *testing.T, name string) string {
 		t.Helper()
