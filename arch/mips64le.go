@@ -24,6 +24,11 @@ var MIPS64LE = register(&Arch{
 	GoUsesLR:  true,
 	GoG:       30,               // Go reserves R30 for g on mips (and uses no frame pointer)
 	GoCgoCall: &GoCgoCall{G: 0}, // asm_mips64x.s: MOVV R2, 0(R29) // save old g on stack
+	// n64 (MIPSpro N32/64 ABI handbook; gcc's mips64el-linux-gnuabi64):
+	// integer arguments in a0-a7 ($4-$11), results in v0-v1 ($2-$3).
+	// taiji debug's register conditions name them ($a0).
+	CIntArgs:    seqInts(4, 8),
+	CIntResults: []int{2, 3},
 	// ELF_NGREG 45 (asm/reg.h, 64-bit: EF_R0 is 0): r0-r31, lo, hi,
 	// cp0_epc (the PC), badvaddr, status, cause, then unused slots.
 	CoreRegs: append(append(seqSlots(32), SlotSkip, SlotSkip, SlotPC), skips(10)...),

@@ -106,7 +106,9 @@ func (d *Debugger) stepAtomic(ctx context.Context, pc uint64) (*Event, bool, err
 	if !ok {
 		return nil, false, nil
 	}
-	tid := d.cur
+	// The goroutine, not the thread: Go's SIGURG handler may reschedule it
+	// while every thread runs.
+	id := d.frameID(d.cur)
 	for _, e := range ends {
 		if err := d.setInternal(e); err != nil {
 			d.clearInternal()
@@ -115,12 +117,12 @@ func (d *Debugger) stepAtomic(ctx context.Context, pc uint64) (*Event, bool, err
 	}
 	defer d.clearInternal()
 	for {
-		ev, mine, err := d.run(ctx, func(t int) bool { return t == tid })
+		ev, mine, err := d.run(ctx, func(t int) bool { return d.frameID(t).sameOwner(id) })
 		if err != nil || ev != nil {
 			return ev, true, err
 		}
 		if mine {
-			return d.event("step", proc.Stop{TID: tid}), true, nil
+			return d.event("step", proc.Stop{TID: d.cur}), true, nil
 		}
 	}
 }

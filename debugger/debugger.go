@@ -62,7 +62,10 @@ type Debugger struct {
 	// a thread that took a signal there instead of stepping off it, whose
 	// next stop on the same trap is that hit again (its handler returned).
 	lastHit, reentry map[int]uint64
-	imgs             map[string]*image // by mapped path; nil: could not be opened
+	// reentryG is reentry for threads that run a goroutine, by goid (see
+	// markReentry).
+	reentryG map[uint64]uint64
+	imgs     map[string]*image // by mapped path; nil: could not be opened
 
 	cur      int // the selected thread
 	frameSel int // the selected frame of it
@@ -211,7 +214,7 @@ func newDebugger(s *proc.Session, opts Options) (*Debugger, error) {
 	mopts := module.Options{Root: proc.Root(s.Pid), DebugDirs: append(opts.DebugDirs, "/usr/lib/debug"), CacheDir: module.DefaultCacheDir()}
 	d := &Debugger{Pid: s.Pid, Arch: s.Arch, Exe: exe, s: s, u: unwind.New(s.Arch, mopts),
 		bps: map[int]*Breakpoint{}, nextID: 1, internal: map[uint64]int{}, signals: defaultSignals(),
-		lastHit: map[int]uint64{}, reentry: map[int]uint64{}}
+		lastHit: map[int]uint64{}, reentry: map[int]uint64{}, reentryG: map[uint64]uint64{}}
 	d.cur = s.Pid
 	if ths := s.Threads(); len(ths) > 0 && !slices.Contains(ths, d.cur) {
 		d.cur = ths[0]

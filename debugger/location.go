@@ -173,8 +173,7 @@ func (d *Debugger) goBody(im *image, entry, end uint64) uint64 {
 	entry += im.bias
 	code := make([]byte, min(end-entry+im.bias, 128))
 	if d.s.ReadMemory(entry, code) == nil {
-		insts, _ := disasm.Decode(d.Arch, code, entry)
-		if end, ok := disasm.GoStackCheckEnd(d.Arch, insts); ok {
+		if end, ok := disasm.GoBody(d.Arch, code, entry); ok {
 			return end
 		}
 	}

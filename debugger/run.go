@@ -176,15 +176,15 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 		switch st.Reason {
 		case proc.StopBreakpoint:
 			if d.internal[st.Breakpoint] > 0 && mine != nil && mine(st.TID) {
-				delete(d.reentry, st.TID)
+				d.forgetReentry(st.TID)
 				d.cur, d.frameSel = st.TID, 0
 				return nil, true, nil
 			}
-			if d.reentry[st.TID] == st.Breakpoint {
-				// The thread ran a signal handler instead of the
-				// instruction under the breakpoint it was reported at,
-				// and came back to it: the same hit, not a new one.
-				delete(d.reentry, st.TID)
+			if d.reentered(st) {
+				// The thread (or goroutine) ran a signal handler
+				// instead of the instruction under the breakpoint it
+				// was reported at, and came back to it: the same hit,
+				// not a new one.
 				continue
 			}
 			if ev := d.hitUser(st); ev != nil {
@@ -198,7 +198,7 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 			} else if addr := d.lastHit[st.TID]; addr != 0 && st.PC == addr {
 				// Delivered before the thread steps off the breakpoint
 				// it was reported at: its handler returns onto the trap.
-				d.reentry[st.TID] = addr
+				d.markReentry(st.TID, addr)
 			}
 			if p.Stop {
 				ev := d.event("signal", st)
@@ -228,6 +228,48 @@ func (d *Debugger) run(ctx context.Context, mine func(tid int) bool) (*Event, bo
 			return d.event("step", st), false, nil
 		}
 	}
+}
+
+// markReentry marks thread tid, about to run a signal handler while
+// stopped on the breakpoint at addr, so that its return onto the trap is
+// no new hit (see reentry). A thread running a goroutine is marked by the
+// goroutine: Go's handler may make it call asyncPreempt and reschedule it,
+// so it can come back on another thread while this one runs another
+// goroutine into the same breakpoint, a genuine hit.
+func (d *Debugger) markReentry(tid int, addr uint64) {
+	if g := d.frameID(tid).goid; g != 0 {
+		d.reentryG[g] = addr
+	} else {
+		d.reentry[tid] = addr
+	}
+}
+
+// reentered reports whether a breakpoint stop is a thread's (goroutine's)
+// return onto the trap marked by markReentry, and forgets the mark.
+func (d *Debugger) reentered(st proc.Stop) bool {
+	if len(d.reentry) == 0 && len(d.reentryG) == 0 {
+		return false
+	}
+	if g := d.frameID(st.TID).goid; g != 0 {
+		if d.reentryG[g] != st.Breakpoint {
+			return false
+		}
+		delete(d.reentryG, g)
+		return true
+	}
+	if d.reentry[st.TID] != st.Breakpoint {
+		return false
+	}
+	delete(d.reentry, st.TID)
+	return true
+}
+
+// forgetReentry drops the mark of thread tid (or of its goroutine).
+func (d *Debugger) forgetReentry(tid int) {
+	if len(d.reentryG) > 0 {
+		delete(d.reentryG, d.frameID(tid).goid)
+	}
+	delete(d.reentry, tid)
 }
 
 // noteHit records the breakpoint a thread stopped on (see reentry).
@@ -305,6 +347,15 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 		if ev, ok, err := d.stepAtomic(ctx, pc); ok {
 			return ev, err
 		}
+		if to, ok := d.sigreturnTo(pc); ok {
+			id := d.frameID(d.cur)
+			delete(d.lastHit, d.cur)
+			ev, err := d.runToFunc(ctx, to, func(at frameID) bool { return at.sameOwner(id) })
+			if ev == nil && err == nil {
+				ev = d.event("step", proc.Stop{TID: d.cur})
+			}
+			return ev, err
+		}
 	}
 	for range 64 {
 		st, err := d.s.Step(ctx, d.cur)
@@ -334,7 +385,7 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 			}
 			id := d.frameID(d.cur)
 			if len(d.breakpointsAt(st.PC)) > 0 {
-				d.reentry[d.cur] = st.PC // the handler's return is no hit
+				d.markReentry(d.cur, st.PC) // the handler's return is no hit
 			}
 			ev, err := d.runToFunc(ctx, st.PC, func(at frameID) bool { return at.sameOwner(id) && at.depth == id.depth })
 			if err != nil || ev != nil {
@@ -397,7 +448,7 @@ func (d *Debugger) NextInstruction(ctx context.Context) (*Event, error) {
 		if err != nil || ev.Reason != "step" {
 			return ev, err
 		}
-		if at := d.frameID(d.cur); at.sameOwner(id) && at.depth > id.depth && ev.Function != from {
+		if d.calledInto(id, from) {
 			if ev, err := d.finishFrame(ctx, id); err != nil || ev != nil {
 				return ev, err
 			}
@@ -491,9 +542,12 @@ func (d *Debugger) StepOut(ctx context.Context) (*Event, error) {
 	ret := fs[i+1].PC
 	id := d.frameID(d.cur)
 	// The frame has returned once SP is back at its CFA (the caller's SP
-	// at the call); without a CFA, once SP rose at all.
+	// at the call); without a CFA, once SP rose at all. The CFA can be SP
+	// itself where a call pushes nothing (arm64, mips64le: the return
+	// address is in a register) in a function with no frame yet (at its
+	// entry, or a frameless leaf): SP does not rise on its return.
 	strict := true
-	if sp, _ := fs[0].Regs.Get(d.Arch.SP); fs[i].CFA > sp {
+	if sp, _ := fs[0].Regs.Get(d.Arch.SP); fs[i].CFA != 0 && fs[i].CFA >= sp {
 		id.depth -= fs[i].CFA - sp
 		strict = false
 	}

@@ -51,6 +51,16 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 			ev, err = d.StepInstruction(ctx)
 			if err == nil && ev.Reason == "step" {
 				ev = nil
+				if ierr != nil && d.calledInto(id, start.Function) {
+					// No decoder saw the call coming: into it, or
+					// over it to its return.
+					if into {
+						if ev, entered, err := d.enterCallee(ctx, start.Function); err != nil || entered {
+							return ev, err
+						}
+					}
+					ev, err = d.finishFrame(ctx, id)
+				}
 			}
 		}
 		if err != nil || ev != nil {
@@ -90,22 +100,46 @@ func (d *Debugger) stepCall(ctx context.Context, in disasm.Inst, id frameID, int
 		if err != nil || ev.Reason != "step" {
 			return ev, err
 		}
-		pc := d.pc()
-		loc := d.locationAt(pc)
-		enter := loc.File != "" && loc.Line != 0 &&
-			(!strings.HasPrefix(loc.Function, "runtime.") || strings.HasPrefix(from, "runtime."))
-		if enter {
-			if body := d.bodyStart(pc); body != pc {
-				callee := d.frameID(d.cur)
-				ev, err := d.runToFunc(ctx, body, func(at frameID) bool { return at.sameOwner(callee) })
-				if err != nil || ev != nil {
-					return ev, err
-				}
-			}
-			return d.event("step", proc.Stop{TID: d.cur}), nil
+		if ev, entered, err := d.enterCallee(ctx, from); err != nil || entered {
+			return ev, err
 		}
 	}
 	return d.runTo(ctx, ret, id, false)
+}
+
+// enterCallee, with the selected thread at a callee's first instruction,
+// runs it to the end of the callee's prologue and returns the step's stop,
+// entered true, unless the callee is not worth entering (no line
+// information; the runtime, from outside it).
+func (d *Debugger) enterCallee(ctx context.Context, from string) (*Event, bool, error) {
+	pc := d.pc()
+	loc := d.locationAt(pc)
+	enter := loc.File != "" && loc.Line != 0 &&
+		(!strings.HasPrefix(loc.Function, "runtime.") || strings.HasPrefix(from, "runtime."))
+	if !enter {
+		return nil, false, nil
+	}
+	if body := d.bodyStart(pc); body != pc {
+		callee := d.frameID(d.cur)
+		ev, err := d.runToFunc(ctx, body, func(at frameID) bool { return at.sameOwner(callee) })
+		if err != nil || ev != nil {
+			return ev, true, err
+		}
+	}
+	return d.event("step", proc.Stop{TID: d.cur}), true, nil
+}
+
+// calledInto reports whether the thread, one instruction on from the
+// frame of id in function from, entered another function: its frame is
+// deeper, or, where a call pushes nothing (mips64le, whose calls no
+// decoder here tells apart), it stands on a function's first instruction.
+func (d *Debugger) calledInto(id frameID, from string) bool {
+	pc, at := d.pc(), d.frameID(d.cur)
+	if !at.sameOwner(id) || d.locationAt(pc).Function == from {
+		return false
+	}
+	_, off, ok := d.symbolAt(pc)
+	return at.depth > id.depth || ok && off == 0
 }
 
 // finishFrame runs the selected thread's innermost frame to its return

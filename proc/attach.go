@@ -78,6 +78,10 @@ type sthread struct {
 	// addresses of the step's temporary traps where the kernel cannot step.
 	stepping bool
 	softNext []uint64
+	// intoHandler is set while a software step delivers a signal: taiji's
+	// interrupt, queued before the resume, stops the thread at the
+	// handler's first instruction (see step1).
+	intoHandler bool
 	// sigStop is set while the thread is in a signal-delivery stop, the
 	// only stop from which a resume can deliver a signal.
 	sigStop bool

@@ -73,6 +73,8 @@ type Stop struct {
 	Siginfo *Siginfo // StopSignal
 	NewTID  int      // StopThreadCreated
 	Status  int      // exit status (StopThreadExited, StopExited)
+
+	intoHandler bool // a software step's stop where its signal led (step1)
 }
 
 // Siginfo is what the kernel says of a signal (siginfo_t, sigaction(2)).
@@ -260,6 +262,22 @@ func (s *Session) canStep() bool {
 // instruction (with its delay slot) can lead to, lets th alone run into
 // one, and removes them.
 func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
+	pc, err := s.pc(th)
+	if err != nil {
+		return Stop{}, err
+	}
+	st, err := s.step1Once(ctx, th)
+	if err == nil && st.Reason == StopStep && st.PC == pc && st.intoHandler {
+		// The signal ran no handler (ignored, or a stop signal's
+		// group stop): the instruction is still to run.
+		st, err = s.step1Once(ctx, th)
+	}
+	st.intoHandler = false
+	return st, err
+}
+
+// step1Once is one try of step1.
+func (s *Session) step1Once(ctx context.Context, th *sthread) (Stop, error) {
 	tid := th.ts.th.TID
 	req := unix.PTRACE_SINGLESTEP
 	if !s.Arch.Syscall.SingleStep {
@@ -273,7 +291,7 @@ func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
 			for _, a := range planted {
 				s.removeBP(a)
 			}
-			th.softNext = nil
+			th.softNext, th.intoHandler = nil, false
 		}()
 		for _, a := range next {
 			if err := s.insertBP(a); err != nil {
@@ -282,6 +300,19 @@ func (s *Session) step1(ctx context.Context, th *sthread) (Stop, error) {
 			planted = append(planted, a)
 		}
 		th.softNext = next
+		if sig := th.ts.sig; sig != 0 && sig != syscall.SIGSTOP && sig != syscall.SIGKILL && th.sigStop {
+			// The resume delivers a signal: its handler would run to
+			// its end unseen, since no trap is planted there. A
+			// PTRACE_INTERRUPT queued now is taken as the thread
+			// returns to user space, after the kernel has built the
+			// signal frame: it stops at the handler's first
+			// instruction, as a hardware step does (the interrupt's
+			// trap is checked before the next signal is dequeued, so
+			// the handler's blocked mask cannot hold it back).
+			if err := ptrace(unix.PTRACE_INTERRUPT, tid, 0, 0); err == nil {
+				th.intoHandler = true
+			}
+		}
 	}
 	if err := s.resume(th, req); err != nil {
 		return Stop{}, err
@@ -566,6 +597,16 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		child.announced = true
 		return created, true
 	case event != 0:
+		if stepping && th.intoHandler {
+			// The interrupt step1 queued with a signal: the step ends
+			// where the signal led (its handler's first instruction).
+			th.intoHandler = false
+			pc, err := s.pc(th)
+			if err != nil {
+				return Stop{}, false
+			}
+			return Stop{Reason: StopStep, TID: tid, PC: pc, intoHandler: true}, true
+		}
 		// PTRACE_EVENT_STOP: taiji's interrupt, a new thread's first stop
 		// or a group stop (which resuming ends, as in gdb).
 		return Stop{}, false
@@ -578,12 +619,18 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 		return Stop{}, false
 	}
 	a := regsToArch(&r)
-	if sig == syscall.SIGTRAP && info != nil && info.Code > 0 {
+	if sig == syscall.SIGTRAP && (info != nil && info.Code > 0 || len(th.softNext) > 0) {
 		bp := a.PC - uint64(s.Arch.Syscall.TrapPC)
 		switch {
-		case stepping && info.Code == trapTrace:
+		case stepping && info != nil && info.Code == trapTrace:
 			return Stop{Reason: StopStep, TID: tid, PC: a.PC}, true
-		case stepping && slices.Contains(th.softNext, bp):
+		case slices.Contains(th.softNext, bp):
+			// A SIGTRAP on one of the step's traps while the step
+			// lasts (softNext is set only then) is the step's, even
+			// with stepping or a positive si_code missing: without
+			// this, the first stepi from a breakpoint on mips64le
+			// was at times reported as a plain SIGTRAP there and
+			// stepped again (TestDebugInVM/c-lines).
 			// One of the step's own traps: the PC goes back onto it.
 			if a.PC != bp {
 				a.PC = bp

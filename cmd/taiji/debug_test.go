@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -349,41 +348,7 @@ func TestDebugGoStepping(t *testing.T) {
 
 // codeIntact checks that the code of function fn in the running process
 // pid is the executable's, byte for byte, and that it still runs.
-func codeIntact(t *testing.T, pid int, bin, fn string) {
-	t.Helper()
-	addr := symbolAddr(t, bin, fn)
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	want := make([]byte, 16)
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+16 <= p.Vaddr+p.Filesz {
-			p.ReadAt(want, int64(addr-p.Vaddr))
-		}
-	}
-	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mem.Close()
-	got := make([]byte, 16)
-	if _, err := mem.ReadAt(got, int64(addr)); err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s's code in the process is % x, the executable's % x: a breakpoint was left", fn, got, want)
-	}
-	time.Sleep(200 * time.Millisecond)
-	if err := syscall.Kill(pid, 0); err != nil {
-		t.Errorf("the target died after taiji left: %v", err)
-	}
-	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if m := regexp.MustCompile(`(?m)^TracerPid:\s*(\d+)`).FindSubmatch(st); m == nil || string(m[1]) != "0" {
-		t.Errorf("the target is still traced: %s", m)
-	}
-}
+func codeIntact(t *testing.T, pid int, bin, fn string) { testprog.CodeIntact(t, pid, bin, fn) }
 
 // TestDebugExitPathsRestoreCode: quit, detach and SIGTERM (during a
 // continue) leave the attached process running with its code intact.

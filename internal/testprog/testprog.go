@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,6 +91,7 @@ var ReadyTimeout = 20 * time.Second
 // returns the binary's path. It fails the test if gcc is missing or fails.
 func BuildC(t testing.TB, name string, extraFlags ...string) string {
 	t.Helper()
+	skipInVM(t, "gcc")
 	var src []byte
 	switch name {
 	case "native":
@@ -123,6 +125,7 @@ func BuildC(t testing.TB, name string, extraFlags ...string) string {
 // "-gcflags=all=-N -l".
 func BuildGo(t testing.TB, name string, flags ...string) string {
 	t.Helper()
+	skipInVM(t, "a Go toolchain")
 	var src []byte
 	cgo := "0"
 	switch name {
@@ -157,6 +160,16 @@ func BuildGo(t testing.TB, name string, flags ...string) string {
 }
 
 // goTool finds the go command of the toolchain running the test.
+// skipInVM skips a test that builds its target with tool inside
+// scripts/xarch-test's VM, which has none: its in-VM tests take prebuilt
+// targets from xarch.Target instead.
+func skipInVM(t testing.TB, tool string) {
+	t.Helper()
+	if a := os.Getenv("TAIJI_XARCH"); a != "" {
+		t.Skipf("builds its target with %s, which the %s VM lacks: runs on the host", tool, a)
+	}
+}
+
 func goTool(t testing.TB) string {
 	if root := os.Getenv("GOROOT"); root != "" {
 		p := filepath.Join(root, "bin", "go")
@@ -484,6 +497,45 @@ func (p *Proc) Alive() bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && !strings.HasPrefix(s[i:], ") Z")
+}
+
+// CodeIntact checks that the first 16 bytes of function fn in the running
+// process pid are the executable's (bin, not PIE), byte for byte: no
+// breakpoint was left; and that pid still runs, traced by no one.
+func CodeIntact(t testing.TB, pid int, bin, fn string) {
+	t.Helper()
+	addr := Symbol(t, bin, fn)
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := make([]byte, 16)
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+16 <= p.Vaddr+p.Filesz {
+			p.ReadAt(want, int64(addr-p.Vaddr))
+		}
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	got := make([]byte, 16)
+	if _, err := mem.ReadAt(got, int64(addr)); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s's code in the process is % x, the executable's % x: a breakpoint was left", fn, got, want)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Errorf("the target died after taiji left: %v", err)
+	}
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if m := regexp.MustCompile(`(?m)^TracerPid:\s*(\d+)`).FindSubmatch(st); m == nil || string(m[1]) != "0" {
+		t.Errorf("the target is still traced: %s", m)
+	}
 }
 
 // Symbol returns the value of the ELF symbol name in the file at path (for

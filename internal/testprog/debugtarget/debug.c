@@ -59,6 +59,17 @@ __asm__(".text\n.globl fault_ill\n.type fault_ill,%function\nfault_ill:\n\tudf #
 __asm__(".text\n.set noreorder\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.word 0xec000000\n.globl fault_ill_end\nfault_ill_end:\n\tjr $ra\n\tnop\n.size fault_ill,.-fault_ill\n"
         ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tlw $2, 0($0)\n.globl fault_segv_end\nfault_segv_end:\n\tjr $ra\n\tnop\n.size fault_segv,.-fault_segv\n.set reorder\n");
 #define UC_PC(uc) ((uc)->uc_mcontext.pc)
+#elif defined(__powerpc64__)
+// The all-zero word is no Power instruction: SIGILL. The PC is gp_regs[32]
+// (PT_NIP).
+__asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.long 0\n.globl fault_ill_end\nfault_ill_end:\n\tblr\n.size fault_ill,.-fault_ill\n"
+        ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tli 3,0\n\tlwz 3,0(3)\n.globl fault_segv_end\nfault_segv_end:\n\tblr\n.size fault_segv,.-fault_segv\n");
+#define UC_PC(uc) ((uc)->uc_mcontext.gp_regs[32])
+#elif defined(__s390x__)
+// Opcode 0x00 is no s390x instruction: an operation exception, SIGILL.
+__asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.short 0\n.globl fault_ill_end\nfault_ill_end:\n\tbr %r14\n.size fault_ill,.-fault_ill\n"
+        ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tlghi %r1,0\n\tlg %r2,0(%r1)\n.globl fault_segv_end\nfault_segv_end:\n\tbr %r14\n.size fault_segv,.-fault_segv\n");
+#define UC_PC(uc) ((uc)->uc_mcontext.psw.addr)
 #else
 #error "debug.c: no faulting instructions for this architecture"
 #endif
