@@ -71,16 +71,20 @@ func (e *errCommands) Error() string {
 }
 
 func runDebug(c *cobra.Command, args []string, fl *debugFlags) error {
+	if kept, err := keepDebugger(); kept || err != nil {
+		return err
+	}
 	if fl.json && !fl.batch {
 		return errors.New("--json goes with --batch (the prompt prints text)")
 	}
-	// SIGTERM ends the session cleanly: what runs is interrupted, then
-	// the breakpoints go (and a started program with taiji). SIGINT
-	// interrupts a running command only.
+	// SIGTERM, SIGHUP (the terminal went away) and SIGQUIT end the
+	// session cleanly: what runs is interrupted, then the breakpoints go
+	// (and a started program with taiji). SIGINT interrupts a running
+	// command only.
 	life, end := context.WithCancel(context.Background())
 	defer end()
 	sigc := make(chan os.Signal, 4)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigc)
 
 	// The command files are read before anything starts or stops.
@@ -154,20 +158,20 @@ type debugCLI struct {
 
 	mu       sync.Mutex
 	cancel   context.CancelFunc // of the command running, nil at the prompt
-	term     bool               // SIGTERM arrived
+	term     bool               // SIGTERM, SIGHUP or SIGQUIT arrived
 	rl       *readline.Instance
 	failures int
 }
 
-// signals interrupts the running command on SIGINT and SIGTERM; SIGTERM
-// also ends the session.
+// signals interrupts the running command on SIGINT, SIGTERM, SIGHUP and
+// SIGQUIT; all but SIGINT also end the session.
 func (c *debugCLI) signals(sigc chan os.Signal, end context.CancelFunc) {
 	for sig := range sigc {
 		c.mu.Lock()
 		if c.cancel != nil {
 			c.cancel()
 		}
-		if sig == syscall.SIGTERM {
+		if sig != syscall.SIGINT {
 			c.term = true
 			end()
 			if c.rl != nil {

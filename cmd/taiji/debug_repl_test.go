@@ -155,23 +155,108 @@ func TestDebugREPL(t *testing.T) {
 	codeIntact(t, target.Pid, bin, "never_called")
 }
 
-// TestDebugREPLSigterm: SIGTERM at the prompt ends taiji debug, the
-// breakpoints removed, the attached process running on.
+// TestDebugREPLSigterm: SIGTERM, SIGHUP or SIGQUIT at the prompt ends
+// taiji debug, the breakpoints removed, the attached process running on.
 func TestDebugREPLSigterm(t *testing.T) {
 	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
-	target := testprog.Start(t, bin, "loop")
-	p := startPty(t, "debug", strconv.Itoa(target.Pid))
-	p.expect(`\(taiji\) `)
-	p.send("b add\r")
-	p.expect(`Breakpoint 1 at`)
-	p.expect(`\(taiji\) `)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("SIGTERM at the prompt did not end taiji debug")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			target := testprog.Start(t, bin, "loop")
+			p := startPty(t, "debug", strconv.Itoa(target.Pid))
+			p.expect(`\(taiji\) `)
+			p.send("b add\r")
+			p.expect(`Breakpoint 1 at`)
+			p.expect(`\(taiji\) `)
+			p.cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() { done <- p.cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%v at the prompt did not end taiji debug", sig)
+			}
+			for deadline := time.Now().Add(10 * time.Second); tracerPid(t, target.Pid) != 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the target is still traced")
+				}
+			}
+			codeIntact(t, target.Pid, bin, "add")
+		})
 	}
-	codeIntact(t, target.Pid, bin, "add")
+}
+
+// TestDebugKeeperKilled: taiji debug killed with SIGKILL, at the prompt
+// with a thread stopped on a breakpoint or while a continue runs through
+// a breakpoint with a false condition, leaves the target running with
+// its code intact. The tracer is a child of the process the user
+// started; it sees that process die and puts everything back, as on
+// SIGTERM.
+func TestDebugKeeperKilled(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	for _, c := range []struct {
+		name, bp, stop string
+	}{
+		{"prompt", "b hit", `Breakpoint 1, thread \d+ at 0x[0-9a-f]+ in hit`},
+		{"running", "b hit if i < 0", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := testprog.Start(t, bin, "spin")
+			p := startPty(t, "debug", strconv.Itoa(target.Pid))
+			p.expect(`\(taiji\) `)
+			p.send(c.bp + "\r")
+			p.expect(`Breakpoint 1 at`)
+			p.send("c\r")
+			if c.stop != "" {
+				p.expect(c.stop)
+				p.expect(`\(taiji\) `)
+			} else {
+				time.Sleep(300 * time.Millisecond)
+			}
+			tracer := tracerPid(t, target.Pid)
+			if tracer == 0 {
+				t.Fatal("the target is not traced while taiji debug holds it")
+			}
+			p.cmd.Process.Kill()
+			deadline := time.Now().Add(30 * time.Second)
+			for tracerPid(t, target.Pid) != 0 {
+				if !target.Alive() {
+					t.Fatalf("the target died after taiji was killed\nstderr: %s", target.Stderr())
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the target is still traced 30 s after taiji was killed; the terminal shows:\n%s", p.out.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			before := strings.Count(target.Stdout(), "tick")
+			time.Sleep(200 * time.Millisecond)
+			if !target.Alive() || strings.Count(target.Stdout(), "tick") <= before {
+				t.Fatalf("the target did not run on after taiji was killed (alive %v)\nstdout tail: %q\nstderr: %s",
+					target.Alive(), tail(target.Stdout(), 200), target.Stderr())
+			}
+			codeIntact(t, target.Pid, bin, "hit")
+		})
+	}
+}
+
+// tracerPid returns the TracerPid of /proc/PID/status (0: not traced,
+// or gone).
+func tracerPid(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`(?m)^TracerPid:\s+(\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no TracerPid in /proc/%d/status", pid)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

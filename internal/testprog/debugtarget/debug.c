@@ -10,6 +10,8 @@
 //	loop             prints "ready", then calls add() forever, checking
 //	                 add's code against a copy taken at start ("corrupt"
 //	                 and exit 3 if a byte changed while it ran)
+//	spin             prints "ready", then two threads call hit() without
+//	                 end while the main thread prints "tick N" every 10 ms
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +39,13 @@ static int per_thread;
 
 static void *worker(void *arg) {
 	for (int i = 0; i < per_thread; i++) {
+		hit(i);
+	}
+	return NULL;
+}
+
+static void *spinner(void *arg) {
+	for (int i = 0;; i++) {
 		hit(i);
 	}
 	return NULL;
@@ -130,6 +139,18 @@ int main(int argc, char **argv) {
 		printf("hits %ld\n", counter);
 		return 0;
 	}
+	if (strcmp(mode, "spin") == 0) {
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++) {
+			pthread_create(&t[i], NULL, spinner, NULL);
+		}
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		printf("ready\n");
+		for (long i = 0;; i++) {
+			usleep(10000);
+			printf("tick %ld\n", i);
+		}
+	}
 	if (strcmp(mode, "sigill") == 0) {
 		return faulting(fault_ill, SIGILL);
 	}
@@ -155,6 +176,6 @@ int main(int argc, char **argv) {
 			}
 		}
 	}
-	fprintf(stderr, "usage: debug lines | threads N M | sigill | segv | loop\n");
+	fprintf(stderr, "usage: debug lines | threads N M | sigill | segv | loop | spin\n");
 	return 2;
 }
