@@ -272,6 +272,18 @@ func (d *Debugger) Close() error {
 	return d.Detach()
 }
 
+// Rest readies the stopped process for a wait on the user, at a prompt:
+// no trap stays in its code and no thread is held in a stop whose SIGTRAP
+// the kernel would deliver, so a taiji killed meanwhile (SIGKILL, which
+// nothing can clean up after) leaves it running as before. The traps go
+// back when the process next runs. See proc.Session.Rest.
+func (d *Debugger) Rest() error {
+	if d.exited || d.closed {
+		return nil
+	}
+	return d.s.Rest()
+}
+
 // Threads returns the TIDs of the process's threads, sorted.
 func (d *Debugger) Threads() []int {
 	t := d.s.Threads()

@@ -49,6 +49,9 @@ type Session struct {
 	early map[int]Stop
 	// exited is set once the process's exit was reaped.
 	exited bool
+	// lifted is set while the breakpoints' traps are out of the code
+	// (Rest): bps still lists them, and the next resume plants them.
+	lifted bool
 
 	scratch uint64   // the stub page in the target (0: not mapped yet)
 	bare    bool     // plant the bare "syscall; trap" stub (no room for more)

@@ -39,6 +39,9 @@ func (s *Session) WriteMemory(addr uint64, p []byte) error {
 	var err error
 	s.shadow(addr, p, func(bp *Breakpoint, mem, orig []byte) {
 		copy(orig, mem)
+		if s.lifted {
+			return
+		}
 		if werr := s.writeRaw(bp.Addr, s.Arch.Syscall.Trap); werr != nil && err == nil {
 			err = werr
 		}
@@ -114,8 +117,10 @@ func (s *Session) insertBP(addr uint64) error {
 	if err := s.readRaw(addr, orig); err != nil {
 		return err
 	}
-	if err := s.writeRaw(addr, trap); err != nil {
-		return err
+	if !s.lifted {
+		if err := s.writeRaw(addr, trap); err != nil {
+			return err
+		}
 	}
 	s.bps[addr] = &Breakpoint{Addr: addr, Orig: orig, Refs: 1}
 	return nil

@@ -52,6 +52,9 @@ func helper(mode string) {
 	if mode == "inject" {
 		injectHelper(pid)
 	}
+	if mode == "rest" {
+		restHelper(pid)
+	}
 	if mode == "sleep" {
 		testHookStopped = func(int) {
 			fmt.Println("stopped")
@@ -692,8 +695,9 @@ func TestFreezeTraced(t *testing.T) {
 	checkRunning(t, tg.pid)
 }
 
-// runHelper starts this test binary as a separate tracer of pid.
-func runHelper(t *testing.T, mode string, pid int, cred *syscall.Credential) (*exec.Cmd, *bufio.Reader) {
+// runHelper starts this test binary as a separate tracer of pid, with
+// the extra environment variables env.
+func runHelper(t *testing.T, mode string, pid int, cred *syscall.Credential, env ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	bin := os.Args[0]
 	if cred != nil {
@@ -714,7 +718,7 @@ func runHelper(t *testing.T, mode string, pid int, cred *syscall.Credential) (*e
 		}
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "TAIJI_PROC_HELPER="+mode, "TAIJI_PROC_PID="+strconv.Itoa(pid))
+	cmd.Env = append(append(os.Environ(), "TAIJI_PROC_HELPER="+mode, "TAIJI_PROC_PID="+strconv.Itoa(pid)), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Dir = "/"
 	out, err := cmd.StdoutPipe()

@@ -139,6 +139,9 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 	if ctx.Err() != nil {
 		return Stop{Reason: StopInterrupted}, nil
 	}
+	if err := s.plant(); err != nil {
+		return Stop{}, err
+	}
 	// Off the breakpoints first, one thread at a time, the others stopped.
 	for _, tid := range s.Threads() {
 		th := s.threads[tid]
@@ -198,6 +201,9 @@ func (s *Session) Step(ctx context.Context, tid int) (Stop, error) {
 	s.t.Do(func() {
 		var pc uint64
 		if pc, err = s.pc(th); err != nil {
+			return
+		}
+		if err = s.plant(); err != nil {
 			return
 		}
 		if s.bps[pc] != nil {

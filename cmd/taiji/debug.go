@@ -262,6 +262,11 @@ func (c *debugCLI) repl() error {
 	c.mu.Unlock()
 	defer rl.Close()
 	for !c.done && !c.terminated() {
+		// The prompt may wait for hours: nothing of taiji's may stay in
+		// the target meanwhile that would kill it if taiji were killed.
+		if err := c.d.Rest(); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+		}
 		line, err := rl.Readline()
 		if errors.Is(err, readline.ErrInterrupt) {
 			continue // Ctrl-C at the prompt: a new line, as in gdb

@@ -195,9 +195,13 @@ func TestDebugKeeperKilled(t *testing.T) {
 	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
 	for _, c := range []struct {
 		name, bp, stop string
+		tracer         bool // kill the tracer process rather than the keeper
 	}{
-		{"prompt", "b hit", `Breakpoint 1, thread \d+ at 0x[0-9a-f]+ in hit`},
-		{"running", "b hit if i < 0", ""},
+		{"prompt", "b hit", `Breakpoint 1, thread \d+ at 0x[0-9a-f]+ in hit`, false},
+		{"running", "b hit if i < 0", "", false},
+		// The tracer itself killed at the prompt: Rest took every trap
+		// out before the prompt, and no thread holds a SIGTRAP.
+		{"tracer-at-prompt", "b hit", `Breakpoint 1, thread \d+ at 0x[0-9a-f]+ in hit`, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			target := testprog.Start(t, bin, "spin")
@@ -216,7 +220,14 @@ func TestDebugKeeperKilled(t *testing.T) {
 			if tracer == 0 {
 				t.Fatal("the target is not traced while taiji debug holds it")
 			}
-			p.cmd.Process.Kill()
+			if c.tracer {
+				// TracerPid names the tracer's ptrace thread; its
+				// process is the debugger's.
+				syscall.Kill(tgidOf(t, tracer), syscall.SIGKILL)
+				p.expect(`the debugger process \(PID \d+\) was killed by SIGKILL`)
+			} else {
+				p.cmd.Process.Kill()
+			}
 			deadline := time.Now().Add(30 * time.Second)
 			for tracerPid(t, target.Pid) != 0 {
 				if !target.Alive() {
@@ -249,6 +260,21 @@ func tracerPid(t *testing.T, pid int) int {
 	m := regexp.MustCompile(`(?m)^TracerPid:\s+(\d+)`).FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("no TracerPid in /proc/%d/status", pid)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// tgidOf returns the process of thread tid.
+func tgidOf(t *testing.T, tid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^Tgid:\s+(\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no Tgid in /proc/%d/status", tid)
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n

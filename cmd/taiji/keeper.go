@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"golang.org/x/sys/unix"
 )
 
 // taiji debug plants breakpoints: trap instructions in the target's code.
@@ -24,9 +25,10 @@ import (
 // pipe between them close and ends as on SIGTERM: breakpoints out, an
 // attached process detached, a started one killed.
 //
-// What this cannot cover is a SIGKILL of the tracer process itself
-// (`kill -9` of its PID, or of the whole process group); docs/debug.md
-// says so.
+// At the prompt the tracer also survives its own SIGKILL: it rests the
+// session first (proc.Session.Rest). What nothing covers is a SIGKILL of
+// the tracer process while the target runs with traps in its code;
+// docs/debug.md says so.
 
 // keeperEnv names the descriptor on which the tracer reads the keeper's
 // pipe; its presence marks the tracer process.
@@ -80,7 +82,7 @@ func keepDebugger() (kept bool, err error) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			fmt.Fprintf(os.Stderr, "taiji: the debugger process (PID %d) was killed by %v: breakpoints it planted may be left in the target\n", cmd.Process.Pid, ws.Signal())
+			fmt.Fprintf(os.Stderr, "taiji: the debugger process (PID %d) was killed by %s: if the target was running, breakpoints may be left in its code\n", cmd.Process.Pid, unix.SignalName(ws.Signal()))
 			os.Exit(128 + int(ws.Signal()))
 		}
 		os.Exit(ee.ExitCode())
