@@ -16,6 +16,11 @@ type Evaluator interface {
 	// verb names (gdb's print/FMT letters: x d u o t c s), 0 for the
 	// value's own.
 	Eval(f *Frame, expr string, verb byte) (string, error)
+	// EvalJSON returns the value of expr for --json, in the format verb
+	// names: the value object of docs/debug-expr.md ({name, type, addr,
+	// value} for a scalar, {name, type, addr, len, cap, children} for a
+	// composite, error where it cannot be read).
+	EvalJSON(f *Frame, expr string, verb byte) (any, error)
 	// Cond returns whether expr is true (non-zero).
 	Cond(f *Frame, expr string) (bool, error)
 	// Assign sets lhs (a variable, memory, a register) to the value of
@@ -71,6 +76,14 @@ func (dwarfEval) Eval(f *Frame, expr string, verb byte) (string, error) {
 	return v.Format(verb), nil
 }
 
+func (dwarfEval) EvalJSON(f *Frame, expr string, verb byte) (any, error) {
+	v, err := eval.Eval(scope(f), expr)
+	if err != nil {
+		return nil, err
+	}
+	return v.FormatJSON(verb), nil
+}
+
 func (dwarfEval) Cond(f *Frame, expr string) (bool, error) {
 	v, err := eval.Eval(scope(f), expr)
 	if err != nil {
@@ -122,12 +135,30 @@ func (d *Debugger) Assign(f *Frame, lhs, rhs string) error {
 // A leading format, delve's %x or gdb's /x (print/x EXPR), picks the
 // output format: x d u o t c s.
 func (d *Debugger) Evaluate(f *Frame, expr string) (string, error) {
-	var verb byte
-	if s := strings.TrimSpace(expr); len(s) >= 2 && (s[0] == '%' || s[0] == '/') {
-		if !strings.ContainsRune("xduotcs", rune(s[1])) || (len(s) > 2 && s[2] != ' ') {
-			return "", fmt.Errorf("%q: unknown print format (print [%%x|%%d|%%u|%%o|%%t|%%c|%%s] EXPR, or print/x EXPR)", s[:min(len(s), 3)])
-		}
-		verb, expr = s[1], s[2:]
+	verb, expr, err := printFormat(expr)
+	if err != nil {
+		return "", err
 	}
 	return d.evaluator().Eval(f, expr, verb)
+}
+
+// EvaluateJSON is Evaluate for --json: the value object of
+// docs/debug-expr.md.
+func (d *Debugger) EvaluateJSON(f *Frame, expr string) (any, error) {
+	verb, expr, err := printFormat(expr)
+	if err != nil {
+		return nil, err
+	}
+	return d.evaluator().EvalJSON(f, expr, verb)
+}
+
+// printFormat splits print's leading format letter off expr.
+func printFormat(expr string) (verb byte, rest string, err error) {
+	if s := strings.TrimSpace(expr); len(s) >= 2 && (s[0] == '%' || s[0] == '/') {
+		if !strings.ContainsRune("xduotcs", rune(s[1])) || (len(s) > 2 && s[2] != ' ') {
+			return 0, "", fmt.Errorf("%q: unknown print format (print [%%x|%%d|%%u|%%o|%%t|%%c|%%s] EXPR, or print/x EXPR)", s[:min(len(s), 3)])
+		}
+		return s[1], s[2:], nil
+	}
+	return 0, expr, nil
 }

@@ -883,6 +883,9 @@ func cmdPrint(c *debugCLI, ctx context.Context, args string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.json {
+		return c.d.EvaluateJSON(f, args)
+	}
 	v, err := c.d.Evaluate(f, args)
 	if err != nil {
 		return nil, err

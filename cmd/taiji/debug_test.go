@@ -613,11 +613,19 @@ func TestDebugVariables(t *testing.T) {
 	if got := fmt.Sprint(res["args"]); !strings.HasPrefix(got, "[a = 3 b = 4") {
 		t.Errorf("args at add(3, 4): %s", got)
 	}
-	if got := fmt.Sprint(res["print a+b"]); got != "7" {
-		t.Errorf("print a+b = %s, want 7", got)
+	// print's JSON result is docs/debug-expr.md's value object.
+	if v, _ := res["print a+b"].(map[string]any); v["value"] != "7" || v["type"] != "int" {
+		t.Errorf("print a+b = %v, want {type: int, value: 7}", res["print a+b"])
 	}
-	if got := fmt.Sprint(res["print main.counter"]); !strings.Contains(got, "v: 3}") {
-		t.Errorf("print main.counter = %s, want v: 3 (add(1, 2) ran)", got)
+	counter, _ := res["print main.counter"].(map[string]any)
+	found := false
+	for _, c := range counter["children"].([]any) {
+		if c := c.(map[string]any); c["name"] == "v" && c["value"] == "3" {
+			found = true
+		}
+	}
+	if !found || counter["addr"] != fmt.Sprintf("%#x", symbolAddr(t, bin, "main.counter")) {
+		t.Errorf("print main.counter = %v, want a child v = 3 (add(1, 2) ran) and the variable's address", counter)
 	}
 	if got := fmt.Sprint(res["x/2xg $sp"]); !strings.Contains(got, ":\t0x") {
 		t.Errorf("x/2xg $sp = %q", got)
@@ -636,11 +644,12 @@ func TestDebugPrintFormats(t *testing.T) {
 	for _, c := range r.commands {
 		res[fmt.Sprint(c["command"])] = c
 	}
-	if got := fmt.Sprint(res["print %x a+b+10"].(map[string]any)["result"]); got != "0xd" {
-		t.Errorf("print %%x a+b+10 at add(1, 2) = %s, want 0xd", got)
+	value := func(cmd string) any { return res[cmd].(map[string]any)["result"].(map[string]any)["value"] }
+	if got := value("print %x a+b+10"); got != "0xd" {
+		t.Errorf("print %%x a+b+10 at add(1, 2) = %v, want 0xd", got)
 	}
-	if got := fmt.Sprint(res["p/d b"].(map[string]any)["result"]); got != "2" {
-		t.Errorf("p/d b = %s, want 2", got)
+	if got := value("p/d b"); got != "2" {
+		t.Errorf("p/d b = %v, want 2", got)
 	}
 	if got := fmt.Sprint(res["bt 1 -full"].(map[string]any)["result"]); !strings.Contains(got, "vars:[a = 1 b = 2") {
 		t.Errorf("bt -full does not list add's arguments: %s", got)

@@ -27,6 +27,7 @@
 //	func (v *Value) String() string           // main.T {a: 1, s: "x", p: *main.T {...}}
 //	func (v *Value) Format(verb byte) string  // gdb's print/FMT: x d u o t c s
 //	func (v *Value) JSON() any                // {name, type, addr, value | children}
+//	func (v *Value) FormatJSON(verb byte) any // JSON in print/FMT's format
 //	func Examine(sc *Scope, fmt string, addr uint64) (string, error) // gdb x/FMT
 //
 // SetReg is called with the DWARF register number, or with Arch.PC (-1

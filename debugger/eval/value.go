@@ -624,10 +624,16 @@ func (sc *Scope) funcName(pc uint64) string {
 // has no parts to list) and children the parts of a struct, array, slice
 // or pointer (up to MaxElems).
 func (v *Value) JSON() any {
-	return v.json(0)
+	return v.json(0, 0)
 }
 
-func (v *Value) json(depth int) map[string]any {
+// FormatJSON is JSON with every integer in the format verb names, as
+// Format prints it (0: the value's own).
+func (v *Value) FormatJSON(verb byte) any {
+	return v.json(0, verb)
+}
+
+func (v *Value) json(depth int, verb byte) map[string]any {
 	m := map[string]any{"name": v.Name, "type": v.Type}
 	if v.Addr != 0 {
 		m["addr"] = fmt.Sprintf("%#x", v.Addr)
@@ -641,7 +647,7 @@ func (v *Value) json(depth int) map[string]any {
 		kids = v.children()
 	}
 	if len(kids) == 0 {
-		m["value"] = v.String()
+		m["value"] = v.Format(verb)
 		return m
 	}
 	switch v.t.kind {
@@ -653,7 +659,7 @@ func (v *Value) json(depth int) map[string]any {
 	}
 	var cs []any
 	for _, k := range kids {
-		cs = append(cs, k.json(depth+1))
+		cs = append(cs, k.json(depth+1, verb))
 	}
 	m["children"] = cs
 	return m
