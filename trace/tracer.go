@@ -549,6 +549,24 @@ func (t *Tracer) BareHits() (uint64, error) {
 	return n, nil
 }
 
+// Detach removes every probe: once it returns no probe runs (closing a
+// uprobe link waits for the programs running on it), so no event or
+// count is added after it. Read still returns the events buffered (Flush
+// ends them) and Stats stays readable until Close: detaching first is
+// what makes the events read match the counts. Safe to call twice.
+func (t *Tracer) Detach() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.detach()
+}
+
+func (t *Tracer) detach() {
+	for _, l := range t.links {
+		l.Close()
+	}
+	t.links = nil
+}
+
 // Close detaches every probe and frees the BPF objects. Safe to call twice.
 func (t *Tracer) Close() error {
 	t.mu.Lock()
@@ -558,9 +576,7 @@ func (t *Tracer) Close() error {
 	}
 	t.closed = true
 	t.sym.close()
-	for _, l := range t.links {
-		l.Close()
-	}
+	t.detach()
 	if t.rd != nil {
 		t.rd.Close()
 	}

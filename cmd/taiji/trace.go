@@ -292,6 +292,7 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 	if fl.quiet || fl.bare {
 		why = <-done
 		stop(why)
+		t.Detach()
 	} else {
 		events := make(chan *trace.Event, 4096)
 		go func() {
@@ -319,7 +320,10 @@ func runTrace(fl *traceFlags, patterns, cmdArgs []string) error {
 				pr.event(ev)
 			case why = <-done:
 				stop(why)
-				// Drain what the ring buffer still holds, then stop.
+				// No event after this (a -p process runs on): the
+				// events read then match the counts of the summary.
+				// Then drain what the ring buffer still holds.
+				t.Detach()
 				t.Flush()
 				for ev := range events {
 					pr.event(ev)

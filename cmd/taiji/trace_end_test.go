@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/taijidbg/taiji/internal/testprog"
 )
 
 // procStat returns a process's state letter and start time (fields 3 and
@@ -154,5 +157,41 @@ func TestTracePidSurvivesTaiji(t *testing.T) {
 				t.Fatalf("the -p target is %q after taiji ended, want running", state)
 			}
 		})
+	}
+}
+
+// TestTracePidEventsMatchSummary: at the end of a -p trace the probes go
+// before the ring buffer is drained, so the events printed and those lost
+// are exactly what the summary counts, though the process runs on calling
+// the function from two threads (the summary used to count calls made
+// after the last read).
+func TestTracePidEventsMatchSummary(t *testing.T) {
+	needRoot(t)
+	bin := testprog.BuildGo(t, "debuggo")
+	target := exec.Command(bin, "threads", "2", "2000000000")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { target.Process.Kill(); target.Wait() }()
+	out, err := exec.Command(taijiBin, "trace", "--json", "--duration", "1s", "-p", strconv.Itoa(target.Process.Pid), "main.hit").Output()
+	if err != nil {
+		t.Fatalf("taiji trace: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	calls, returns := strings.Count(string(out), `{"event":"call"`), strings.Count(string(out), `{"event":"return"`)
+	var sum struct {
+		Functions []struct{ Calls, Returns, Lost, Unmatched uint64 }
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || len(sum.Functions) != 1 {
+		t.Fatalf("last line %q is not a one-function summary: %v", lines[len(lines)-1], err)
+	}
+	// The loop calls main.hit millions of times a second: events are
+	// lost (the ring buffer is full), and counted.
+	f := sum.Functions[0]
+	if f.Calls == 0 {
+		t.Fatalf("summary %+v: no calls", f)
+	}
+	if printed := uint64(calls + returns); printed+f.Lost != f.Calls+f.Returns+f.Unmatched {
+		t.Errorf("printed %d calls and %d returns, %d lost; the summary counts %d calls, %d returns + %d unmatched", calls, returns, f.Lost, f.Calls, f.Returns, f.Unmatched)
 	}
 }
