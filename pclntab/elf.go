@@ -95,6 +95,10 @@ func OpenSource(f *elf.File, src Source) (t *Table, err error) {
 		}
 	}
 
+	if md != nil {
+		t.typesStart = md.types
+	}
+
 	// go:func.* holds FUNCDATA: moduledata says where, else the symbol
 	// (named go.func.* before go1.20). moduledata comes first because
 	// it is found without the symbol table, whose pages (tens of
@@ -209,7 +213,7 @@ func sectionBytesAt(f *elf.File, src Source, addr uint64) []byte {
 
 // moduledata holds the runtime.moduledata fields Open uses.
 type moduledata struct {
-	text, gofunc uint64
+	text, gofunc, types uint64
 }
 
 // Word indexes in runtime.moduledata (go1.16+): pcHeader, then five
@@ -226,6 +230,10 @@ const (
 	mdGofunc118    = 38
 	mdGofunc120    = 40
 	mdGofuncMaxIdx = 48 // how far to look for gofunc, epclntab
+	// types follows end, gcdata and gcbss in every release since go1.16;
+	// go1.20's covctrs and ecovctrs come before those.
+	mdTypes118 = 35
+	mdTypes120 = 37
 )
 
 // findModuledata locates runtime.firstmoduledata: from its symbol, or by
@@ -277,7 +285,10 @@ func findModuledata(f *elf.File, src Source, t *Table, pclnAddr uint64) *moduled
 			return nil
 		}
 		field := func(i uint64) uint64 { return word(b[off+i*ps:], at+i*ps) }
-		md := &moduledata{text: field(mdText), gofunc: field(gofuncIdx)}
+		md := &moduledata{text: field(mdText), gofunc: field(gofuncIdx), types: field(mdTypes118)}
+		if t.ver >= ver120 {
+			md.types = field(mdTypes120)
+		}
 		if t.ver >= ver120 {
 			for i := uint64(mdGofunc120); i <= mdGofuncMaxIdx; i++ {
 				if field(i+1) == pclnEnd {

@@ -106,6 +106,8 @@ type Table struct {
 	quantum   uint32
 	ver       version
 	textStart uint64
+	// typesStart is moduledata.types (0: unknown), set by Open.
+	typesStart uint64
 
 	nfunc       int
 	fieldSize   int // size of one functab field: 4 for go1.18+, else ptrSize
@@ -356,6 +358,11 @@ func (t *Table) GoVersion() string { return t.ver.String() }
 
 // TextStart returns the text address go1.18+ entry offsets are relative to.
 func (t *Table) TextStart() uint64 { return t.textStart }
+
+// TypesStart returns moduledata.types, the link-time address that runtime
+// type descriptors' name and type offsets count from (runtime.types), as
+// Open found it without symbols; 0 if it did not find runtime.moduledata.
+func (t *Table) TypesStart() uint64 { return t.typesStart }
 
 // PtrSize returns the target's pointer size from the header.
 func (t *Table) PtrSize() int { return t.ptrSize }

@@ -630,20 +630,52 @@ func (b *Binary) RuntimeType(addr uint64) *goabi.Type {
 		b.typeCache = map[uint64]*goabi.Type{}
 	}
 	var t *goabi.Type
-	// DW_AT_go_runtime_type is relative to moduledata.types, which the
-	// linker puts at the start of .rodata (and names runtime.types).
-	base := uint64(0)
-	if s := b.ELF.Section(".rodata"); s != nil {
-		base = s.Addr
-	}
-	if v := b.Module.SymbolValue("runtime.types"); v != 0 {
-		base = v
-	}
-	if off, ok := b.runtimeTypes[addr-base]; ok {
+	if off, ok := b.runtimeTypes[addr-b.typesBase()]; ok {
 		t, _ = goabi.FromDWARF(b.DWARF, off, int64(b.Arch.PtrSize))
 	}
 	b.typeCache[addr] = t
 	return t
+}
+
+// typesBase returns moduledata.types, which DW_AT_go_runtime_type and a
+// type descriptor's name offsets count from: the linker puts it at the
+// start of .rodata (and names it runtime.types).
+func (b *Binary) typesBase() uint64 {
+	if v := b.Module.SymbolValue("runtime.types"); v != 0 {
+		return v
+	}
+	// Stripped: moduledata says (an external linker puts C's read-only
+	// data before Go's in .rodata).
+	if b.Table != nil && b.Table.TypesStart() != 0 {
+		return b.Table.TypesStart()
+	}
+	if s := b.ELF.Section(".rodata"); s != nil {
+		return s.Addr
+	}
+	return 0
+}
+
+// RuntimeTypeName returns the name of the Go type whose runtime type
+// descriptor is at the link-time address addr, read from the file's image
+// (goruntime.TypeName: no DWARF or symbols needed); "" if it cannot be
+// read there.
+func (b *Binary) RuntimeTypeName(addr uint64) string {
+	name, err := goruntime.TypeName(image{b}, addr, b.typesBase(), b.Arch.PtrSize, b.Arch.ByteOrder)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// image reads the file image of b at link-time addresses.
+type image struct{ b *Binary }
+
+func (m image) ReadAt(p []byte, off int64) (int, error) {
+	c, err := m.b.code(uint64(off), uint64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	return copy(p, c), nil
 }
 
 // RuntimeLayout returns the layout of the binary's runtime structures

@@ -318,6 +318,14 @@ func (d *decoder) runtimeType(typ uint64) *goabi.Type {
 	return t
 }
 
+// runtimeTypeName is runtimeType's fallback: the descriptor's name alone.
+func (d *decoder) runtimeTypeName(typ uint64) string {
+	if d.biases == nil {
+		return d.bin.RuntimeTypeName(typ)
+	}
+	return d.bin.RuntimeTypeName(typ - d.biases.get(int(d.ev.Pid)))
+}
+
 // bytes returns the size bytes at offset off of the value at s.
 func (d *decoder) bytes(s source, off, size int64) ([]byte, bool) {
 	buf, at, ok := s.loc(d.a, off, size)
@@ -535,7 +543,13 @@ func (d *decoder) iface(path string, t *goabi.Type, s source, depth int) any {
 	}
 	dyn := d.runtimeType(typ)
 	if dyn == nil {
-		return Iface{Type: fmt.Sprintf("type@%#x", typ), Value: Ptr(w1)}
+		// No DWARF for the type (a stripped binary, --sig): its name
+		// still comes from the runtime's own descriptor.
+		name := d.runtimeTypeName(typ)
+		if name == "" {
+			name = fmt.Sprintf("type@%#x", typ)
+		}
+		return Iface{Type: name, Value: Ptr(w1)}
 	}
 	out := Iface{Type: dyn.Name}
 	data, okData := d.item(path + "#data")

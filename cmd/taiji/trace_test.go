@@ -163,6 +163,39 @@ func TestTraceStrippedWithSig(t *testing.T) {
 		[]string{"main.Mix"}, "types", "5")
 }
 
+// TestTraceStrippedErrorTypes: in a stripped binary (no DWARF, no
+// symbols) an interface result still names its dynamic type, read from
+// the runtime's type descriptor through moduledata (goruntime.TypeName),
+// where it printed type@0x... before; also in a PIE.
+func TestTraceStrippedErrorTypes(t *testing.T) {
+	needRoot(t)
+	for _, mode := range [][]string{{"-ldflags=-s -w"}, {"-ldflags=-s -w", "-buildmode=pie"}} {
+		t.Run(strings.Join(mode, " "), func(t *testing.T) {
+			bin := testprog.BuildTraceTarget(t, mode...)
+			out, err := exec.Command(taijiBin, "trace", "--json", "--sig", "main.Fail(n int) error", "main.Fail", "--", bin, "types", "3").Output()
+			if err != nil {
+				t.Fatalf("taiji trace: %v\n%s", err, out)
+			}
+			var got []string
+			for _, ev := range jsonLines(t, string(out)) {
+				if ev["event"] != "return" {
+					continue
+				}
+				v := ev["results"].([]any)[0].(map[string]any)["value"]
+				if m, ok := v.(map[string]any); ok {
+					got = append(got, fmt.Sprint(m["type"]))
+				} else {
+					got = append(got, fmt.Sprint(v))
+				}
+			}
+			// Fail(0) is nil, Fail(1) errors.New, Fail(2) &MyError{}.
+			if want := "<nil> *errors.errorString *main.MyError"; strings.Join(got, " ") != want {
+				t.Errorf("main.Fail's results are typed %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 func TestTraceC(t *testing.T) {
 	needRoot(t)
 	bin := testprog.BuildTraceC(t)
