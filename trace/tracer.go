@@ -217,8 +217,17 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 		return nil, fmt.Errorf("trace: loading the probe program: %v", err)
 	}
 
-	// One plan per site; the site's index is its attach cookie.
-	var offsets, cookies []uint64
+	// One plan per site; the site's index is its attach cookie. The
+	// returns are attached first and entries last, since the kernel
+	// installs (and, on Detach, removes) the probes in this order: a
+	// return whose call came before its entry probe is reported
+	// unmatched, and the last calls have no return, as calls in flight
+	// at either end would. The other order recorded calls whose returns
+	// were not probed yet, and such a stale entry made the next call of
+	// the same goroutine at the same depth look like a morestack
+	// re-entry (dropped, not counted); at the end it reported hundreds
+	// of returns unmatched.
+	var offsets, cookies, entryOffsets, entryCookies []uint64
 	for fi, f := range funcs {
 		for _, s := range planSites(f) {
 			off, err := b.FileOffset(s.addr)
@@ -242,10 +251,16 @@ func Start(b *Binary, funcs []*Func, opts Options) (t *Tracer, err error) {
 					return nil, err
 				}
 			}
-			offsets = append(offsets, off)
-			cookies = append(cookies, uint64(idx))
+			if s.kind == kindEntry {
+				entryOffsets = append(entryOffsets, off)
+				entryCookies = append(entryCookies, uint64(idx))
+			} else {
+				offsets = append(offsets, off)
+				cookies = append(cookies, uint64(idx))
+			}
 		}
 	}
+	offsets, cookies = append(offsets, entryOffsets...), append(cookies, entryCookies...)
 	if err := t.attach(offsets, cookies); err != nil {
 		return nil, err
 	}

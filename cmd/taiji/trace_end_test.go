@@ -178,6 +178,23 @@ func TestTracePidEventsMatchSummary(t *testing.T) {
 		t.Fatalf("taiji trace: %v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	// Returns are probed before calls and stop being probed after them:
+	// a return is unmatched only before its goroutine's first call.
+	called := map[string]bool{}
+	for _, l := range lines {
+		var ev struct {
+			Event     string
+			Goroutine json.Number
+			Unmatched bool
+		}
+		json.Unmarshal([]byte(l), &ev)
+		switch {
+		case ev.Event == "call":
+			called[ev.Goroutine.String()] = true
+		case ev.Unmatched && called[ev.Goroutine.String()]:
+			t.Fatalf("goroutine %s: a return without its call after calls were seen: %s", ev.Goroutine, l)
+		}
+	}
 	calls, returns := strings.Count(string(out), `{"event":"call"`), strings.Count(string(out), `{"event":"return"`)
 	var sum struct {
 		Functions []struct{ Calls, Returns, Lost, Unmatched uint64 }
