@@ -225,6 +225,15 @@ func TestDebugKeeperKilled(t *testing.T) {
 				// process is the debugger's.
 				syscall.Kill(tgidOf(t, tracer), syscall.SIGKILL)
 				p.expect(`the debugger process \(PID \d+\) was killed by SIGKILL`)
+				// The keeper gave the terminal its modes back: the
+				// prompt had made it raw (no echo, no Ctrl-C).
+				tio, err := unix.IoctlGetTermios(int(p.master.Fd()), unix.TCGETS)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tio.Lflag&(unix.ECHO|unix.ICANON|unix.ISIG) != unix.ECHO|unix.ICANON|unix.ISIG {
+					t.Errorf("the terminal is left raw after the tracer was killed (lflag %#x)", tio.Lflag)
+				}
 			} else {
 				p.cmd.Process.Kill()
 			}

@@ -68,6 +68,9 @@ func keepDebugger() (kept bool, err error) {
 	}
 	r.Close()
 	tty := readline.IsTerminal(int(os.Stdin.Fd()))
+	// The terminal's modes as the user left them: the prompt makes the
+	// terminal raw, and a tracer killed there cannot make it cooked again.
+	saved, _ := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
 	go func() {
 		for sig := range sigc {
 			if sig == syscall.SIGINT && tty {
@@ -82,6 +85,9 @@ func keepDebugger() (kept bool, err error) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			if saved != nil {
+				unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, saved)
+			}
 			fmt.Fprintf(os.Stderr, "taiji: the debugger process (PID %d) was killed by %s: if the target was running, breakpoints may be left in its code\n", cmd.Process.Pid, unix.SignalName(ws.Signal()))
 			os.Exit(128 + int(ws.Signal()))
 		}
