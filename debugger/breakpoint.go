@@ -31,6 +31,9 @@ func (b *Breakpoint) Addrs() []uint64 {
 // SetBreakpoint resolves spec (see Resolve) and plants a breakpoint there,
 // stopping when cond (if not "") is true in the thread that hit it.
 func (d *Debugger) SetBreakpoint(spec, cond string, temp bool) (*Breakpoint, error) {
+	if err := d.checkCond(cond); err != nil {
+		return nil, err
+	}
 	locs, err := d.Resolve(spec)
 	if err != nil {
 		return nil, err
@@ -57,7 +60,21 @@ func (d *Debugger) Condition(id int, cond string) error {
 	if b == nil {
 		return fmt.Errorf("no breakpoint %d (see breakpoints)", id)
 	}
+	if err := d.checkCond(cond); err != nil {
+		return err
+	}
 	b.Cond = strings.TrimSpace(cond)
+	return nil
+}
+
+// checkCond rejects a condition that does not parse.
+func (d *Debugger) checkCond(cond string) error {
+	if strings.TrimSpace(cond) == "" {
+		return nil
+	}
+	if err := d.evaluator().Check(cond); err != nil {
+		return fmt.Errorf("bad condition: %v", err)
+	}
 	return nil
 }
 

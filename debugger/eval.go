@@ -23,6 +23,9 @@ type Evaluator interface {
 	EvalJSON(f *Frame, expr string, verb byte) (any, error)
 	// Cond returns whether expr is true (non-zero).
 	Cond(f *Frame, expr string) (bool, error)
+	// Check reports a syntax error in expr, checked without a frame
+	// when a breakpoint's condition is set.
+	Check(expr string) error
 	// Assign sets lhs (a variable, memory, a register) to the value of
 	// rhs; a register only in frame 0 (f.SetReg).
 	Assign(f *Frame, lhs, rhs string) error
@@ -92,6 +95,8 @@ func (dwarfEval) Cond(f *Frame, expr string) (bool, error) {
 	u, err := v.Uint()
 	return u != 0, err
 }
+
+func (dwarfEval) Check(expr string) error { return eval.Check(expr) }
 
 func (dwarfEval) Address(f *Frame, expr string) (uint64, error) {
 	v, err := eval.Eval(scope(f), expr)

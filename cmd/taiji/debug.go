@@ -345,7 +345,11 @@ func (c *debugCLI) stop(e *debugger.Event) {
 		return
 	}
 	if c.json {
-		c.emit(stopJSON{"stop", e})
+		st := stopJSON{Kind: "stop", Event: e}
+		if e.Reason == "exited" {
+			st.Status = &e.Status
+		}
+		c.emit(st)
 		return
 	}
 	fmt.Fprintln(c.out, e.String())
@@ -355,6 +359,9 @@ func (c *debugCLI) stop(e *debugger.Event) {
 type stopJSON struct {
 	Kind string `json:"event"`
 	*debugger.Event
+	// Status shadows the event's: an exit's status is there also when it
+	// is 0.
+	Status *int `json:"status,omitempty"`
 }
 
 // debugCommand is one command of the table: names (the first is the

@@ -31,7 +31,7 @@ type debugStop struct {
 	Breakpoint int    `json:"breakpoint"`
 	Signal     string `json:"signal"`
 	SigAddr    string `json:"si_addr"`
-	Status     int    `json:"status"`
+	Status     *int   `json:"status"` // present for an exit, also when 0
 }
 
 // debugOut is what a batch run printed: its stop events and command
@@ -206,7 +206,7 @@ func TestDebugFileLineAndCondition(t *testing.T) {
 	if s := r.stops[2]; s.Breakpoint != 2 || s.Line != call3 {
 		t.Errorf("second stop %+v, want tbreak 2 on line %d", s, call3)
 	}
-	if s := r.stops[3]; s.Reason != "exited" || s.Status != 0 {
+	if s := r.stops[3]; s.Reason != "exited" || s.Status == nil || *s.Status != 0 {
 		t.Errorf("third stop %+v, want the exit", s)
 	}
 	bps := r.commands[len(r.commands)-1]["result"].([]any)
@@ -590,11 +590,20 @@ func TestDebugBadInput(t *testing.T) {
 	// A bad command in a batch: its error on stdout, the next command
 	// runs, exit status 1.
 	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
-	out, stderr, err := runTaiji(t, "debug", "--batch", "-ex", "break nosuch", "-ex", "frobnicate", "-ex", "continue", "--", bin, "lines")
-	if !strings.Contains(out, `no function "nosuch"`) || !strings.Contains(out, `unknown command "frobnicate"`) || !strings.Contains(out, "sum 21") {
+	// A condition that does not parse is refused when it is set, as gdb
+	// does, not first at a hit.
+	out, stderr, err := runTaiji(t, "debug", "--batch", "-ex", "break nosuch", "-ex", "frobnicate", "-ex", "break add if $rdi ==",
+		"-ex", "continue", "--", bin, "lines")
+	if !strings.Contains(out, `no function "nosuch"`) || !strings.Contains(out, `unknown command "frobnicate"`) || !strings.Contains(out, "sum 21") ||
+		!strings.Contains(out, `bad condition: cannot parse "$rdi =="`) {
 		t.Errorf("batch with bad commands printed:\n%s", out)
 	}
-	oneLine(t, stderr, err, "2 commands failed")
+	oneLine(t, stderr, err, "3 commands failed")
+	// condition N with a bad expression keeps the breakpoint's condition.
+	out, _, _ = runTaiji(t, "debug", "--batch", "-ex", "break add if 0", "-ex", "condition 1 a +", "-ex", "continue", "--", bin, "lines")
+	if !strings.Contains(out, `bad condition: cannot parse "a +"`) || !strings.Contains(out, "sum 21") {
+		t.Errorf("a bad condition replaced the breakpoint's:\n%s", out)
+	}
 }
 
 // TestDebugVariables: print, args, x and set reach the DWARF evaluator

@@ -42,6 +42,14 @@ func parse(expr string) (e ast.Expr, err error) {
 	return e, nil
 }
 
+// Check reports whether expr parses (Go syntax, registers written
+// $name), without a scope: a condition is checked when it is set, as gdb
+// does, not first at a hit.
+func Check(expr string) error {
+	_, err := parse(expr)
+	return err
+}
+
 // dollars rewrites $name outside string and rune literals.
 func dollars(s string) (string, error) {
 	var sb strings.Builder
