@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -662,5 +664,31 @@ func TestDebugPrintFormats(t *testing.T) {
 	}
 	if got := fmt.Sprint(res["bt 1 -full"].(map[string]any)["result"]); !strings.Contains(got, "vars:[a = 1 b = 2") {
 		t.Errorf("bt -full does not list add's arguments: %s", got)
+	}
+}
+
+// TestDebugExamineRodata: x/s of a string in .rodata prints it with no
+// symbol: the size-less _fini before it names code only (gdb prints none).
+func TestDebugExamineRodata(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ro := f.Section(".rodata")
+	data, err := ro.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("sum %d"))
+	if i < 0 {
+		t.Fatalf("no %q in .rodata", "sum %d")
+	}
+	addr := ro.Addr + uint64(i)
+	r := debugBatch(t, []string{"break main", "continue", fmt.Sprintf("x/s %#x", addr)}, "--", bin, "lines")
+	got := fmt.Sprint(r.commands[2]["result"])
+	if want := fmt.Sprintf("%#x:\t\"sum %%d\\n\"", addr); !strings.HasPrefix(got, want) {
+		t.Errorf("x/s %#x = %q, want %q (no symbol)", addr, got, want)
 	}
 }

@@ -154,11 +154,14 @@ func (sc *Scope) label(addr uint64) string {
 }
 
 func (sc *Scope) symSuffix(addr uint64) string {
-	if !sc.inModule(addr) {
+	if !sc.inModule(addr, 0) {
 		return ""
 	}
 	name, start, ok := dataSymbol(sc.Module, addr-sc.Bias)
-	if !ok {
+	if !ok && sc.inModule(addr, elf.PF_X) {
+		// Function symbols name code only: a size-less one like _fini
+		// would otherwise name all of .rodata after it, which gdb does
+		// not.
 		name, start, ok = sc.Module.Symbol(addr - sc.Bias)
 	}
 	if !ok {
@@ -171,15 +174,15 @@ func (sc *Scope) symSuffix(addr uint64) string {
 }
 
 // inModule reports whether addr lies in one of the module's loaded
-// segments: a symbol is a name for it only there (a stack address is not
-// "_fini+46464095889224").
-func (sc *Scope) inModule(addr uint64) bool {
+// segments with the flags want: a symbol is a name for it only there (a
+// stack address is not "_fini+46464095889224").
+func (sc *Scope) inModule(addr uint64, want elf.ProgFlag) bool {
 	if sc.Module == nil || addr < sc.Bias {
 		return false
 	}
 	a := addr - sc.Bias
 	for _, p := range sc.Module.File.Progs {
-		if p.Type == elf.PT_LOAD && p.Vaddr <= a && a < p.Vaddr+p.Memsz {
+		if p.Type == elf.PT_LOAD && p.Flags&want == want && p.Vaddr <= a && a < p.Vaddr+p.Memsz {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -608,7 +609,7 @@ func (f *formatter) channel(v *Value) {
 
 // funcName names the function at a code address.
 func (sc *Scope) funcName(pc uint64) string {
-	if sc.inModule(pc) {
+	if sc.inModule(pc, elf.PF_X) {
 		if name, start, ok := sc.Module.Symbol(pc - sc.Bias); ok {
 			if start+sc.Bias == pc {
 				return name
