@@ -45,6 +45,24 @@ func (d *Debugger) Address(f *Frame, expr string) (uint64, error) {
 	return d.evaluator().Address(f, expr)
 }
 
+// AddressOf reads an address as break *ADDR and disassemble -a take it:
+// a number (0x hex or decimal), else an expression in the selected frame
+// ($pc+8, &main.counter, a pointer variable), as gdb accepts.
+func (d *Debugger) AddressOf(s string) (uint64, error) {
+	if v, err := parseAddr(s); err == nil {
+		return v, nil
+	}
+	f, err := d.CurrentFrame()
+	if err != nil {
+		return 0, err
+	}
+	v, err := d.Address(f, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an address (0x hex, decimal, or an expression): %v", strings.TrimSpace(s), err)
+	}
+	return v, nil
+}
+
 // Examine formats memory at addr (x/FMT).
 func (d *Debugger) Examine(f *Frame, format string, addr uint64) (string, error) {
 	return d.evaluator().Examine(f, format, addr)

@@ -105,7 +105,7 @@ func (d *Debugger) Resolve(loc string) ([]Location, error) {
 		return nil, errors.New("no location given (a function, FILE:LINE or *ADDR)")
 	}
 	if a, ok := strings.CutPrefix(loc, "*"); ok {
-		addr, err := parseAddr(a)
+		addr, err := d.AddressOf(a)
 		if err != nil {
 			return nil, err
 		}

@@ -838,11 +838,11 @@ func cmdDisass(c *debugCLI, ctx context.Context, args string) (any, error) {
 	switch {
 	case len(fs) == 3 && fs[0] == "-a":
 		var err error
-		if start, err = strconv.ParseUint(fs[1], 0, 64); err != nil {
-			return nil, fmt.Errorf("%q is not an address", fs[1])
+		if start, err = c.d.AddressOf(fs[1]); err != nil {
+			return nil, err
 		}
-		if end, err = strconv.ParseUint(fs[2], 0, 64); err != nil {
-			return nil, fmt.Errorf("%q is not an address", fs[2])
+		if end, err = c.d.AddressOf(fs[2]); err != nil {
+			return nil, err
 		}
 	case len(fs) == 0:
 		f, err := c.d.CurrentFrame()

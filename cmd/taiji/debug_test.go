@@ -692,3 +692,19 @@ func TestDebugExamineRodata(t *testing.T) {
 		t.Errorf("x/s %#x = %q, want %q (no symbol)", addr, got, want)
 	}
 }
+
+// TestDebugAddressExpressions: break *ADDR and disassemble -a take
+// expressions, as gdb does ($pc, $pc+8), not only numbers.
+func TestDebugAddressExpressions(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
+	r := debugBatch(t, []string{"break add", "continue", "tbreak *$pc", "disassemble -a $pc $pc+4"}, "--", bin, "lines")
+	pc := r.stops[1].PC
+	bp := r.commands[2]["result"].(map[string]any)["locations"].([]any)[0].(map[string]any)
+	if bp["addr"] != pc {
+		t.Errorf("tbreak *$pc at %v, the PC is %s", bp["addr"], pc)
+	}
+	insns := r.commands[3]["result"].([]any)
+	if len(insns) == 0 || insns[0].(map[string]any)["addr"] != pc {
+		t.Errorf("disassemble -a $pc $pc+4 = %v, want it to start at %s", insns, pc)
+	}
+}
