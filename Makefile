@@ -83,15 +83,12 @@ unit:
 
 # xarch: the tests that must hold on other architectures, run on real
 # Debian kernels under qemu (scripts/xarch-test; docs/xarch.md).
-# riscv64 boots and runs the same suite (scripts/xarch-test riscv64), but
-# TestSessionKilledTracer fails there intermittently: a tracer killed
-# mid-session can leave the target's sleeper stuck (docs/xarch.md). Until
-# that is fixed it is not part of make test.
 xarch:
 	scripts/xarch-test arm64
 	scripts/xarch-test mips64le
 	scripts/xarch-test ppc64le
 	scripts/xarch-test s390x
+	scripts/xarch-test riscv64
 
 test: deps toolchains vet unit xarch
 

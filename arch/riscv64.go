@@ -58,15 +58,19 @@ var RISCV64 = register(&Arch{
 
 	// ---- System calls and breakpoints ----
 	Syscall: SyscallABI{
-		Insn:       []byte{0x73, 0x00, 0x00, 0x00}, // ecall
-		Trap:       []byte{0x73, 0x00, 0x10, 0x00}, // ebreak
+		Insn: []byte{0x73, 0x00, 0x00, 0x00}, // ecall
+		// c.ebreak, not ebreak: compilers emit 2-byte instructions (gcc
+		// always, Go since go1.26), and a 4-byte trap on one would also
+		// cover the next, where another thread or a jump may land.
+		Trap:       []byte{0x02, 0x90},
 		TrapPC:     0,
-		InsnAlign:  4,
+		InsnAlign:  2,
 		Nr:         17,                            // a7
 		Args:       []int{10, 11, 12, 13, 14, 15}, // a0-a5
 		Ret:        10,
 		ErrReg:     -1,
 		Restart:    RestartProbe, // orig_a0 is not in NT_PRSTATUS
 		SingleStep: false,
+		NextPCs:    riscv64NextPCs,
 	},
 })

@@ -27,11 +27,24 @@ var exclusives = map[string]exclusive{
 	// MIPS64 vol. II: LL 0x30 and LLD 0x34, SC 0x38 and SCD 0x3c (major
 	// opcode in bits 31-26; the masks leave bit 28 free for the D forms).
 	"mips64le": {loadMask: 0xec000000, load: 0xc0000000, storeMask: 0xec000000, store: 0xe0000000},
+	// RISC-V unprivileged ISA 8.2 "Load-Reserved/Store-Conditional": AMO
+	// opcode 0101111, funct3 010 (.W) or 011 (.D, bit 12 left free),
+	// funct5 00010 for LR, 00011 for SC; aq and rl (bits 26-25) free.
+	// Neither has a compressed form; the code around them may.
+	"riscv64": {loadMask: 0xf800607f, load: 0x1000202f, storeMask: 0xf800607f, store: 0x1800202f},
 }
 
 // maxAtomicSeq bounds the instructions between a load-exclusive and its
 // store (gdb: 16).
 const maxAtomicSeq = 16
+
+// seqInsn is one instruction of a possible sequence.
+type seqInsn struct {
+	addr    uint64
+	len     int
+	word    uint32   // its first 4 bytes (2 for a 2-byte one) in the arch's byte order
+	targets []uint64 // where it can branch besides the next instruction
+}
 
 // atomicEnds returns, when the instruction at pc in code (the bytes from
 // pc on) starts a load-exclusive sequence, the addresses where running it
@@ -39,16 +52,16 @@ const maxAtomicSeq = 16
 // conditional branches inside it that leave it. ok is false otherwise.
 func atomicEnds(a *arch.Arch, code []byte, pc uint64) (ends []uint64, ok bool) {
 	ex, has := exclusives[a.Name]
-	if !has || len(code) < 4 {
+	if !has {
 		return nil, false
 	}
-	word := func(i int) uint32 { return a.ByteOrder.Uint32(code[4*i:]) }
-	if word(0)&ex.loadMask != ex.load {
+	seq := insns(a, code, pc, maxAtomicSeq)
+	if len(seq) == 0 || seq[0].word&ex.loadMask != ex.load {
 		return nil, false
 	}
 	store := -1
-	for i := 1; i < maxAtomicSeq && 4*i+4 <= len(code); i++ {
-		if word(i)&ex.storeMask == ex.store {
+	for i := 1; i < len(seq); i++ {
+		if seq[i].len == 4 && seq[i].word&ex.storeMask == ex.store {
 			store = i
 			break
 		}
@@ -56,10 +69,11 @@ func atomicEnds(a *arch.Arch, code []byte, pc uint64) (ends []uint64, ok bool) {
 	if store < 0 {
 		return nil, false
 	}
-	ends = []uint64{pc + uint64(4*store+4)}
-	for i := 0; i < store; i++ {
-		for _, t := range branchTargets(a, code[4*i:4*i+4], pc+uint64(4*i)) {
-			if t < pc || t > pc+uint64(4*store) {
+	last := seq[store].addr
+	ends = []uint64{last + uint64(seq[store].len)}
+	for _, in := range seq[:store] {
+		for _, t := range in.targets {
+			if t < pc || t > last {
 				ends = append(ends, t)
 			}
 		}
@@ -67,25 +81,39 @@ func atomicEnds(a *arch.Arch, code []byte, pc uint64) (ends []uint64, ok bool) {
 	return ends, true
 }
 
-// branchTargets returns where the branch insn at addr can go besides the
-// next instruction: from the disassembler where there is one, else from
-// the arch's software single-step decoder.
-func branchTargets(a *arch.Arch, insn []byte, addr uint64) []uint64 {
+// insns decodes up to max instructions from code, found at pc: with the
+// disassembler where there is one (which knows riscv64's 2-byte forms),
+// else as fixed 4-byte words whose branches the arch's software
+// single-step decoder reads.
+func insns(a *arch.Arch, code []byte, pc uint64, max int) []seqInsn {
+	var out []seqInsn
 	if disasm.Supports(a) {
-		ins, err := disasm.Decode(a, insn, addr)
-		if err == nil && len(ins) == 1 && ins[0].Target != 0 && (ins[0].Kind == disasm.CondJump || ins[0].Kind == disasm.Jump) {
-			return []uint64{ins[0].Target}
+		ins, _ := disasm.Decode(a, code, pc)
+		for _, in := range ins[:min(len(ins), max)] {
+			si := seqInsn{addr: in.Addr, len: in.Len}
+			if in.Len >= 4 {
+				si.word = a.ByteOrder.Uint32(in.Raw)
+			} else if in.Len == 2 {
+				si.word = uint32(a.ByteOrder.Uint16(in.Raw))
+			}
+			if in.Target != 0 && (in.Kind == disasm.CondJump || in.Kind == disasm.Jump) {
+				si.targets = []uint64{in.Target}
+			}
+			out = append(out, si)
 		}
-		return nil
+		return out
 	}
-	if a.Syscall.NextPCs == nil {
-		return nil
-	}
-	var out []uint64
-	for _, t := range a.Syscall.NextPCs(a.ByteOrder.Uint32(insn), addr, func(int) uint64 { return 0 }) {
-		if t != addr+4 && t != addr+8 {
-			out = append(out, t)
+	for off := 0; off+4 <= len(code) && len(out) < max; off += 4 {
+		addr := pc + uint64(off)
+		si := seqInsn{addr: addr, len: 4, word: a.ByteOrder.Uint32(code[off:])}
+		if a.Syscall.NextPCs != nil {
+			for _, t := range a.Syscall.NextPCs(si.word, addr, func(int) uint64 { return 0 }) {
+				if t != addr+4 && t != addr+8 {
+					si.targets = append(si.targets, t)
+				}
+			}
 		}
+		out = append(out, si)
 	}
 	return out
 }

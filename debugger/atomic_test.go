@@ -34,6 +34,9 @@ func TestAtomicEnds(t *testing.T) {
 		{"mips64le ll/sc", arch.MIPS64LE, words(0xc0820000, 0x24420001, 0xe0820000, 0x1040fffc, 0), []uint64{pc + 12}},
 		// lld/scd
 		{"mips64le lld/scd", arch.MIPS64LE, words(0xd0820000, 0x64420001, 0xf0820000, 0x1040fffc, 0), []uint64{pc + 12}},
+		// gcc's compare-and-swap: lr.d.aq a4,(a2); bne a4,a3,out (+10);
+		// sc.d.aq a0,a1,(a2); c.bnez a0,loop; out: sub a3,a4,a3
+		{"riscv64 lr.d/sc.d", arch.RISCV64, append(append(words(0x1406372f, 0x00d71563, 0x1cb6352f), 0x75, 0xf9), words(0x40d706b3)...), []uint64{pc + 12, pc + 4 + 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := atomicEnds(tc.a, append(tc.code, make([]byte, 64)...), pc)

@@ -164,9 +164,9 @@ func TestDebugInVM(t *testing.T) {
 
 	t.Run("c-llsc", func(t *testing.T) {
 		// si through hit()'s atomic add (ldaxr/stlxr on arm64, lld/scd
-		// on mips64le): each si from the load-exclusive runs to past
-		// the store-conditional, so the loop ends rather than fail
-		// its store forever.
+		// on mips64le, a compare-and-swap's lr.d/sc.d on riscv64): each
+		// si from the load-exclusive runs to past the store-conditional,
+		// so the loop ends rather than fail its store forever.
 		d, out := launchCapture(t, target(t, "debug"), "threads", "1", "2")
 		b := mustBreak(t, d, "hit", "")
 		mustStop(t, d.Continue, "breakpoint", "hit", 0)

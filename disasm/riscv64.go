@@ -12,8 +12,8 @@ import (
 // bits are not 11 (the C extension; Go emits compressed instructions since
 // go1.26), else 4 (RISC-V unprivileged ISA, 1.5 "Base Instruction-Length
 // Encoding"; longer encodings are reserved). Control transfers are read
-// from the encodings (2.5 control transfer instructions, and 16.5 for the
-// compressed ones); riscv64asm gives the text.
+// from the encodings (arch.DecodeRISCV64Transfer, which software
+// single-step uses too); riscv64asm gives the text.
 func decodeRISCV64(code []byte, addr uint64) (Inst, error) {
 	if len(code) < 2 {
 		return Inst{}, &FormatError{Addr: addr, Msg: "truncated instruction"}
@@ -36,57 +36,26 @@ func decodeRISCV64(code []byte, addr uint64) (Inst, error) {
 		return Inst{}, &FormatError{Addr: addr, Msg: "not an instruction riscv64asm knows", Err: err}
 	}
 	out.Text = riscv64asm.GoSyntax(in, addr, nil, nil)
-	if n == 2 {
-		riscvCompressed(&out, uint32(binary.LittleEndian.Uint16(code)))
-		return out, nil
+	w := uint32(binary.LittleEndian.Uint16(code))
+	if n == 4 {
+		w = binary.LittleEndian.Uint32(code)
 	}
-	w := binary.LittleEndian.Uint32(code)
-	rd, rs1 := (w>>7)&31, (w>>15)&31
-	bit := func(v uint32, from, to uint) uint32 { return (v >> from & 1) << to }
-	switch w & 0x7f {
-	case 0x6f: // jal rd, imm: imm[20|10:1|11|19:12]
-		imm := bit(w, 31, 20) | (w>>21&0x3ff)<<1 | bit(w, 20, 11) | (w>>12&0xff)<<12
-		out.Kind, out.Target = Jump, addr+uint64(int64(int32(imm<<11)>>11))
-		if rd != 0 { // jal ra (Go's CALL) or jal t0 (its morestack call)
-			out.Kind = Call
-		}
-	case 0x67: // jalr rd, imm(rs1)
+	if t, ok := arch.DecodeRISCV64Transfer(w); ok {
 		switch {
-		case rd != 0:
+		case t.Link: // jal ra (Go's CALL), jal t0 (its morestack call), jalr ra, c.jalr
 			out.Kind = Call
-		case rs1 == 1 && w>>20 == 0:
-			out.Kind = Ret // jalr zero, 0(ra)
+		case t.Cond:
+			out.Kind = CondJump
+		case t.Indirect && t.Rs1 == 1 && t.Off == 0: // jalr zero, 0(ra); c.jr ra
+			out.Kind = Ret
 		default:
 			out.Kind = Jump
 		}
-	case 0x63: // beq..bgeu: imm[12|10:5] rs2 rs1 funct3 imm[4:1|11]
-		imm := bit(w, 31, 12) | (w>>25&0x3f)<<5 | (w>>8&0xf)<<1 | bit(w, 7, 11)
-		out.Kind, out.Target = CondJump, addr+uint64(int64(int32(imm<<19)>>19))
+		if !t.Indirect {
+			out.Target = addr + uint64(t.Off)
+		}
 	}
 	return out, nil
-}
-
-// riscvCompressed classifies the 16-bit instruction h into out.
-func riscvCompressed(out *Inst, h uint32) {
-	bit := func(from, to uint) uint32 { return (h >> from & 1) << to }
-	switch q, f3 := h&3, h>>13; {
-	case q == 1 && f3 == 5: // c.j: imm[11|4|9:8|10|6|7|3:1|5]
-		imm := bit(12, 11) | bit(11, 4) | bit(10, 9) | bit(9, 8) | bit(8, 10) | bit(7, 6) | bit(6, 7) |
-			bit(5, 3) | bit(4, 2) | bit(3, 1) | bit(2, 5)
-		out.Kind, out.Target = Jump, out.Addr+uint64(int64(int32(imm<<20)>>20))
-	case q == 1 && (f3 == 6 || f3 == 7): // c.beqz, c.bnez: imm[8|4:3] rs1' imm[7:6|2:1|5]
-		imm := bit(12, 8) | bit(11, 4) | bit(10, 3) | bit(6, 7) | bit(5, 6) | bit(4, 2) | bit(3, 1) | bit(2, 5)
-		out.Kind, out.Target = CondJump, out.Addr+uint64(int64(int32(imm<<23)>>23))
-	case q == 2 && f3 == 4 && h>>2&31 == 0 && h>>7&31 != 0: // c.jr, c.jalr
-		switch {
-		case h>>12&1 != 0:
-			out.Kind = Call // c.jalr
-		case h>>7&31 == 1:
-			out.Kind = Ret // c.jr ra
-		default:
-			out.Kind = Jump
-		}
-	}
 }
 
 // riscv64StackCheckEnd recognises cmd/internal/obj/riscv's prologue

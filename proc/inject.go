@@ -407,21 +407,25 @@ func (s *Session) probeRestart(th *sthread, stop *unix.PtraceRegs) (unix.PtraceR
 			continue
 		}
 		if phase == 0 {
-			// At the entry of the restarted call: everything is visible.
+			// At the entry of the restarted call: its number is visible.
 			// Point the thread back at the system call instruction with
-			// the call's number and arguments, and cancel the call: the
-			// thread then leaves the kernel in exactly the state that
-			// restarts it, even if taiji died right now.
+			// that number, and cancel the call: the thread then leaves
+			// the kernel in exactly the state that restarts it, even if
+			// taiji died right now. The arguments are the stop's: the
+			// kernel rewound them before the stop (a0 from orig_a0,
+			// x0 from orig_x0), and at the entry riscv64 and loong64
+			// already hold -ENOSYS in a0, the first argument living on
+			// in orig_a0, which no regset shows. Taken from the entry,
+			// a restarted clock_nanosleep ran with clock -ENOSYS (a CPU
+			// clock nobody advances) and never returned.
 			if err := getRegs(tid, &entry); err != nil {
 				return *stop, s.threadErr(tid, "reading registers", err)
 			}
 			e := regsToArch(&entry)
 			out = *stop
 			o := regsToArch(&out)
-			for _, reg := range append([]int{s.Arch.Syscall.Nr}, s.Arch.Syscall.Args...) {
-				if v, ok := e.Get(reg); ok {
-					o.Set(reg, v)
-				}
+			if v, ok := e.Get(s.Arch.Syscall.Nr); ok {
+				o.Set(s.Arch.Syscall.Nr, v)
 			}
 			o.PC = e.PC - uint64(len(s.Arch.Syscall.Insn))
 			archToRegs(o, &out)

@@ -55,6 +55,10 @@ func helper(mode string) {
 	if mode == "rest" {
 		restHelper(pid)
 	}
+	if mode == "inject-sleep" {
+		tid, _ := strconv.Atoi(os.Getenv("TAIJI_PROC_TID"))
+		injectSleepHelper(pid, tid)
+	}
 	if mode == "sleep" {
 		testHookStopped = func(int) {
 			fmt.Println("stopped")

@@ -183,8 +183,8 @@ func (s *Session) cont(ctx context.Context) (Stop, error) {
 // a thread it created, StopInterrupted. From a breakpoint's address it runs
 // the instruction the breakpoint replaced. Where the kernel has no
 // PTRACE_SINGLESTEP, traps planted at the next PCs (arch.SyscallABI.NextPCs,
-// mips64le) stand in; a branch and its delay slot are one step there.
-// Arches with neither (riscv64, loong64) return an error wrapping
+// mips64le and riscv64) stand in; a branch and its delay slot are one step
+// on mips64le. Arches with neither (loong64) return an error wrapping
 // ErrNotSupported.
 func (s *Session) Step(ctx context.Context, tid int) (Stop, error) {
 	if !s.canStep() {

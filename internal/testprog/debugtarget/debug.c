@@ -29,8 +29,22 @@ __attribute__((noinline)) int add(int a, int b) {
 	return s;
 }
 
+// ATOMIC_INC is a load-reserved/store-conditional loop where the arch has
+// one (TestDebugInVM steps it as a unit): riscv64's gcc makes a fetch-add
+// one amoadd.d, and its compare-and-swap an lr.d/sc.d loop.
+#if defined(__riscv)
+#define ATOMIC_INC(p) \
+	do { \
+		long o_ = *(p); \
+		while (!__atomic_compare_exchange_n((p), &o_, o_ + 1, 1, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) { \
+		} \
+	} while (0)
+#else
+#define ATOMIC_INC(p) __atomic_fetch_add((p), 1, __ATOMIC_SEQ_CST)
+#endif
+
 __attribute__((noinline)) void hit(int i) {
-	__atomic_fetch_add(&counter, 1, __ATOMIC_SEQ_CST); // LINE hit_body
+	ATOMIC_INC(&counter); // LINE hit_body
 }
 
 __attribute__((noinline)) void never_called(void) { counter = -1; }
@@ -79,6 +93,12 @@ __asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.long
 __asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.short 0\n.globl fault_ill_end\nfault_ill_end:\n\tbr %r14\n.size fault_ill,.-fault_ill\n"
         ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tlghi %r1,0\n\tlg %r2,0(%r1)\n.globl fault_segv_end\nfault_segv_end:\n\tbr %r14\n.size fault_segv,.-fault_segv\n");
 #define UC_PC(uc) ((uc)->uc_mcontext.psw.addr)
+#elif defined(__riscv)
+// The all-zero halfword is defined illegal (c.unimp): SIGILL. __gregs[0]
+// is the PC (REG_PC).
+__asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.2byte 0\n.globl fault_ill_end\nfault_ill_end:\n\tret\n.size fault_ill,.-fault_ill\n"
+        ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tli a0,0\n\tlw a0,0(a0)\n.globl fault_segv_end\nfault_segv_end:\n\tret\n.size fault_segv,.-fault_segv\n");
+#define UC_PC(uc) ((uc)->uc_mcontext.__gregs[REG_PC])
 #else
 #error "debug.c: no faulting instructions for this architecture"
 #endif
