@@ -9,24 +9,50 @@ import (
 )
 
 // exclusive describes an arch's load-linked/store-conditional pair by
-// their fixed-width encodings: insn&mask == value. A trap between the two
-// (a single step's, a breakpoint's) clears the reservation, the store
-// fails and the sequence loops for ever if stepped one instruction at a
-// time; stepi runs it as a unit instead, as gdb's
-// aarch64_software_single_step and mips_deal_with_atomic_sequence do.
+// their fixed-width encodings: a load is an insn matching one of loads, a
+// store one matching one of stores. A trap between the two (a single
+// step's, a breakpoint's) clears the reservation, the store fails and the
+// sequence loops for ever if stepped one instruction at a time; stepi runs
+// it as a unit instead, as gdb's aarch64_software_single_step,
+// mips_deal_with_atomic_sequence and ppc_deal_with_atomic_sequence do.
 type exclusive struct {
-	loadMask, load   uint32
-	storeMask, store uint32
+	loads, stores []insnPattern
+}
+
+// insnPattern matches a 32-bit instruction word w when w&mask == value.
+type insnPattern struct{ mask, value uint32 }
+
+func matchAny(ps []insnPattern, w uint32) bool {
+	for _, p := range ps {
+		if w&p.mask == p.value {
+			return true
+		}
+	}
+	return false
 }
 
 // exclusives holds the arches with such sequences, by arch.Arch name.
 var exclusives = map[string]exclusive{
 	// ARMv8 ARM C4.1.92 "Load/store exclusive": bits 29-24 001000, o2
 	// (bit 23) 0, L (bit 22) 1 for LDXR/LDAXR/LDXP/LDAXP, 0 for the stores.
-	"arm64": {loadMask: 0x3fc00000, load: 0x08400000, storeMask: 0x3fc00000, store: 0x08000000},
+	"arm64": {loads: []insnPattern{{0x3fc00000, 0x08400000}}, stores: []insnPattern{{0x3fc00000, 0x08000000}}},
 	// MIPS64 vol. II: LL 0x30 and LLD 0x34, SC 0x38 and SCD 0x3c (major
 	// opcode in bits 31-26; the masks leave bit 28 free for the D forms).
-	"mips64le": {loadMask: 0xec000000, load: 0xc0000000, storeMask: 0xec000000, store: 0xe0000000},
+	"mips64le": {loads: []insnPattern{{0xec000000, 0xc0000000}}, stores: []insnPattern{{0xec000000, 0xe0000000}}},
+	// Power ISA 3.0 book II 4.4.2: lbarx, lharx, lwarx, ldarx are X-form,
+	// primary opcode 31, extended opcode (instruction bits 21-30) 52, 116,
+	// 20, 84, which differ only in its 0x20 and 0x40 bits; bit 31 (EH) is a
+	// hint. stbcx., sthcx., stwcx., stdcx. and stqcx.: extended opcode 694,
+	// 726, 150, 214, 182, with Rc (bit 31) 1. s390x needs none: its atomics
+	// are single instructions (CS, CSG, LAA).
+	"ppc64le": {
+		loads: []insnPattern{{0xfc00073e, 0x7c000028}},
+		stores: []insnPattern{
+			{0xfc0007ff, 31<<26 | 694<<1 | 1}, {0xfc0007ff, 31<<26 | 726<<1 | 1},
+			{0xfc0007ff, 31<<26 | 150<<1 | 1}, {0xfc0007ff, 31<<26 | 214<<1 | 1},
+			{0xfc0007ff, 31<<26 | 182<<1 | 1},
+		},
+	},
 }
 
 // maxAtomicSeq bounds the instructions between a load-exclusive and its
@@ -43,12 +69,12 @@ func atomicEnds(a *arch.Arch, code []byte, pc uint64) (ends []uint64, ok bool) {
 		return nil, false
 	}
 	word := func(i int) uint32 { return a.ByteOrder.Uint32(code[4*i:]) }
-	if word(0)&ex.loadMask != ex.load {
+	if !matchAny(ex.loads, word(0)) {
 		return nil, false
 	}
 	store := -1
 	for i := 1; i < maxAtomicSeq && 4*i+4 <= len(code); i++ {
-		if word(i)&ex.storeMask == ex.store {
+		if matchAny(ex.stores, word(i)) {
 			store = i
 			break
 		}

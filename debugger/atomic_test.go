@@ -3,9 +3,11 @@ package debugger
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/taijidbg/taiji/arch"
+	"golang.org/x/arch/ppc64/ppc64asm"
 )
 
 func words(ws ...uint32) []byte {
@@ -34,6 +36,12 @@ func TestAtomicEnds(t *testing.T) {
 		{"mips64le ll/sc", arch.MIPS64LE, words(0xc0820000, 0x24420001, 0xe0820000, 0x1040fffc, 0), []uint64{pc + 12}},
 		// lld/scd
 		{"mips64le lld/scd", arch.MIPS64LE, words(0xd0820000, 0x64420001, 0xf0820000, 0x1040fffc, 0), []uint64{pc + 12}},
+		// lwarx r10,0,r9; addi r10,r10,1; stwcx. r10,0,r9; bne- loop
+		{"ppc64le lwarx/stwcx.", arch.PPC64LE, words(0x7d404828, 0x394a0001, 0x7d40492d, 0x40c2fff4), []uint64{pc + 12}},
+		// lharx r10,0,r9,1 (EH set); sthcx. r10,0,r9
+		{"ppc64le lharx/sthcx.", arch.PPC64LE, words(0x7d4048e9, 0x7d404dad), []uint64{pc + 8}},
+		// ldarx r10,0,r9; cmpd r10,r4; bne- out (+12); stdcx. r5,0,r9; bne- loop; out:
+		{"ppc64le compare-and-swap", arch.PPC64LE, words(0x7d4048a8, 0x7c2a2000, 0x40c2000c, 0x7ca049ad, 0x40c2fff0), []uint64{pc + 16, pc + 8 + 12}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := atomicEnds(tc.a, append(tc.code, make([]byte, 64)...), pc)
@@ -52,5 +60,31 @@ func TestAtomicEnds(t *testing.T) {
 	// A load-exclusive without its store within the window: none.
 	if _, ok := atomicEnds(arch.ARM64, words(0x885ffc01), pc); ok {
 		t.Error("a lone load-exclusive made a sequence")
+	}
+}
+
+// TestAtomicPPC64Masks: of every X-form instruction of primary opcode 31,
+// ppc64le's masks take exactly the load-and-reserve instructions for loads
+// (lqarx aside) and the store-conditional ones for stores, as
+// golang.org/x/arch's decoder names them.
+func TestAtomicPPC64Masks(t *testing.T) {
+	ex := exclusives["ppc64le"]
+	for xo := uint32(0); xo < 1<<10; xo++ {
+		for _, low := range []uint32{0, 1} { // EH for the loads, Rc for the stores
+			insn := 31<<26 | 10<<21 | 9<<11 | xo<<1 | low
+			in, err := ppc64asm.Decode(binary.LittleEndian.AppendUint32(nil, insn), binary.LittleEndian)
+			op := ""
+			if err == nil {
+				op = in.Op.String()
+			}
+			isLoad := strings.HasSuffix(op, "arx") && op != "lqarx"
+			isStore := strings.HasSuffix(op, "cx.") && low == 1
+			if got := matchAny(ex.loads, insn); got != isLoad {
+				t.Errorf("%#08x (%q): load-and-reserve %v, want %v", insn, op, got, isLoad)
+			}
+			if got := matchAny(ex.stores, insn); got != isStore {
+				t.Errorf("%#08x (%q): store-conditional %v, want %v", insn, op, got, isStore)
+			}
+		}
 	}
 }

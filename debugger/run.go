@@ -366,6 +366,12 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 		}
 		switch st.Reason {
 		case proc.StopStep, proc.StopThreadCreated:
+			if st.Reason == proc.StopStep && d.atHandlerCall(d.pc()) {
+				// The step delivered a signal whose handler the
+				// kernel enters through a trampoline (ppc64): step
+				// on into the handler, as on the other arches.
+				continue
+			}
 			return d.event("step", proc.Stop{TID: d.cur}), nil
 		case proc.StopSignal:
 			// A signal came before the instruction ran: with stop it is
