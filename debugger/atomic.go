@@ -2,6 +2,7 @@ package debugger
 
 import (
 	"context"
+	"slices"
 
 	"github.com/taijidbg/taiji/arch"
 	"github.com/taijidbg/taiji/disasm"
@@ -132,23 +133,62 @@ func (d *Debugger) stepAtomic(ctx context.Context, pc uint64) (*Event, bool, err
 	if !ok {
 		return nil, false, nil
 	}
+	ev, err := d.stepTo(ctx, ends)
+	return ev, true, err
+}
+
+// stepBranch steps the branch at the selected thread's PC with temporary
+// breakpoints where it can go, where the arch's single step of a taken
+// branch cannot be trusted (arch.SyscallABI.StepBranchesByTrap). It
+// returns nil, false when the PC holds no branch it can follow.
+func (d *Debugger) stepBranch(ctx context.Context, pc uint64) (*Event, bool, error) {
+	if !d.Arch.Syscall.StepBranchesByTrap {
+		return nil, false, nil
+	}
+	if sig, err := d.s.Signal(d.cur); err != nil || sig != 0 {
+		// The step delivers a signal: it stops at the handler's first
+		// instruction (the kernel enters it with no branch to step).
+		return nil, false, nil
+	}
+	in, err := d.insnAt(pc)
+	if err != nil {
+		return nil, false, nil
+	}
+	regs, err := d.s.Regs(d.cur)
+	if err != nil {
+		return nil, false, nil
+	}
+	ends, ok := disasm.BranchTargets(d.Arch, in.Raw, pc, func(n int) uint64 { v, _ := regs.Get(n); return v })
+	if !ok || slices.Contains(ends, pc) {
+		// A branch to itself would stop on its own trap before it ran.
+		return nil, false, nil
+	}
+	ev, err := d.stepTo(ctx, ends)
+	return ev, true, err
+}
+
+// stepTo runs the selected thread's goroutine (or thread) until it reaches
+// one of ends, every thread resumed, and returns the step's stop (or the
+// stop that came first).
+func (d *Debugger) stepTo(ctx context.Context, ends []uint64) (*Event, error) {
 	// The goroutine, not the thread: Go's SIGURG handler may reschedule it
 	// while every thread runs.
 	id := d.frameID(d.cur)
+	delete(d.lastHit, d.cur) // it leaves the breakpoint it was reported at
 	for _, e := range ends {
 		if err := d.setInternal(e); err != nil {
 			d.clearInternal()
-			return nil, true, err
+			return nil, err
 		}
 	}
 	defer d.clearInternal()
 	for {
 		ev, mine, err := d.run(ctx, func(t int) bool { return d.frameID(t).sameOwner(id) })
 		if err != nil || ev != nil {
-			return ev, true, err
+			return ev, err
 		}
 		if mine {
-			return d.event("step", proc.Stop{TID: d.cur}), true, nil
+			return d.event("step", proc.Stop{TID: d.cur}), nil
 		}
 	}
 }
