@@ -32,6 +32,11 @@ type Arch struct {
 
 	// DWARF register numbers. LR is -1 where calls push the return address.
 	SP, FP, LR int
+	// CFABias is how far the CFA lies above the caller's SP at the call:
+	// s390x's 160-byte register save area, which the caller keeps for its
+	// callee (the CIE's def_cfa r15+160 at entry); 0 elsewhere. The
+	// caller's SP is CFA-CFABias where the CFI has no rule for it.
+	CFABias int64
 	// PC is the DWARF number of the program counter where the psABI gives
 	// it one (x86-64 rip 16, arm64 pc 32), else 0 (no arch numbers its PC
 	// 0). CFI expressions may read it: glibc's .plt CFI computes the CFA
@@ -166,6 +171,17 @@ type SigFrame struct {
 	// Slots maps each 8-byte slot of that array to a DWARF register number,
 	// SlotPC for the program counter, or SlotSkip.
 	Slots []int
+	// Pop is what the trampoline adds to SP before its system call, so
+	// the frame is at SP+Regs-Pop there (ppc64's addi r1,r1,128 pops the
+	// gap it keeps below the frame); 0 where nothing moves SP.
+	Pop int64
+	// HandlerCall, where the kernel does not enter a handler directly but
+	// at a trampoline that calls it, is that trampoline's code at the PC
+	// the signal's delivery leaves (ppc64: the vDSO's
+	// __kernel_start_sigtramp_rt64, a bctrl with CTR = the handler,
+	// before the sigreturn Trampoline the handler returns to). A step
+	// that delivers a signal steps once more, into the handler.
+	HandlerCall []byte
 }
 
 // Special values in SigFrame.Slots and CoreRegs.

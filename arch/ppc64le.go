@@ -30,11 +30,21 @@ var PPC64LE = register(&Arch{
 	CoreRegs:    append(append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, 66, 65, SlotSkip, 64), skips(9)...),
 	CoreRegsets: []elf.NType{0x100, 0x102}, // NT_PPC_VMX, NT_PPC_VSX
 	SigFrame: SigFrame{
-		// li r0, 172 (rt_sigreturn); sc
-		Trampoline: []byte{0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},
+		// The kernel enters a handler at the vDSO's
+		// __kernel_start_sigtramp_rt64 (arch/powerpc/kernel/signal_64.c,
+		// vdso/sigtramp64.S; without a vDSO, the same code on the stack):
+		// bctrl, CTR holding the handler, whose return lands after it on
+		// addi r1,r1,128 (pop the __SIGNAL_FRAMESIZE gap); li r0,172
+		// (rt_sigreturn); sc.
+		Trampoline: []byte{0x80, 0x00, 0x21, 0x38, 0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},
+		HandlerCall: []byte{0x21, 0x04, 0x80, 0x4e, // bctrl
+			0x80, 0x00, 0x21, 0x38, 0xac, 0x00, 0x00, 0x38, 0x02, 0x00, 0x00, 0x44},
 		// rt_sigframe: gap of __SIGNAL_FRAMESIZE (128), then ucontext; its
-		// uc_mcontext (sigcontext) is at 168 and gp_regs at sigcontext+ 56.
-		Regs: 128 + 168 + 56,
+		// uc_mcontext (sigcontext) is at 168, and in it the pointer to
+		// the registers at 56 (sigtramp64.S's PTREGS, whose CFI
+		// dereferences it), followed by gp_regs themselves at 64.
+		Regs: 128 + 168 + 64,
+		Pop:  128,
 		// gp_regs: r0..r31, nip (pc), msr, orig_r3, ctr, link.
 		Slots: append(seqSlots(32), SlotPC, SlotSkip, SlotSkip, SlotSkip, 65),
 	},

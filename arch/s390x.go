@@ -14,6 +14,12 @@ var S390X = register(&Arch{
 	SP:        15,
 	FP:        11,
 	LR:        14,
+	// s390x ELF ABI supplement: the caller allocates a 160-byte register
+	// save area below its SP for the callee, and the CFA is SP+160 at the
+	// call. gdb keeps r15 the same at a frame without a rule for it; a
+	// leaf that moved SP always has one, which may name a floating-point
+	// register (gcc: ldgr %f0,%r15).
+	CFABias:   160,
 	RegNames:  seqNames(map[int]string{}, 0, 16, "r"),
 	GoUsesLR:  true,
 	GoG:       13,                 // R13
@@ -82,6 +88,10 @@ var S390X = register(&Arch{
 		ErrReg:     -1,
 		Restart:    RestartOrigReg, // orig_gpr2
 		SingleStep: true,
+		// Stepping brasl, br %r14 in TestDebugInVM stopped on the next
+		// instruction, the call or return not made.
+		StepBranchesByTrap: true,
+		StepSigCode:        4, // TRAP_HWBKPT
 		// s390x's mmap is old_mmap(struct mmap_arg_struct *).
 		MmapArgBlock: true,
 	},

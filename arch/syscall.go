@@ -48,6 +48,21 @@ type SyscallABI struct {
 
 	// SingleStep is true where the kernel implements PTRACE_SINGLESTEP.
 	SingleStep bool
+	// StepSigCode is the si_code of the SIGTRAP a single step raises
+	// where it is not TRAP_TRACE (2): s390x's PER event raises
+	// TRAP_HWBKPT (4, arch/s390/kernel/traps.c do_per_trap). Taken for a
+	// breakpoint's, a step over a 2-byte instruction under a breakpoint
+	// there, whose PC then equals the trap's, sent the thread back onto
+	// the breakpoint for ever.
+	StepSigCode int
+	// StepBranchesByTrap is set where a single step of a taken branch
+	// cannot be trusted: s390x under Debian 12's qemu 7.2, whose PER
+	// emulation reports a non-nullifying event at the instruction's own
+	// address plus its length, the fall-through, so the thread resumes
+	// there as if the branch (a call, a return) had not been taken. A
+	// debugger steps a branch by planting traps where it can go
+	// (disasm.BranchTargets) instead; on hardware that is merely slower.
+	StepBranchesByTrap bool
 	// NextPCs, where the kernel has no single-step, decodes the
 	// instruction insn (in the arch's byte order) at pc and returns every
 	// address the thread can be at once it ran (with its delay slot, for a
@@ -250,4 +265,13 @@ func keys(m map[string]uint64) []string {
 	}
 	sort.Strings(s)
 	return s
+}
+
+// StepTrapCode returns the si_code of a single step's SIGTRAP:
+// StepSigCode, else trapTrace, the kernel's TRAP_TRACE.
+func (s *SyscallABI) StepTrapCode(trapTrace int) int {
+	if s.StepSigCode != 0 {
+		return s.StepSigCode
+	}
+	return trapTrace
 }

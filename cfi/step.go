@@ -106,10 +106,12 @@ func (r *Row) Step(regs *arch.Regs, mem io.ReaderAt, a *arch.Arch) (caller arch.
 			caller.Forget(rr.Col)
 		}
 	}
-	// By definition the CFA is the caller's SP at the call site, unless
-	// the CFI says otherwise.
-	if !spRule {
-		caller.Set(a.SP, cfa)
+	// By definition the CFA is the caller's SP at the call site (plus
+	// the arch's CFABias), unless the CFI says otherwise; also where what
+	// it says cannot be evaluated (s390x leaf functions keep r15 in a
+	// floating-point register, which the registers here lack).
+	if _, known := caller.Get(a.SP); !spRule || !known {
+		caller.Set(a.SP, cfa-uint64(a.CFABias))
 	}
 	ra, ok := caller.Get(r.RA)
 	if !ok {

@@ -220,3 +220,36 @@ func TestStepUnevaluableRule(t *testing.T) {
 		t.Error("Step with an unevaluable return-address rule succeeded")
 	}
 }
+
+// TestStepS390XSP: on s390x the CFA is the caller's SP plus its 160-byte
+// register save area (arch.Arch.CFABias), so at a leaf's entry, with no
+// rule for r15, the caller's SP is the callee's; past gcc's -O0 leaf
+// prologue (ldgr %f2,%r11; ldgr %f0,%r15; lay %r15,-176(%r15); lgr
+// %r11,%r15), where r15's rule names f0, which the registers lack, it is
+// the CFA less 160 all the same. The return address stays in r14.
+func TestStepS390XSP(t *testing.T) {
+	a := arch.S390X
+	const r11, r14, f0, f2 = 11, 14, 16, 17
+	var regs arch.Regs
+	regs.Set(a.SP, 0x7ff000)
+	regs.Set(r14, 0x1000b00)
+	entry := &Row{CFA: Rule{Kind: CFARegOffset, Reg: a.SP, Offset: 160}, RA: r14}
+	caller, _, err := entry.Step(&regs, nil, a)
+	if sp, _ := caller.Get(a.SP); err != nil || sp != 0x7ff000 || caller.PC != 0x1000b00 {
+		t.Errorf("at the entry: caller sp %#x pc %#x, %v; want sp 0x7ff000 pc 0x1000b00", sp, caller.PC, err)
+	}
+	body := &Row{
+		CFA: Rule{Kind: CFARegOffset, Reg: r11, Offset: 336},
+		RA:  r14,
+		Rules: []RegRule{
+			{Col: r11, Rule: Rule{Kind: Register, Reg: f2}},
+			{Col: a.SP, Rule: Rule{Kind: Register, Reg: f0}},
+		},
+	}
+	regs.Set(a.SP, 0x7ff000-176)
+	regs.Set(r11, 0x7ff000-176)
+	caller, _, err = body.Step(&regs, nil, a)
+	if sp, _ := caller.Get(a.SP); err != nil || sp != 0x7ff000 || caller.PC != 0x1000b00 {
+		t.Errorf("in the body: caller sp %#x pc %#x, %v; want sp 0x7ff000 pc 0x1000b00", sp, caller.PC, err)
+	}
+}

@@ -34,6 +34,10 @@ type image struct {
 	// stmts holds the link-time addresses of the is_stmt rows of the
 	// DWARF line table, built on first use.
 	stmts map[uint64]bool
+	// localEntry maps a function symbol's link-time address to the
+	// offset of its local entry point (arch.LocalEntry), for the arches
+	// that have one; built on first use.
+	localEntry map[uint64]uint64
 }
 
 // images returns the executable first, then the other mapped files with
@@ -196,12 +200,32 @@ func (d *Debugger) bodyStart(pc uint64) uint64 {
 			return d.goBody(im, f.Entry, f.End)
 		}
 	}
+	// A direct call enters an ELFv2 function (ppc64le) at its local
+	// entry, past the global entry's TOC set-up: that is an entry too.
 	name, start, ok := im.mod.Symbol(addr)
-	if !ok || start != addr {
+	if !ok || addr != start && addr != start+d.localEntryOffset(im, start) {
 		return pc
 	}
 	_, size, _ := im.mod.SymbolByName(name)
-	return afterPrologue(im, addr, size) + im.bias
+	return afterPrologue(im, start, size) + im.bias
+}
+
+// localEntryOffset returns the offset of the local entry point of the
+// function at link-time address start of im, 0 where it has none or the
+// arch knows none (arch.Arch.ELFLocalEntry).
+func (d *Debugger) localEntryOffset(im *image, start uint64) uint64 {
+	if !d.Arch.ELFLocalEntry {
+		return 0
+	}
+	if im.localEntry == nil {
+		im.localEntry = map[uint64]uint64{}
+		im.mod.EachFunction(func(s module.FuncSymbol) {
+			if off := d.Arch.LocalEntry(s.Other); off != 0 {
+				im.localEntry[s.Addr] = off
+			}
+		})
+	}
+	return im.localEntry[start]
 }
 
 // imageAt returns the image of the module mapped at pc, nil if none.

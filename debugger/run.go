@@ -347,6 +347,9 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 		if ev, ok, err := d.stepAtomic(ctx, pc); ok {
 			return ev, err
 		}
+		if ev, ok, err := d.stepBranch(ctx, pc); ok {
+			return ev, err
+		}
 		if to, ok := d.sigreturnTo(pc); ok {
 			id := d.frameID(d.cur)
 			delete(d.lastHit, d.cur)
@@ -366,6 +369,12 @@ func (d *Debugger) StepInstruction(ctx context.Context) (*Event, error) {
 		}
 		switch st.Reason {
 		case proc.StopStep, proc.StopThreadCreated:
+			if st.Reason == proc.StopStep && d.atHandlerCall(d.pc()) {
+				// The step delivered a signal whose handler the
+				// kernel enters through a trampoline (ppc64): step
+				// on into the handler, as on the other arches.
+				continue
+			}
 			return d.event("step", proc.Stop{TID: d.cur}), nil
 		case proc.StopSignal:
 			// A signal came before the instruction ran: with stop it is
@@ -541,14 +550,17 @@ func (d *Debugger) StepOut(ctx context.Context) (*Event, error) {
 	}
 	ret := fs[i+1].PC
 	id := d.frameID(d.cur)
-	// The frame has returned once SP is back at its CFA (the caller's SP
-	// at the call); without a CFA, once SP rose at all. The CFA can be SP
-	// itself where a call pushes nothing (arm64, mips64le: the return
-	// address is in a register) in a function with no frame yet (at its
-	// entry, or a frameless leaf): SP does not rise on its return.
+	// The frame has returned once SP is back at the caller's SP at the
+	// call, as the unwinder recovered it (not the CFA: s390x's C frames
+	// put it 160 bytes above); without it, once SP rose at all. The
+	// caller's SP can be SP itself where a call pushes nothing (arm64,
+	// mips64le: the return address is in a register) in a function with
+	// no frame yet (at its entry, or a frameless leaf): SP does not rise
+	// on its return.
 	strict := true
-	if sp, _ := fs[0].Regs.Get(d.Arch.SP); fs[i].CFA != 0 && fs[i].CFA >= sp {
-		id.depth -= fs[i].CFA - sp
+	sp, _ := fs[0].Regs.Get(d.Arch.SP)
+	if csp, ok := fs[i+1].Regs.Get(d.Arch.SP); ok && csp != 0 && csp >= sp {
+		id.depth -= csp - sp
 		strict = false
 	}
 	ev, err := d.runTo(ctx, ret, id, strict)

@@ -18,8 +18,8 @@ import (
 // the thread never reaches.
 //
 // The frame is read at SP as the unwinder reads it at the trampoline
-// (arch.SigFrame): the instructions before the system call, which load
-// its number, leave SP alone.
+// (arch.SigFrame), less what the trampoline popped before its system call
+// (SigFrame.Pop: ppc64's gap below the frame).
 func (d *Debugger) sigreturnTo(pc uint64) (uint64, bool) {
 	a := d.Arch
 	nr, ok := a.SyscallNumber("rt_sigreturn")
@@ -43,10 +43,22 @@ func (d *Debugger) sigreturnTo(pc uint64) (uint64, bool) {
 			continue
 		}
 		b := make([]byte, 8)
-		if d.s.ReadMemory(sp+uint64(a.SigFrame.Regs)+8*uint64(i), b) != nil {
+		if d.s.ReadMemory(sp+uint64(a.SigFrame.Regs-a.SigFrame.Pop)+8*uint64(i), b) != nil {
 			return 0, false
 		}
 		return a.ByteOrder.Uint64(b), true
 	}
 	return 0, false
+}
+
+// atHandlerCall reports whether the selected thread stands where the
+// kernel left it to enter a signal handler through a trampoline that calls
+// it (arch.SigFrame.HandlerCall): one more step runs into the handler.
+func (d *Debugger) atHandlerCall(pc uint64) bool {
+	code := d.Arch.SigFrame.HandlerCall
+	if len(code) == 0 {
+		return false
+	}
+	b := make([]byte, len(code))
+	return d.s.ReadMemory(pc, b) == nil && bytes.Equal(b, code)
 }

@@ -62,14 +62,36 @@ type decoder struct {
 	decode func(code []byte, addr uint64) (Inst, error)
 	// stackCheckEnd finds the end of a Go prologue's stack-bound check.
 	stackCheckEnd func(insts []Inst, a *arch.Arch) (uint64, bool)
+	// branchTargets, where set, is BranchTargets for the arch.
+	branchTargets func(in Inst, reg func(int) uint64) ([]uint64, bool)
 }
 
 var decoders = map[string]decoder{
-	"amd64":   {decodeX86, x86StackCheckEnd},
-	"arm64":   {decodeARM64, arm64StackCheckEnd},
-	"ppc64le": {decodePPC64, ppc64StackCheckEnd},
-	"riscv64": {decodeRISCV64, riscv64StackCheckEnd},
-	"s390x":   {decodeS390X, s390xStackCheckEnd},
+	"amd64":   {decodeX86, x86StackCheckEnd, nil},
+	"arm64":   {decodeARM64, arm64StackCheckEnd, nil},
+	"ppc64le": {decodePPC64, ppc64StackCheckEnd, nil},
+	"riscv64": {decodeRISCV64, riscv64StackCheckEnd, nil},
+	"s390x":   {decodeS390X, s390xStackCheckEnd, s390xBranchTargets},
+}
+
+// BranchTargets returns where the branch instruction at the start of code,
+// found at addr, can leave the thread once it ran: its fall-through and its
+// target, which for a branch to a register or a base-displacement address
+// is computed from reg (a register by DWARF number, before the
+// instruction runs). ok is false for an instruction that is no branch
+// (nor a call or return), one whose target it cannot compute (one read
+// from memory), and arches without this analysis
+// (arch.SyscallABI.StepBranchesByTrap says which need it).
+func BranchTargets(a *arch.Arch, code []byte, addr uint64, reg func(int) uint64) ([]uint64, bool) {
+	d, err := lookup(a)
+	if err != nil || d.branchTargets == nil {
+		return nil, false
+	}
+	in, err := d.decode(code, addr)
+	if err != nil || in.Kind == Other {
+		return nil, false
+	}
+	return d.branchTargets(in, reg)
 }
 
 // Supports reports whether a has a decoder here.

@@ -102,6 +102,44 @@ func decodeS390X(code []byte, addr uint64) (Inst, error) {
 	return out, nil
 }
 
+// s390xBranchTargets is BranchTargets for a z/Architecture branch in
+// decoded by decodeS390X: the relative ones carry their target; bcr, basr,
+// balr and bctr branch to R2, and bc, bas, bal and bct (RX) to
+// D2(X2,B2), register 0 meaning 0 as a base or index. bsm, the
+// branch-on-index forms of RS format and bic (a target read from memory)
+// are not followed.
+func s390xBranchTargets(in Inst, reg func(int) uint64) ([]uint64, bool) {
+	r := in.Raw
+	op, r2 := r[0], r[1]&15
+	val := func(n byte) uint64 {
+		if n == 0 {
+			return 0
+		}
+		return reg(int(n))
+	}
+	target := in.Target
+	switch {
+	case target != 0:
+	case op == 0x07 || op == 0x05 || op == 0x0d || op == 0x06: // bcr, balr, basr, bctr
+		target = val(r2)
+	case op == 0x47 || op == 0x45 || op == 0x4d || op == 0x46: // bc, bal, bas, bct
+		b2, d2 := r[2]>>4, uint64(r[2]&15)<<8|uint64(r[3])
+		target = val(r2) + val(b2) + d2 // r2 is X2 in RX format
+	default:
+		return nil, false
+	}
+	out := []uint64{target}
+	if next := in.Addr + uint64(in.Len); next != target && in.Kind != Jump && in.Kind != Ret {
+		out = append(out, next)
+	}
+	// A call returns to its fall-through, which is not where the step
+	// ends: the callee's first instruction is.
+	if in.Kind == Call {
+		out = out[:1]
+	}
+	return out, true
+}
+
 // s390xStackCheckEnd recognises cmd/internal/obj/s390x's prologue (objz.go,
 // stacksplitPre): MOVD 16(g), R10 (lg %r10, 16(%r13)), then a
 // compare-and-branch (CMPUBGE R10, R15 or a compare with SP-framesize) to

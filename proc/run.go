@@ -628,7 +628,7 @@ func (s *Session) handle(tid int, ws unix.WaitStatus) (Stop, bool) {
 	if sig == syscall.SIGTRAP && (info != nil && info.Code > 0 || len(th.softNext) > 0) {
 		bp := a.PC - uint64(s.Arch.Syscall.TrapPC)
 		switch {
-		case stepping && info != nil && info.Code == trapTrace:
+		case stepping && info != nil && info.Code == s.Arch.Syscall.StepTrapCode(trapTrace):
 			return Stop{Reason: StopStep, TID: tid, PC: a.PC}, true
 		case slices.Contains(th.softNext, bp):
 			// A SIGTRAP on one of the step's traps while the step

@@ -13,9 +13,10 @@ type PhysFrame struct {
 	// them in the innermost frame, the callee-saved ones, SP and PC above
 	// (Regs.PC is the return address there, as Frame.PC).
 	Regs arch.Regs
-	// CFA is the canonical frame address (DWARF): the caller's SP at the
-	// call, which the walk found as the caller's SP. 0 for the outermost
-	// frame.
+	// CFA is the canonical frame address (DWARF): the one the frame's CFI
+	// gave, else the caller's SP at the call, which the walk found as the
+	// caller's SP (they differ where arch.Arch.CFABias does: s390x). 0 for
+	// an outermost frame without CFI.
 	CFA uint64
 	// Signal is set on the frame of the signal trampoline.
 	Signal bool
@@ -45,7 +46,7 @@ func (u *Unwinder) Walk(s *target.Snapshot, regs arch.Regs, limit int, noSource 
 		if r := f.region; r != nil && r.img != nil {
 			pf.Module, pf.Bias = r.img.mod, r.bias
 		}
-		if i+1 < len(ph) {
+		if pf.CFA = f.cfa; pf.CFA == 0 && i+1 < len(ph) {
 			pf.CFA, _ = ph[i+1].regs.Get(u.Arch.SP)
 		}
 		out[i] = pf

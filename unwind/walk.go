@@ -29,6 +29,9 @@ type phys struct {
 	method   string
 	// note, if set, says the walk guessed this frame (see noCFIStep).
 	note string
+	// cfa is the CFA the frame's CFI step computed, 0 where no CFI
+	// described it (then the caller's SP stands for it).
+	cfa uint64
 }
 
 // lookupPC is the address inside the instruction that made the call.
@@ -142,10 +145,11 @@ func (u *Unwinder) step(f *phys, mem io.ReaderAt, gw *gwalk) (caller phys, metho
 			if err != nil {
 				return caller, "", fmt.Errorf("%s: %v", r.path, err)
 			}
-			regs, _, err := row.Step(&f.regs, mem, u.Arch)
+			regs, cfa, err := row.Step(&f.regs, mem, u.Arch)
 			if err != nil {
 				return caller, "cfi", err
 			}
+			f.cfa = cfa
 			// An FDE with the "S" augmentation is a signal trampoline the
 			// byte patterns did not know: its caller was interrupted, not
 			// calling, so its PC is looked up as is.
