@@ -383,40 +383,63 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 	return out
 }
 
-// locationIn names the code at addr as seen from function fn: the line
-// of the call when addr is in code inlined into fn (next steps over
-// inlined calls as over calls), else as locationAt.
-func (d *Debugger) locationIn(addr uint64, fn string) Location {
-	snap, err := d.snapshot()
-	if err != nil {
-		return Location{Addr: addr}
-	}
-	fr := d.u.Symbolize(snap, []uint64{addr}, false)
-	for _, f := range fr {
-		if f.Function == fn {
-			return Location{Addr: addr, Function: f.Function, File: f.File, Line: f.Line}
-		}
-	}
-	return d.locationAt(addr)
-}
-
-// locationAt names the code at addr (the PC of a stopped thread, a
-// breakpoint's address).
-func (d *Debugger) locationAt(addr uint64) Location {
-	loc := Location{Addr: addr}
+// chainAt returns the frames of the code at addr (the PC of a stopped
+// thread, a breakpoint's address), innermost (inlined) first, the physical
+// function last. Where several rows of the DWARF line table start at addr,
+// the innermost's line is the one gdb stops on (module.StmtLine).
+func (d *Debugger) chainAt(addr uint64) []unwind.Frame {
 	snap, err := d.snapshot()
 	if err == nil && !unwind.Covers(snap, []uint64{addr}) {
 		d.snap = nil // a library loaded since?
 		snap, err = d.snapshot()
 	}
 	if err != nil {
-		return loc
+		return nil
 	}
 	fr := d.u.Symbolize(snap, []uint64{addr}, false)
-	if len(fr) > 0 {
-		// The innermost (inlined first) names the line the PC is on.
-		loc.Function, loc.File, loc.Line = fr[0].Function, fr[0].File, fr[0].Line
+	if im := d.imageAt(addr); len(fr) > 0 && im != nil && !im.goCode(addr) {
+		if file, line, ok := im.mod.StmtLine(addr - im.bias); ok {
+			fr[0].File, fr[0].Line = file, line
+		}
 	}
+	return fr
+}
+
+// goCode reports whether addr is in a Go function of im (named by its
+// pclntab, not by DWARF).
+func (im *image) goCode(addr uint64) bool {
+	if im.pcln == nil {
+		return false
+	}
+	_, ok := im.pcln.Lookup(addr - im.bias)
+	return ok
+}
+
+// inlineEntries returns how many of the innermost inlined calls at addr
+// begin there (module.InlineEntries; 0 for Go code).
+func (d *Debugger) inlineEntries(addr uint64) int {
+	im := d.imageAt(addr)
+	if im == nil || im.goCode(addr) {
+		return 0
+	}
+	return im.mod.InlineEntries(addr - im.bias)
+}
+
+// locationAt names the code at addr (the PC of a stopped thread, a
+// breakpoint's address) by its innermost frame.
+func (d *Debugger) locationAt(addr uint64) Location {
+	return frameLocation(addr, d.chainAt(addr), 0)
+}
+
+// frameLocation returns the location of frame i of chain (0 innermost),
+// the outermost if there are fewer.
+func frameLocation(addr uint64, chain []unwind.Frame, i int) Location {
+	loc := Location{Addr: addr}
+	if len(chain) == 0 {
+		return loc
+	}
+	f := chain[min(i, len(chain)-1)]
+	loc.Function, loc.File, loc.Line = f.Function, f.File, f.Line
 	return loc
 }
 

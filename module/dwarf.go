@@ -86,13 +86,15 @@ type lineRow struct {
 	file int32
 	line int32
 	end  bool // end_sequence: no code from here
+	stmt bool // is_stmt: a recommended breakpoint location
 }
 
 // fnNode is a DW_TAG_subprogram or DW_TAG_inlined_subroutine with code.
 type fnNode struct {
 	off      dwarf.Offset // the DIE, for its name
 	ranges   [][2]uint64
-	callFile int // inlined subroutines: where the call was
+	entry    uint64 // inlined subroutines: the first instruction run
+	callFile int    // inlined subroutines: where the call was
 	callLine int
 	children []int32 // inlined subroutines directly within this node
 }
@@ -496,46 +498,11 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 			locs = m.symbolFrame(addr)
 		}
 	}()
-	ix := m.dwarfIndex()
-	if ix == nil {
+	ix, cu := m.unitAt(addr, !noSource)
+	if cu == nil {
 		return m.symbolFrame(addr)
 	}
-	ci, ok := lookupRange(ix.ranges, addr)
-	if !ok {
-		return m.symbolFrame(addr)
-	}
-	cu := ix.units[ci]
-	if ix.open(cu); cu.entry == nil {
-		return m.symbolFrame(addr)
-	}
-	cu.splitOnce.Do(func() {
-		if cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
-			cu.split = ix.splitFor(cu)
-		}
-	})
-	cu.treeOnce.Do(func() { ix.loadTree(cu) })
-	if !noSource {
-		cu.lineOnce.Do(func() { ix.loadLines(cu) })
-	}
-
-	// The chain of nodes containing addr, outermost first.
-	var chain []*fnNode
-	if fi, ok := lookupRange(cu.funcs, addr); ok {
-		n := &cu.nodes[fi]
-		chain = append(chain, n)
-	descend:
-		for len(chain) < 256 { // bounds a corrupt, cyclic tree
-			for _, c := range n.children {
-				if cn := &cu.nodes[c]; cn.contains(addr) {
-					n = cn
-					chain = append(chain, n)
-					continue descend
-				}
-			}
-			break
-		}
-	}
-
+	chain := cu.chain(addr)
 	file, line := "", 0
 	if !noSource {
 		file, line = cu.lineFor(addr)
@@ -559,6 +526,107 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 		locs[len(locs)-1].Function, _, _ = m.Symbol(addr)
 	}
 	return locs
+}
+
+// unitAt returns the compile unit with code at addr (a link-time address),
+// its functions and inlined calls read, and its line table too if lines is
+// set; nil if none holds addr.
+func (m *Module) unitAt(addr uint64, lines bool) (*dwarfIndex, *cuInfo) {
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return nil, nil
+	}
+	ci, ok := lookupRange(ix.ranges, addr)
+	if !ok {
+		return nil, nil
+	}
+	cu := ix.units[ci]
+	if ix.open(cu); cu.entry == nil {
+		return nil, nil
+	}
+	cu.splitOnce.Do(func() {
+		if cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
+			cu.split = ix.splitFor(cu)
+		}
+	})
+	cu.treeOnce.Do(func() { ix.loadTree(cu) })
+	if lines {
+		cu.lineOnce.Do(func() { ix.loadLines(cu) })
+	}
+	return ix, cu
+}
+
+// chain returns the function and inlined-call nodes containing addr,
+// outermost first.
+func (cu *cuInfo) chain(addr uint64) []*fnNode {
+	var chain []*fnNode
+	if fi, ok := lookupRange(cu.funcs, addr); ok {
+		n := &cu.nodes[fi]
+		chain = append(chain, n)
+	descend:
+		for len(chain) < 256 { // bounds a corrupt, cyclic tree
+			for _, c := range n.children {
+				if cn := &cu.nodes[c]; cn.contains(addr) {
+					n = cn
+					chain = append(chain, n)
+					continue descend
+				}
+			}
+			break
+		}
+	}
+	return chain
+}
+
+// InlineEntries returns how many of the innermost inlined calls at addr (a
+// link-time address; Frames lists them first) begin there: addr is their
+// DW_AT_entry_pc, else the start of their first range. A debugger stopped
+// there shows the call site rather than the inlined body not yet run, as
+// gdb does. Malformed DWARF gives 0.
+func (m *Module) InlineEntries(addr uint64) (n int) {
+	defer func() {
+		if recover() != nil {
+			n = 0
+		}
+	}()
+	_, cu := m.unitAt(addr, false)
+	if cu == nil {
+		return 0
+	}
+	chain := cu.chain(addr)
+	for i := len(chain) - 1; i > 0 && chain[i].entry == addr; i-- {
+		n++
+	}
+	return n
+}
+
+// StmtLine returns the file and line a debugger stops on at addr (a
+// link-time address): the line-table row covering addr, except that a row
+// not marked is_stmt yields to the last is_stmt row at the same address,
+// as gdb chooses (Frames follows binutils: the last row, whatever its
+// mark). ok is false when no row covers addr.
+func (m *Module) StmtLine(addr uint64) (file string, line int, ok bool) {
+	defer func() {
+		if recover() != nil {
+			file, line, ok = "", 0, false
+		}
+	}()
+	_, cu := m.unitAt(addr, true)
+	if cu == nil {
+		return "", 0, false
+	}
+	rs := cu.lines
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].addr > addr }) - 1
+	if i < 0 || rs[i].end {
+		return "", 0, false
+	}
+	for j := i; j >= 0 && rs[j].addr == rs[i].addr && !rs[j].end; j-- {
+		if rs[j].stmt {
+			i = j
+			break
+		}
+	}
+	return cu.fileName(int(rs[i].file)), int(rs[i].line), true
 }
 
 func (m *Module) symbolFrame(addr uint64) []Location {
@@ -629,7 +697,7 @@ func (ix *dwarfIndex) loadLines(cu *cuInfo) {
 			cu.files = append(cu.files, le.File.Name)
 			fileIdx[le.File] = fi
 		}
-		rows = append(rows, lineRow{addr: le.Address, file: fi, line: int32(le.Line), end: le.EndSequence})
+		rows = append(rows, lineRow{addr: le.Address, file: fi, line: int32(le.Line), end: le.EndSequence, stmt: le.IsStmt})
 	}
 	// Sequences may come in any order. Within one address, an end of
 	// sequence sorts first so that a sequence starting where another ends
@@ -696,6 +764,15 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 				}
 				if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 					n.callLine = int(v)
+				}
+				n.entry = rs[0][0]
+				switch v := e.Val(dwarf.AttrEntrypc).(type) {
+				case uint64:
+					n.entry = v
+				case int64: // DWARF 5: an offset from the base address
+					if lo, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+						n.entry = lo + uint64(v)
+					}
 				}
 				cu.nodes[parent].children = append(cu.nodes[parent].children, idx)
 			} else {

@@ -179,6 +179,64 @@ func TestDebugCLines(t *testing.T) {
 	}
 }
 
+// TestDebugNextOverInlined: on -O2 code, next steps over a call inlined
+// into the line (it stopped inside twice(), inlined into main), stops on
+// the lines gdb stops on where several line-table rows share an address
+// (gdb takes the is_stmt one), and a breakpoint on main reports gdb's line.
+func TestDebugNextOverInlined(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O2", "-no-pie")
+	src, _ := testprog.DebugSources()
+	loc := fmt.Sprintf("debug.c:%d", markedLine(t, src, "inl_before"))
+	steps := []string{"next", "next", "next", "next"}
+	want, _ := gdbLines(t, bin, append([]string{"break " + loc, "run"}, steps...), "inline")
+	r := debugBatch(t, append([]string{"break " + loc, "continue"}, steps...), "--", bin, "inline")
+	if got := r.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("taiji stopped on lines %v, gdb on %v", got, want)
+	}
+	for _, s := range r.stops[1:] {
+		if s.Function != "main" {
+			t.Errorf("next stopped in %s (line %d), want main: the inlined call is stepped over", s.Function, s.Line)
+		}
+	}
+	want, wantBP := gdbLines(t, bin, []string{"break main", "run"}, "inline")
+	r = debugBatch(t, []string{"break main", "continue"}, "--", bin, "inline")
+	if got := hexAddr(t, r.stops[1].PC); got != wantBP || len(want) == 0 || r.stops[1].Line != want[0] {
+		t.Errorf("break main stopped at %#x line %d, gdb at %#x line %v", got, r.stops[1].Line, wantBP, want)
+	}
+}
+
+// TestDebugStepoutInlined: stepout from a frame inlined into its caller
+// stops in the caller right after the inlined body (on the call's line or
+// the next), not at the physical frame's return (which ran main to its
+// end, or to the breakpoint in the inlined loop again).
+func TestDebugStepoutInlined(t *testing.T) {
+	t.Run("C", func(t *testing.T) {
+		bin := testprog.BuildC(t, "debug", "-O2", "-no-pie")
+		src, _ := testprog.DebugSources()
+		call := markedLine(t, src, "inl_call1")
+		r := debugBatch(t, []string{fmt.Sprintf("break debug.c:%d", call), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[1]; s.Function != "twice" {
+			t.Fatalf("the breakpoint on line %d stopped in %s, want the inlined twice", call, s.Function)
+		}
+		if s := r.stops[2]; s.Reason != "step" || s.Function != "main" || s.Line != call {
+			t.Errorf("stepout from the inlined twice stopped %+v, want main at line %d", s, call)
+		}
+	})
+	t.Run("Go", func(t *testing.T) {
+		bin := testprog.BuildGo(t, "debuggo", "-ldflags=-s -w")
+		_, src := testprog.DebugSources()
+		body := markedLine(t, src, "sum_body")
+		r := debugBatch(t, []string{fmt.Sprintf("break main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[1]; !strings.HasPrefix(s.Function, "main.Sum[") {
+			t.Fatalf("the breakpoint on line %d stopped in %s, want the inlined main.Sum", body, s.Function)
+		}
+		call := markedLine(t, src, "inl_call")
+		if s := r.stops[2]; s.Reason != "step" || s.Function != "main.main" || s.Line != call && s.Line != call+1 {
+			t.Errorf("stepout from the inlined Sum stopped %+v, want main.main at line %d or %d", s, call, call+1)
+		}
+	})
+}
+
 // TestDebugFileLineAndCondition: FILE:LINE breakpoints, and a condition on
 // the first C argument's register that is true in the second call only.
 func TestDebugFileLineAndCondition(t *testing.T) {

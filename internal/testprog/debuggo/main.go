@@ -7,6 +7,8 @@
 //	grow             next over a call that grows (copies) the goroutine's
 //	                 stack (deep recursion) and over a sleep after which
 //	                 the goroutine may run on another thread, in stepper
+//	inline           calls Sum, which the compiler inlines, for ints and
+//	                 for floats; prints "sum N F"
 package main
 
 import (
@@ -56,6 +58,16 @@ func stepper() int {
 	return r1 + r2 + r3
 }
 
+// Sum is small: the compiler inlines each instantiation where it is
+// called.
+func Sum[T int | float64](xs []T) T {
+	var s T
+	for _, x := range xs {
+		s += x // LINE sum_body
+	}
+	return s
+}
+
 func main() {
 	mode := "lines"
 	if len(os.Args) > 1 {
@@ -97,8 +109,12 @@ func main() {
 		done := make(chan int)
 		go func() { done <- stepper() }()
 		fmt.Printf("grow %d\n", <-done)
+	case "inline":
+		n := Sum([]int{1, 2, int(counter.Load())})      // LINE inl_call
+		f := Sum([]float64{1.5, float64(len(os.Args))}) // LINE inl_call2
+		fmt.Printf("sum %d %g\n", n, f)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: debuggo lines | threads N M | grow")
+		fmt.Fprintln(os.Stderr, "usage: debuggo lines | threads N M | grow | inline")
 		os.Exit(2)
 	}
 }
