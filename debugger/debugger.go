@@ -71,6 +71,12 @@ type Debugger struct {
 	// the first instruction of a call inlined into its line shows the
 	// call's line, the inlined frames not entered yet.
 	hidden hiddenInline
+	// sigStop is the thread and PC of the last stop on a signal that the
+	// thread's next step delivers (its policy passes it).
+	sigStop struct {
+		tid int
+		pc  uint64
+	}
 
 	cur      int // the selected thread
 	frameSel int // the selected frame of it

@@ -112,6 +112,10 @@ func (d *Debugger) event(reason string, st proc.Stop) *Event {
 		d.cur, d.frameSel, d.frames = st.TID, 0, nil
 	}
 	d.hidden = hiddenInline{}
+	d.sigStop.tid, d.sigStop.pc = 0, 0
+	if reason == "signal" && st.Signal != 0 && d.policy(st.Signal).Pass {
+		d.sigStop.tid, d.sigStop.pc = d.cur, d.pc()
+	}
 	if reason != "breakpoint" {
 		// At the first instruction of an inlined call, gdb shows the
 		// call's line: the call is not entered yet (a breakpoint

@@ -39,6 +39,18 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 	start := frameLocation(regs.PC, chain, hide)
 	startDepth := len(chain) - 1 - hide
 	phys := frameLocation(regs.PC, chain, len(chain)).Function
+	if d.sigStop.tid == d.cur && d.sigStop.pc == regs.PC {
+		// Stopped on a signal the step delivers: as gdb, into its
+		// handler, after the handler's prologue.
+		ev, err := d.StepInstruction(ctx)
+		if err != nil || ev.Reason != "step" || d.pc() == regs.PC {
+			return ev, err
+		}
+		if ev, entered, err := d.enterCallee(ctx, start.Function); err != nil || entered {
+			return ev, err
+		}
+		return ev, nil
+	}
 	if into && hide > 0 {
 		// Stopped on the line of an inlined call not entered yet:
 		// step enters it where it stands, as gdb does.

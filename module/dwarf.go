@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -16,6 +17,10 @@ type Location struct {
 	File     string // "" if unknown
 	Line     int    // 0 if unknown
 	Inline   bool   // an inlined call, not a real (physical) frame
+	// Site tells an inlined call from the function's other inlined calls
+	// of the same function (the address its code begins at); 0 for a
+	// physical frame.
+	Site uint64
 }
 
 // attrMIPSLinkageName is DW_AT_MIPS_linkage_name, which older GCCs emit
@@ -93,6 +98,7 @@ type lineRow struct {
 type fnNode struct {
 	off      dwarf.Offset // the DIE, for its name
 	ranges   [][2]uint64
+	inlined  bool   // a DW_TAG_inlined_subroutine
 	entry    uint64 // inlined subroutines: the first instruction run
 	callFile int    // inlined subroutines: where the call was
 	callLine int
@@ -517,7 +523,11 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 	locs = make([]Location, 0, len(chain))
 	for i := len(chain) - 1; i >= 0; i-- {
 		n := chain[i]
-		locs = append(locs, Location{Function: ix.name(cu, n.off), File: file, Line: line, Inline: i > 0})
+		loc := Location{Function: ix.name(cu, n.off), File: file, Line: line, Inline: i > 0}
+		if loc.Inline {
+			loc.Site = n.entry
+		}
+		locs = append(locs, loc)
 		if !noSource {
 			file, line = cu.fileName(n.callFile), n.callLine
 		}
@@ -541,8 +551,17 @@ func (m *Module) unitAt(addr uint64, lines bool) (*dwarfIndex, *cuInfo) {
 		return nil, nil
 	}
 	cu := ix.units[ci]
-	if ix.open(cu); cu.entry == nil {
+	if !ix.prepare(cu, lines) {
 		return nil, nil
+	}
+	return ix, cu
+}
+
+// prepare reads unit cu's functions and inlined calls, and its line table
+// if lines is set; false if its unit DIE cannot be read.
+func (ix *dwarfIndex) prepare(cu *cuInfo, lines bool) bool {
+	if ix.open(cu); cu.entry == nil {
+		return false
 	}
 	cu.splitOnce.Do(func() {
 		if cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
@@ -553,7 +572,41 @@ func (m *Module) unitAt(addr uint64, lines bool) (*dwarfIndex, *cuInfo) {
 	if lines {
 		cu.lineOnce.Do(func() { ix.loadLines(cu) })
 	}
-	return ix, cu
+	return true
+}
+
+// InlinedCopies returns where each call of function name inlined into
+// another function begins (link-time addresses, lowest first): the entry
+// of every DW_TAG_inlined_subroutine whose DW_AT_abstract_origin is name
+// (DW_AT_entry_pc, else the start of its first range), as gdb places a
+// breakpoint on an inlined function. name is the DWARF name, or the
+// demangled name with or without its parameters. Every unit's DIEs are
+// read. Malformed DWARF ends the search with what was found.
+func (m *Module) InlinedCopies(name string) (out []uint64) {
+	defer func() {
+		recover()
+		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	}()
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return nil
+	}
+	for _, cu := range ix.units {
+		if !ix.prepare(cu, false) {
+			continue
+		}
+		for i := range cu.nodes {
+			n := &cu.nodes[i]
+			if !n.inlined {
+				continue
+			}
+			full := ix.name(cu, n.off)
+			if base, _, _ := strings.Cut(full, "("); full == name || base == name {
+				out = append(out, n.entry)
+			}
+		}
+	}
+	return out
 }
 
 // chain returns the function and inlined-call nodes containing addr,
@@ -765,7 +818,7 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 				if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 					n.callLine = int(v)
 				}
-				n.entry = rs[0][0]
+				n.inlined, n.entry = true, rs[0][0]
 				switch v := e.Val(dwarf.AttrEntrypc).(type) {
 				case uint64:
 					n.entry = v

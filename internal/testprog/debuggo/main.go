@@ -8,7 +8,7 @@
 //	                 stack (deep recursion) and over a sleep after which
 //	                 the goroutine may run on another thread, in stepper
 //	inline           calls Sum, which the compiler inlines, for ints and
-//	                 for floats; prints "sum N F"
+//	                 for floats, and triple twice; prints "sum N F T"
 package main
 
 import (
@@ -68,6 +68,12 @@ func Sum[T int | float64](xs []T) T {
 	return s
 }
 
+// triple is small: the compiler inlines it where it is called.
+func triple(x int) int {
+	counter.Add(int64(x)) // LINE triple_body
+	return x * 3
+}
+
 func main() {
 	mode := "lines"
 	if len(os.Args) > 1 {
@@ -112,7 +118,7 @@ func main() {
 	case "inline":
 		n := Sum([]int{1, 2, int(counter.Load())})      // LINE inl_call
 		f := Sum([]float64{1.5, float64(len(os.Args))}) // LINE inl_call2
-		fmt.Printf("sum %d %g\n", n, f)
+		fmt.Printf("sum %d %g %d\n", n, f, triple(n)+triple(int(f)))
 	default:
 		fmt.Fprintln(os.Stderr, "usage: debuggo lines | threads N M | grow | inline")
 		os.Exit(2)
