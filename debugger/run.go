@@ -582,7 +582,8 @@ func (d *Debugger) StepOut(ctx context.Context) (*Event, error) {
 // code) a statement's start: an inlined body's instructions interleave
 // with the caller's other lines. delve and gdb stop so, in the caller
 // right after the inlined body, rather than at the physical frame's
-// return. Another stop ends it first.
+// return. Another stop ends it first, and so does a user breakpoint the
+// thread comes to whose condition holds, as in gdb and delve.
 func (d *Debugger) stepOutInline(ctx context.Context, fs []Frame, sel int) (*Event, error) {
 	// depth counts the inline frames from sel out to the physical one.
 	depth := 0
@@ -599,6 +600,9 @@ func (d *Debugger) stepOutInline(ctx context.Context, fs []Frame, sel int) (*Eve
 			return ev, err
 		}
 		pc := d.pc()
+		if ev := d.hitUser(proc.Stop{Reason: proc.StopBreakpoint, TID: d.cur, PC: pc, Breakpoint: pc}); ev != nil {
+			return ev, nil // a breakpoint on the way (in a loop of the body)
+		}
 		chain := d.chainAt(pc)
 		if frameLocation(pc, chain, len(chain)).Function != phys {
 			return ev, nil // the physical frame returned

@@ -227,13 +227,19 @@ func TestDebugStepoutInlined(t *testing.T) {
 		bin := testprog.BuildGo(t, "debuggo", "-ldflags=-s -w")
 		_, src := testprog.DebugSources()
 		body := markedLine(t, src, "sum_body")
-		r := debugBatch(t, []string{fmt.Sprintf("break main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
+		r := debugBatch(t, []string{fmt.Sprintf("tbreak main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
 		if s := r.stops[1]; !strings.HasPrefix(s.Function, "main.Sum[") {
 			t.Fatalf("the breakpoint on line %d stopped in %s, want the inlined main.Sum", body, s.Function)
 		}
 		call := markedLine(t, src, "inl_call")
 		if s := r.stops[2]; s.Reason != "step" || s.Function != "main.main" || s.Line != call && s.Line != call+1 {
 			t.Errorf("stepout from the inlined Sum stopped %+v, want main.main at line %d or %d", s, call, call+1)
+		}
+		// A breakpoint in the inlined loop stops the stepout at its next
+		// iteration.
+		r = debugBatch(t, []string{fmt.Sprintf("break main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[2]; s.Reason != "breakpoint" || s.Breakpoint != 1 || s.PC != r.stops[1].PC {
+			t.Errorf("stepout from the inlined loop with a breakpoint in it stopped %+v, want breakpoint 1 again", s)
 		}
 	})
 }
