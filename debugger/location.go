@@ -34,6 +34,9 @@ type image struct {
 	// stmts holds the link-time addresses of the is_stmt rows of the
 	// DWARF line table, built on first use.
 	stmts map[uint64]bool
+	// inlined holds, by function name, the link-time addresses where
+	// Go's inlined copies of it begin (pclntab), built on first use.
+	inlined map[string][]uint64
 }
 
 // images returns the executable first, then the other mapped files with
@@ -182,10 +185,18 @@ func (d *Debugger) funcAddr(im *image, name string) (uint64, bool) {
 func (d *Debugger) inlinedCopies(im *image, name string) []uint64 {
 	var out []uint64
 	if im.pcln != nil {
-		for _, f := range im.pcln.Funcs() {
-			for _, pc := range im.pcln.InlinedCopies(f, name) {
-				out = append(out, pc+im.bias)
+		if im.inlined == nil {
+			// Every function's inline tree, read once: a large
+			// program has tens of thousands.
+			im.inlined = map[string][]uint64{}
+			for _, f := range im.pcln.Funcs() {
+				for fn, pcs := range im.pcln.InlinedCopies(f) {
+					im.inlined[fn] = append(im.inlined[fn], pcs...)
+				}
 			}
+		}
+		for _, pc := range im.inlined[name] {
+			out = append(out, pc+im.bias)
 		}
 		return out
 	}

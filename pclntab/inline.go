@@ -125,12 +125,12 @@ func (t *Table) Frames(pc uint64) []Location {
 	return append(locs, Location{Function: f.Name, File: file, Line: line})
 }
 
-// InlinedCopies returns where each call of the function named name that the
-// compiler inlined into f begins: for every such call (an entry of f's
+// InlinedCopies returns where the calls that the compiler inlined into f
+// begin, by the inlined function's name: for every call (an entry of f's
 // inline tree, at any depth), the lowest pc whose chain of inlined calls
-// holds it, lowest first. It returns nil when there is none or the inline
-// tree is unavailable (HasInlineTree).
-func (t *Table) InlinedCopies(f *Func, name string) []uint64 {
+// holds it, lowest first. It returns nil when f has no inlined calls or
+// the inline tree is unavailable (HasInlineTree).
+func (t *Table) InlinedCopies(f *Func) map[string][]uint64 {
 	lay, ok := t.inlineLayout()
 	if f == nil || t.gofunc == nil || !ok || f.npcdata <= pcdataInlTreeIndex {
 		return nil
@@ -156,12 +156,10 @@ func (t *Table) InlinedCopies(f *Func, name string) []uint64 {
 			if uint64(ix+1)*uint64(lay.size) > uint64(len(tree)) {
 				break
 			}
-			rec := tree[int(ix)*lay.size:]
-			if s, ok := cstring(t.funcnametab, uint64(t.order.Uint32(rec[lay.nameOff:]))); ok && s == name {
-				if pc, seen := first[ix]; !seen || it.lo < pc {
-					first[ix] = it.lo
-				}
+			if pc, seen := first[ix]; !seen || it.lo < pc {
+				first[ix] = it.lo
 			}
+			rec := tree[int(ix)*lay.size:]
 			parent := f.Entry + uint64(int64(int32(t.order.Uint32(rec[lay.parentPc:]))))
 			if parent < f.Entry || parent >= f.End {
 				break
@@ -169,10 +167,18 @@ func (t *Table) InlinedCopies(f *Func, name string) []uint64 {
 			ix = t.pcdata(f, pcdataInlTreeIndex, parent)
 		}
 	}
-	out := make([]uint64, 0, len(first))
-	for _, pc := range first {
-		out = append(out, pc)
+	if len(first) == 0 {
+		return nil
 	}
-	slices.Sort(out)
+	out := map[string][]uint64{}
+	for ix, pc := range first {
+		rec := tree[int(ix)*lay.size:]
+		if name, ok := cstring(t.funcnametab, uint64(t.order.Uint32(rec[lay.nameOff:]))); ok {
+			out[name] = append(out[name], pc)
+		}
+	}
+	for _, pcs := range out {
+		slices.Sort(pcs)
+	}
 	return out
 }
