@@ -67,6 +67,17 @@ type Debugger struct {
 	reentryG map[uint64]uint64
 	imgs     map[string]*image // by mapped path; nil: could not be opened
 
+	// hidden is gdb's "skipped inline frames": a next that stopped at
+	// the first instruction of a call inlined into its line shows the
+	// call's line, the inlined frames not entered yet.
+	hidden hiddenInline
+	// sigStop is the thread and PC of the last stop on a signal that the
+	// thread's next step delivers (its policy passes it).
+	sigStop struct {
+		tid int
+		pc  uint64
+	}
+
 	cur      int // the selected thread
 	frameSel int // the selected frame of it
 	snap     *target.Snapshot

@@ -92,6 +92,13 @@ func (d *Debugger) stack(tid, limit int, noSource bool) ([]Frame, string, error)
 				Exact: i == 0 || phys[i-1].Signal}
 			if i == 0 {
 				f.SetReg = func(n int, v uint64) error { return d.setReg(tid, n, v) }
+				if len(out) == 0 && !noSource {
+					// The line the thread stopped on, as a stop
+					// event names it (chainAt).
+					if c := d.chainAt(uf.PC); len(c) > 0 && c[0].Function == f.Function {
+						f.File, f.Line = c[0].File, c[0].Line
+					}
+				}
 			}
 			out = append(out, f)
 		}
@@ -127,8 +134,31 @@ func (d *Debugger) Frames() ([]Frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := d.hiddenFrames(); n > 0 && n < len(fs) && fs[n-1].Inline {
+		fs = fs[n:]
+		for i := range fs {
+			fs[i].Index = i
+		}
+	}
 	d.frames = fs
 	return fs, nil
+}
+
+// hiddenInline is the count of inline frames hidden at a thread's stop
+// (Debugger.hidden), valid while the thread stays at pc.
+type hiddenInline struct {
+	tid int
+	pc  uint64
+	n   int
+}
+
+// hiddenFrames returns how many innermost inline frames the selected
+// thread's stop hides.
+func (d *Debugger) hiddenFrames() int {
+	if d.hidden.n == 0 || d.hidden.tid != d.cur || d.hidden.pc != d.pc() {
+		return 0
+	}
+	return d.hidden.n
 }
 
 // SelectFrame makes frame n of the selected thread the selected frame.

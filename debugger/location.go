@@ -38,6 +38,9 @@ type image struct {
 	// offset of its local entry point (arch.LocalEntry), for the arches
 	// that have one; built on first use.
 	localEntry map[uint64]uint64
+	// inlined holds, by function name, the link-time addresses where
+	// Go's inlined copies of it begin (pclntab), built on first use.
+	inlined map[string][]uint64
 }
 
 // images returns the executable first, then the other mapped files with
@@ -138,8 +141,16 @@ func (d *Debugger) Resolve(loc string) ([]Location, error) {
 		return out, nil
 	}
 	for _, im := range ims {
+		var out []Location
 		if addr, ok := d.funcAddr(im, loc); ok {
-			return []Location{d.locationAt(addr)}, nil
+			out = append(out, d.locationAt(addr))
+		}
+		for _, a := range d.inlinedCopies(im, loc) {
+			out = append(out, d.locationAt(a))
+		}
+		if len(out) > 0 {
+			sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+			return out, nil
 		}
 	}
 	return nil, fmt.Errorf("no function %q in %s or its libraries (Go: package.Func, e.g. main.main)", loc, d.Exe)
@@ -169,6 +180,34 @@ func (d *Debugger) funcAddr(im *image, name string) (uint64, bool) {
 		return 0, false
 	}
 	return afterPrologue(im, addr, size) + im.bias, true
+}
+
+// inlinedCopies returns the addresses where each call of function name
+// inlined into another function of im begins (Go: pclntab's inline trees;
+// native code: DWARF's inlined subroutines): a breakpoint on a function
+// stops in its inlined copies too, as in gdb and delve.
+func (d *Debugger) inlinedCopies(im *image, name string) []uint64 {
+	var out []uint64
+	if im.pcln != nil {
+		if im.inlined == nil {
+			// Every function's inline tree, read once: a large
+			// program has tens of thousands.
+			im.inlined = map[string][]uint64{}
+			for _, f := range im.pcln.Funcs() {
+				for fn, pcs := range im.pcln.InlinedCopies(f) {
+					im.inlined[fn] = append(im.inlined[fn], pcs...)
+				}
+			}
+		}
+		for _, pc := range im.inlined[name] {
+			out = append(out, pc+im.bias)
+		}
+		return out
+	}
+	for _, a := range im.mod.InlinedCopies(name) {
+		out = append(out, a+im.bias)
+	}
+	return out
 }
 
 // goBody returns the address after the stack-bound check of the Go
@@ -359,10 +398,18 @@ func sameFile(path, file string) bool {
 	return path == file || strings.HasSuffix(path, "/"+file) || (!strings.Contains(file, "/") && filepath.Base(path) == file)
 }
 
-// lineAddrs returns, for each function with code on file:line in im, the
-// lowest address of that line's statements.
+// lineAddrs returns, for each function with code on file:line in im and
+// each copy of it inlined elsewhere, the lowest address of that line's
+// statements (gdb and delve place one location per inlined copy).
 func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
-	best := map[string]uint64{} // function -> lowest address
+	type key struct{ fn, inst string } // physical function, inlined copy
+	best := map[key]uint64{}           // lowest address
+	keep := func(fn string, addr uint64, chain []frameAt) {
+		k := key{fn, instance(chain, line)}
+		if a, ok := best[k]; !ok || addr < a {
+			best[k] = addr
+		}
+	}
 	if im.pcln != nil {
 		q := uint64(max(im.pcln.Quantum(), 1))
 		for _, f := range im.pcln.Funcs() {
@@ -371,13 +418,17 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 			}
 			for pc := f.Entry; pc < f.End; pc += q {
 				if ff, l, ok := im.pcln.Line(f, pc); ok && l == line && sameFile(ff, file) {
+					var chain []frameAt
+					for _, l := range im.pcln.Frames(pc) {
+						chain = append(chain, frameAt{l.Function, l.File, l.Line, l.Site})
+					}
+					at := pc
 					if pc == f.Entry {
 						// The func line: after the stack check, as a
 						// breakpoint on the function.
-						pc = d.goBody(im, f.Entry, f.End) - im.bias
+						at = d.goBody(im, f.Entry, f.End) - im.bias
 					}
-					best[f.Name] = pc
-					break
+					keep(f.Name, at, chain)
 				}
 			}
 		}
@@ -385,19 +436,21 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 		eachRow(im.mod, func(e *dwarf.LineEntry) bool {
 			if e.Line == line && e.IsStmt && !e.EndSequence && e.File != nil && sameFile(e.File.Name, file) {
 				fn, _, _ := im.mod.Symbol(e.Address)
-				if a, ok := best[fn]; !ok || e.Address < a {
-					best[fn] = e.Address
+				var chain []frameAt
+				for _, l := range im.mod.Frames(e.Address, false) {
+					chain = append(chain, frameAt{l.Function, l.File, l.Line, l.Site})
 				}
+				keep(fn, e.Address, chain)
 			}
 			return true
 		}, nil)
 	}
 	var out []Location
-	for fn, a := range best {
+	for k, a := range best {
 		if im.pcln == nil {
 			// A function's opening line: after its prologue, as gdb
 			// places it.
-			if start, size, ok := im.mod.SymbolByName(fn); ok && start == a {
+			if start, size, ok := im.mod.SymbolByName(k.fn); ok && start == a {
 				a = afterPrologue(im, a, size)
 			}
 		}
@@ -407,40 +460,90 @@ func (d *Debugger) lineAddrs(im *image, file string, line int) []Location {
 	return out
 }
 
-// locationIn names the code at addr as seen from function fn: the line
-// of the call when addr is in code inlined into fn (next steps over
-// inlined calls as over calls), else as locationAt.
-func (d *Debugger) locationIn(addr uint64, fn string) Location {
-	snap, err := d.snapshot()
-	if err != nil {
-		return Location{Addr: addr}
-	}
-	fr := d.u.Symbolize(snap, []uint64{addr}, false)
-	for _, f := range fr {
-		if f.Function == fn {
-			return Location{Addr: addr, Function: f.Function, File: f.File, Line: f.Line}
-		}
-	}
-	return d.locationAt(addr)
+// frameAt is one frame of the code at an address, innermost first.
+type frameAt struct {
+	fn, file string
+	line     int
+	site     uint64 // module.Location.Site, pclntab.Location.Site
 }
 
-// locationAt names the code at addr (the PC of a stopped thread, a
-// breakpoint's address).
-func (d *Debugger) locationAt(addr uint64) Location {
-	loc := Location{Addr: addr}
+// instance names the copy of the code of line that chain (the frames at
+// an address whose line-table row says line) runs: the frames from the
+// one holding line outwards, each inlined call by its site. The row's
+// line may be a call site (an inlined call starting on it): the innermost
+// frame called from line holds it; else the innermost frame does.
+func instance(chain []frameAt, line int) string {
+	i := 0
+	for j := 1; j < len(chain); j++ {
+		if chain[j].line == line {
+			i = j
+			break
+		}
+	}
+	var b strings.Builder
+	for _, f := range chain[min(i, len(chain)):] {
+		fmt.Fprintf(&b, "%s@%#x|", f.fn, f.site)
+	}
+	return b.String()
+}
+
+// chainAt returns the frames of the code at addr (the PC of a stopped
+// thread, a breakpoint's address), innermost (inlined) first, the physical
+// function last. Where several rows of the DWARF line table start at addr,
+// the innermost's line is the one gdb stops on (module.StmtLine).
+func (d *Debugger) chainAt(addr uint64) []unwind.Frame {
 	snap, err := d.snapshot()
 	if err == nil && !unwind.Covers(snap, []uint64{addr}) {
 		d.snap = nil // a library loaded since?
 		snap, err = d.snapshot()
 	}
 	if err != nil {
-		return loc
+		return nil
 	}
 	fr := d.u.Symbolize(snap, []uint64{addr}, false)
-	if len(fr) > 0 {
-		// The innermost (inlined first) names the line the PC is on.
-		loc.Function, loc.File, loc.Line = fr[0].Function, fr[0].File, fr[0].Line
+	if im := d.imageAt(addr); len(fr) > 0 && im != nil && !im.goCode(addr) {
+		if file, line, ok := im.mod.StmtLine(addr - im.bias); ok {
+			fr[0].File, fr[0].Line = file, line
+		}
 	}
+	return fr
+}
+
+// goCode reports whether addr is in a Go function of im (named by its
+// pclntab, not by DWARF).
+func (im *image) goCode(addr uint64) bool {
+	if im.pcln == nil {
+		return false
+	}
+	_, ok := im.pcln.Lookup(addr - im.bias)
+	return ok
+}
+
+// inlineEntries returns how many of the innermost inlined calls at addr
+// begin there (module.InlineEntries; 0 for Go code).
+func (d *Debugger) inlineEntries(addr uint64) int {
+	im := d.imageAt(addr)
+	if im == nil || im.goCode(addr) {
+		return 0
+	}
+	return im.mod.InlineEntries(addr - im.bias)
+}
+
+// locationAt names the code at addr (the PC of a stopped thread, a
+// breakpoint's address) by its innermost frame.
+func (d *Debugger) locationAt(addr uint64) Location {
+	return frameLocation(addr, d.chainAt(addr), 0)
+}
+
+// frameLocation returns the location of frame i of chain (0 innermost),
+// the outermost if there are fewer.
+func frameLocation(addr uint64, chain []unwind.Frame, i int) Location {
+	loc := Location{Addr: addr}
+	if len(chain) == 0 {
+		return loc
+	}
+	f := chain[min(i, len(chain)-1)]
+	loc.Function, loc.File, loc.Line = f.Function, f.File, f.Line
 	return loc
 }
 

@@ -111,6 +111,21 @@ func (d *Debugger) event(reason string, st proc.Stop) *Event {
 	if st.TID != 0 && slices.Contains(d.s.Threads(), st.TID) {
 		d.cur, d.frameSel, d.frames = st.TID, 0, nil
 	}
+	d.hidden = hiddenInline{}
+	d.sigStop.tid, d.sigStop.pc = 0, 0
+	if reason == "signal" && st.Signal != 0 && d.policy(st.Signal).Pass {
+		d.sigStop.tid, d.sigStop.pc = d.cur, d.pc()
+	}
+	if reason != "breakpoint" {
+		// At the first instruction of an inlined call, gdb shows the
+		// call's line: the call is not entered yet (a breakpoint
+		// placed in the inlined function shows that function).
+		if pc := d.pc(); pc != 0 {
+			if n := d.inlineEntries(pc); n > 0 {
+				d.hidden = hiddenInline{tid: d.cur, pc: pc, n: n}
+			}
+		}
+	}
 	d.describe(e)
 	return e
 }
@@ -123,7 +138,7 @@ func (d *Debugger) describe(e *Event) {
 		return
 	}
 	e.Addr, e.PC = regs.PC, fmt.Sprintf("%#x", regs.PC)
-	loc := d.locationAt(regs.PC)
+	loc := frameLocation(regs.PC, d.chainAt(regs.PC), d.hiddenFrames())
 	e.Function, e.File, e.Line = loc.Function, loc.File, loc.Line
 	if snap, err := d.snapshot(); err == nil {
 		e.Goroutine = d.u.Goid(snap, regs)
@@ -540,6 +555,9 @@ func (d *Debugger) StepOut(ctx context.Context) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fs[d.frameSel].Inline {
+		return d.stepOutInline(ctx, fs, d.frameSel)
+	}
 	// The caller of the selected frame's physical frame.
 	i := d.frameSel
 	for i < len(fs) && fs[i].Inline {
@@ -568,4 +586,43 @@ func (d *Debugger) StepOut(ctx context.Context) (*Event, error) {
 		ev = d.event("step", proc.Stop{TID: d.cur})
 	}
 	return ev, err
+}
+
+// stepOutInline runs the selected thread out of the inlined call of frame
+// sel of fs: an instruction at a time, calls run over, until its physical
+// frame runs code outside that call, on the call's line or (in native
+// code) a statement's start: an inlined body's instructions interleave
+// with the caller's other lines. delve and gdb stop so, in the caller
+// right after the inlined body, rather than at the physical frame's
+// return. Another stop ends it first, and so does a user breakpoint the
+// thread comes to whose condition holds, as in gdb and delve.
+func (d *Debugger) stepOutInline(ctx context.Context, fs []Frame, sel int) (*Event, error) {
+	// depth counts the inline frames from sel out to the physical one.
+	depth := 0
+	for i := sel; i < len(fs) && fs[i].Inline; i++ {
+		depth++
+	}
+	if sel+depth >= len(fs) {
+		return nil, errors.New("the inlined frame has no physical frame under it")
+	}
+	phys, call := fs[sel+depth].Function, fs[sel+1]
+	for range maxLineSteps {
+		ev, err := d.NextInstruction(ctx)
+		if err != nil || ev.Reason != "step" {
+			return ev, err
+		}
+		pc := d.pc()
+		if ev := d.hitUser(proc.Stop{Reason: proc.StopBreakpoint, TID: d.cur, PC: pc, Breakpoint: pc}); ev != nil {
+			return ev, nil // a breakpoint on the way (in a loop of the body)
+		}
+		chain := d.chainAt(pc)
+		if frameLocation(pc, chain, len(chain)).Function != phys {
+			return ev, nil // the physical frame returned
+		}
+		if loc := frameLocation(pc, chain, 0); len(chain)-1 < depth &&
+			(loc.Line == call.Line && loc.File == call.File || d.stmtStart(pc)) {
+			return ev, nil
+		}
+	}
+	return d.event("step", proc.Stop{TID: d.cur}), nil
 }

@@ -32,7 +32,30 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := d.locationAt(regs.PC)
+	// The line the step starts on is that of the frame the stop shows
+	// (an inlined call not entered yet is hidden); startDepth counts the
+	// inline frames above the physical one there.
+	chain, hide := d.chainAt(regs.PC), d.hiddenFrames()
+	start := frameLocation(regs.PC, chain, hide)
+	startDepth := len(chain) - 1 - hide
+	phys := frameLocation(regs.PC, chain, len(chain)).Function
+	if d.sigStop.tid == d.cur && d.sigStop.pc == regs.PC {
+		// Stopped on a signal the step delivers: as gdb, into its
+		// handler, after the handler's prologue.
+		ev, err := d.StepInstruction(ctx)
+		if err != nil || ev.Reason != "step" || d.pc() == regs.PC {
+			return ev, err
+		}
+		if ev, entered, err := d.enterCallee(ctx, start.Function); err != nil || entered {
+			return ev, err
+		}
+		return ev, nil
+	}
+	if into && hide > 0 {
+		// Stopped on the line of an inlined call not entered yet:
+		// step enters it where it stands, as gdb does.
+		return d.stopHidden(hide - 1), nil
+	}
 	if start.Line == 0 {
 		return nil, fmt.Errorf("no line information at %#x (%s): use stepi, nexti or stepout", regs.PC, orUnknown(start.Function))
 	}
@@ -67,15 +90,26 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 			return ev, err
 		}
 		pc, at := d.pc(), d.frameID(d.cur)
-		loc := d.locationAt(pc)
-		if !into {
-			loc = d.locationIn(pc, start.Function)
-		}
+		chain := d.chainAt(pc)
+		loc, depth := frameLocation(pc, chain, 0), len(chain)-1
+		samePhys := frameLocation(pc, chain, len(chain)).Function == phys
 		switch {
 		case at.depth < id.depth:
 			// Returned to a caller: stop there, mid-line, as gdb does.
 			return d.event("step", proc.Stop{TID: d.cur}), nil
-		case at.depth > id.depth && loc.Function != start.Function:
+		case !into && samePhys && depth > startDepth:
+			// In a call inlined into the line's function: next runs
+			// over it as over a call. At its first instruction the
+			// call's line begins, a stop if it is another line (gdb).
+			if depth-d.inlineEntries(pc) > startDepth {
+				continue
+			}
+			call := frameLocation(pc, chain, depth-startDepth)
+			if call.Line == 0 || call.Line == start.Line && call.File == start.File {
+				continue
+			}
+			return d.stopHidden(depth - startDepth), nil
+		case at.depth > id.depth && !samePhys:
 			// Jumped into another function (a tail call): run it to
 			// its return.
 			if ev, err := d.finishFrame(ctx, id); err != nil || ev != nil {
@@ -88,6 +122,16 @@ func (d *Debugger) stepLine(ctx context.Context, into bool) (*Event, error) {
 		}
 	}
 	return d.event("step", proc.Stop{TID: d.cur}), nil
+}
+
+// stopHidden is a step's stop at the selected thread's PC showing the
+// frame n inline frames out from the innermost (Debugger.hidden).
+func (d *Debugger) stopHidden(n int) *Event {
+	pc := d.pc()
+	ev := d.event("step", proc.Stop{TID: d.cur})
+	d.hidden = hiddenInline{tid: d.cur, pc: pc, n: n}
+	d.describe(ev)
+	return ev
 }
 
 // stepCall runs the call instruction in: over it (next, or a callee not

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -16,6 +17,10 @@ type Location struct {
 	File     string // "" if unknown
 	Line     int    // 0 if unknown
 	Inline   bool   // an inlined call, not a real (physical) frame
+	// Site tells an inlined call from the function's other inlined calls
+	// of the same function (the address its code begins at); 0 for a
+	// physical frame.
+	Site uint64
 }
 
 // attrMIPSLinkageName is DW_AT_MIPS_linkage_name, which older GCCs emit
@@ -86,13 +91,16 @@ type lineRow struct {
 	file int32
 	line int32
 	end  bool // end_sequence: no code from here
+	stmt bool // is_stmt: a recommended breakpoint location
 }
 
 // fnNode is a DW_TAG_subprogram or DW_TAG_inlined_subroutine with code.
 type fnNode struct {
 	off      dwarf.Offset // the DIE, for its name
 	ranges   [][2]uint64
-	callFile int // inlined subroutines: where the call was
+	inlined  bool   // a DW_TAG_inlined_subroutine
+	entry    uint64 // inlined subroutines: the first instruction run
+	callFile int    // inlined subroutines: where the call was
 	callLine int
 	children []int32 // inlined subroutines directly within this node
 }
@@ -496,17 +504,64 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 			locs = m.symbolFrame(addr)
 		}
 	}()
+	ix, cu := m.unitAt(addr, !noSource)
+	if cu == nil {
+		return m.symbolFrame(addr)
+	}
+	chain := cu.chain(addr)
+	file, line := "", 0
+	if !noSource {
+		file, line = cu.lineFor(addr)
+	}
+	if len(chain) == 0 {
+		name, _, ok := m.Symbol(addr)
+		if !ok && file == "" {
+			return nil
+		}
+		return []Location{{Function: name, File: file, Line: line}}
+	}
+	locs = make([]Location, 0, len(chain))
+	for i := len(chain) - 1; i >= 0; i-- {
+		n := chain[i]
+		loc := Location{Function: ix.name(cu, n.off), File: file, Line: line, Inline: i > 0}
+		if loc.Inline {
+			loc.Site = n.entry
+		}
+		locs = append(locs, loc)
+		if !noSource {
+			file, line = cu.fileName(n.callFile), n.callLine
+		}
+	}
+	if locs[len(locs)-1].Function == "" {
+		locs[len(locs)-1].Function, _, _ = m.Symbol(addr)
+	}
+	return locs
+}
+
+// unitAt returns the compile unit with code at addr (a link-time address),
+// its functions and inlined calls read, and its line table too if lines is
+// set; nil if none holds addr.
+func (m *Module) unitAt(addr uint64, lines bool) (*dwarfIndex, *cuInfo) {
 	ix := m.dwarfIndex()
 	if ix == nil {
-		return m.symbolFrame(addr)
+		return nil, nil
 	}
 	ci, ok := lookupRange(ix.ranges, addr)
 	if !ok {
-		return m.symbolFrame(addr)
+		return nil, nil
 	}
 	cu := ix.units[ci]
+	if !ix.prepare(cu, lines) {
+		return nil, nil
+	}
+	return ix, cu
+}
+
+// prepare reads unit cu's functions and inlined calls, and its line table
+// if lines is set; false if its unit DIE cannot be read.
+func (ix *dwarfIndex) prepare(cu *cuInfo, lines bool) bool {
 	if ix.open(cu); cu.entry == nil {
-		return m.symbolFrame(addr)
+		return false
 	}
 	cu.splitOnce.Do(func() {
 		if cu.entry.Val(dwarf.AttrDwoName) != nil || cu.entry.Val(attrGNUDwoName) != nil {
@@ -514,11 +569,49 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 		}
 	})
 	cu.treeOnce.Do(func() { ix.loadTree(cu) })
-	if !noSource {
+	if lines {
 		cu.lineOnce.Do(func() { ix.loadLines(cu) })
 	}
+	return true
+}
 
-	// The chain of nodes containing addr, outermost first.
+// InlinedCopies returns where each call of function name inlined into
+// another function begins (link-time addresses, lowest first): the entry
+// of every DW_TAG_inlined_subroutine whose DW_AT_abstract_origin is name
+// (DW_AT_entry_pc, else the start of its first range), as gdb places a
+// breakpoint on an inlined function. name is the DWARF name, or the
+// demangled name with or without its parameters. Every unit's DIEs are
+// read. Malformed DWARF ends the search with what was found.
+func (m *Module) InlinedCopies(name string) (out []uint64) {
+	defer func() {
+		recover()
+		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	}()
+	ix := m.dwarfIndex()
+	if ix == nil {
+		return nil
+	}
+	for _, cu := range ix.units {
+		if !ix.prepare(cu, false) {
+			continue
+		}
+		for i := range cu.nodes {
+			n := &cu.nodes[i]
+			if !n.inlined {
+				continue
+			}
+			full := ix.name(cu, n.off)
+			if base, _, _ := strings.Cut(full, "("); full == name || base == name {
+				out = append(out, n.entry)
+			}
+		}
+	}
+	return out
+}
+
+// chain returns the function and inlined-call nodes containing addr,
+// outermost first.
+func (cu *cuInfo) chain(addr uint64) []*fnNode {
 	var chain []*fnNode
 	if fi, ok := lookupRange(cu.funcs, addr); ok {
 		n := &cu.nodes[fi]
@@ -535,30 +628,58 @@ func (m *Module) Frames(addr uint64, noSource bool) (locs []Location) {
 			break
 		}
 	}
+	return chain
+}
 
-	file, line := "", 0
-	if !noSource {
-		file, line = cu.lineFor(addr)
-	}
-	if len(chain) == 0 {
-		name, _, ok := m.Symbol(addr)
-		if !ok && file == "" {
-			return nil
+// InlineEntries returns how many of the innermost inlined calls at addr (a
+// link-time address; Frames lists them first) begin there: addr is their
+// DW_AT_entry_pc, else the start of their first range. A debugger stopped
+// there shows the call site rather than the inlined body not yet run, as
+// gdb does. Malformed DWARF gives 0.
+func (m *Module) InlineEntries(addr uint64) (n int) {
+	defer func() {
+		if recover() != nil {
+			n = 0
 		}
-		return []Location{{Function: name, File: file, Line: line}}
+	}()
+	_, cu := m.unitAt(addr, false)
+	if cu == nil {
+		return 0
 	}
-	locs = make([]Location, 0, len(chain))
-	for i := len(chain) - 1; i >= 0; i-- {
-		n := chain[i]
-		locs = append(locs, Location{Function: ix.name(cu, n.off), File: file, Line: line, Inline: i > 0})
-		if !noSource {
-			file, line = cu.fileName(n.callFile), n.callLine
+	chain := cu.chain(addr)
+	for i := len(chain) - 1; i > 0 && chain[i].entry == addr; i-- {
+		n++
+	}
+	return n
+}
+
+// StmtLine returns the file and line a debugger stops on at addr (a
+// link-time address): the line-table row covering addr, except that a row
+// not marked is_stmt yields to the last is_stmt row at the same address,
+// as gdb chooses (Frames follows binutils: the last row, whatever its
+// mark). ok is false when no row covers addr.
+func (m *Module) StmtLine(addr uint64) (file string, line int, ok bool) {
+	defer func() {
+		if recover() != nil {
+			file, line, ok = "", 0, false
+		}
+	}()
+	_, cu := m.unitAt(addr, true)
+	if cu == nil {
+		return "", 0, false
+	}
+	rs := cu.lines
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].addr > addr }) - 1
+	if i < 0 || rs[i].end {
+		return "", 0, false
+	}
+	for j := i; j >= 0 && rs[j].addr == rs[i].addr && !rs[j].end; j-- {
+		if rs[j].stmt {
+			i = j
+			break
 		}
 	}
-	if locs[len(locs)-1].Function == "" {
-		locs[len(locs)-1].Function, _, _ = m.Symbol(addr)
-	}
-	return locs
+	return cu.fileName(int(rs[i].file)), int(rs[i].line), true
 }
 
 func (m *Module) symbolFrame(addr uint64) []Location {
@@ -629,7 +750,7 @@ func (ix *dwarfIndex) loadLines(cu *cuInfo) {
 			cu.files = append(cu.files, le.File.Name)
 			fileIdx[le.File] = fi
 		}
-		rows = append(rows, lineRow{addr: le.Address, file: fi, line: int32(le.Line), end: le.EndSequence})
+		rows = append(rows, lineRow{addr: le.Address, file: fi, line: int32(le.Line), end: le.EndSequence, stmt: le.IsStmt})
 	}
 	// Sequences may come in any order. Within one address, an end of
 	// sequence sorts first so that a sequence starting where another ends
@@ -696,6 +817,15 @@ func (ix *dwarfIndex) loadTree(cu *cuInfo) {
 				}
 				if v, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 					n.callLine = int(v)
+				}
+				n.inlined, n.entry = true, rs[0][0]
+				switch v := e.Val(dwarf.AttrEntrypc).(type) {
+				case uint64:
+					n.entry = v
+				case int64: // DWARF 5: an offset from the base address
+					if lo, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+						n.entry = lo + uint64(v)
+					}
 				}
 				cu.nodes[parent].children = append(cu.nodes[parent].children, idx)
 			} else {

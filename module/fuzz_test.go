@@ -55,7 +55,10 @@ func FuzzFromBytes(f *testing.F) {
 			m.Frames(a, false)
 			m.Frames(a, true)
 			m.Code(a, 16)
+			m.StmtLine(a)
+			m.InlineEntries(a)
 		}
+		m.InlinedCopies("f")
 		m.SymbolByName("f")
 		m.SymbolValue("f")
 		for _, s := range m.File.Sections {

@@ -1,11 +1,17 @@
 package pclntab
 
+import "slices"
+
 // InlinedCall is one inlined call that contains a pc.
 type InlinedCall struct {
 	Name string // the inlined function
 	File string // position inside the inlined function at the pc
 	Line int
 	ID   uint8 // the inlined function's funcID
+	// Site tells the call from the function's other inlined calls: its
+	// index in the function's inline tree, plus one (calls on one line
+	// may share their parentPc).
+	Site uint64
 }
 
 // Location is one logical frame at a pc.
@@ -13,7 +19,8 @@ type Location struct {
 	Function string
 	File     string
 	Line     int
-	Inline   bool // an inlined call; false for the physical function
+	Inline   bool   // an inlined call; false for the physical function
+	Site     uint64 // an inlined call: InlinedCall.Site; 0 otherwise
 }
 
 // inlineLayout is where the fields of one FUNCDATA_InlTree entry
@@ -73,10 +80,10 @@ func (t *Table) inlined(f *Func, pc uint64) ([]InlinedCall, uint64) {
 			name = "?"
 		}
 		file, line, _ := t.Line(f, pc)
-		calls = append(calls, InlinedCall{Name: name, File: file, Line: line, ID: rec[lay.funcID]})
 		// parentPc is an instruction whose position is the call site; it
 		// is inside the same physical function.
 		next := f.Entry + uint64(int64(int32(t.order.Uint32(rec[lay.parentPc:]))))
+		calls = append(calls, InlinedCall{Name: name, File: file, Line: line, ID: rec[lay.funcID], Site: uint64(ix) + 1})
 		if next < f.Entry || next >= f.End {
 			break
 		}
@@ -112,8 +119,66 @@ func (t *Table) Frames(pc uint64) []Location {
 	calls, outer := t.inlined(f, pc)
 	locs := make([]Location, 0, len(calls)+1)
 	for _, c := range calls {
-		locs = append(locs, Location{Function: c.Name, File: c.File, Line: c.Line, Inline: true})
+		locs = append(locs, Location{Function: c.Name, File: c.File, Line: c.Line, Inline: true, Site: c.Site})
 	}
 	file, line, _ := t.Line(f, outer)
 	return append(locs, Location{Function: f.Name, File: file, Line: line})
+}
+
+// InlinedCopies returns where the calls that the compiler inlined into f
+// begin, by the inlined function's name: for every call (an entry of f's
+// inline tree, at any depth), the lowest pc whose chain of inlined calls
+// holds it, lowest first. It returns nil when f has no inlined calls or
+// the inline tree is unavailable (HasInlineTree).
+func (t *Table) InlinedCopies(f *Func) map[string][]uint64 {
+	lay, ok := t.inlineLayout()
+	if f == nil || t.gofunc == nil || !ok || f.npcdata <= pcdataInlTreeIndex {
+		return nil
+	}
+	treeOff, ok := t.funcdataOff(f, funcdataInlTree)
+	if !ok || uint64(treeOff) >= uint64(len(t.gofunc)) {
+		return nil
+	}
+	tree := t.gofunc[treeOff:]
+	at := uint64(f.off) + uint64(f.fixed) + 4*uint64(pcdataInlTreeIndex)
+	if at+4 > uint64(len(t.funcdata)) {
+		return nil
+	}
+	it, ok := t.pcvalues(t.order.Uint32(t.funcdata[at:]), f.Entry)
+	if !ok {
+		return nil
+	}
+	first := map[int32]uint64{} // inline tree index -> lowest pc
+	for it.next() {
+		// The chain of calls at [it.lo, it.pc): each entry's parent is
+		// the tree index at its parentPc.
+		for ix, n := it.val, 0; ix >= 0 && n < maxInlineDepth; n++ {
+			if uint64(ix+1)*uint64(lay.size) > uint64(len(tree)) {
+				break
+			}
+			if pc, seen := first[ix]; !seen || it.lo < pc {
+				first[ix] = it.lo
+			}
+			rec := tree[int(ix)*lay.size:]
+			parent := f.Entry + uint64(int64(int32(t.order.Uint32(rec[lay.parentPc:]))))
+			if parent < f.Entry || parent >= f.End {
+				break
+			}
+			ix = t.pcdata(f, pcdataInlTreeIndex, parent)
+		}
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	out := map[string][]uint64{}
+	for ix, pc := range first {
+		rec := tree[int(ix)*lay.size:]
+		if name, ok := cstring(t.funcnametab, uint64(t.order.Uint32(rec[lay.nameOff:]))); ok {
+			out[name] = append(out[name], pc)
+		}
+	}
+	for _, pcs := range out {
+		slices.Sort(pcs)
+	}
+	return out
 }

@@ -612,38 +612,61 @@ func readUvarint32(p []byte) (v uint32, n int) {
 // (value delta, pc delta) varint pairs; each value holds up to (not
 // including) the pc it was advanced to.
 func (t *Table) pcvalue(off uint32, entry, targetpc uint64) (int32, bool) {
-	if off == 0 || uint64(off) >= uint64(len(t.pctab)) {
+	it, ok := t.pcvalues(off, entry)
+	if !ok {
 		return -1, false
 	}
-	p := t.pctab[off:]
-	val := int32(-1)
-	pc := entry
-	// Every step consumes at least two bytes, so this ends.
-	for {
-		uv, n := readUvarint32(p)
-		if n < 0 {
-			return -1, false
-		}
-		if uv == 0 && pc != entry {
-			return -1, false // end of table, targetpc not covered
-		}
-		p = p[n:]
-		if uv&1 != 0 {
-			uv = ^(uv >> 1)
-		} else {
-			uv >>= 1
-		}
-		pcd, n := readUvarint32(p)
-		if n < 0 {
-			return -1, false
-		}
-		p = p[n:]
-		val += int32(uv)
-		pc += uint64(pcd) * uint64(t.quantum)
-		if targetpc < pc {
-			return val, true
+	for it.next() {
+		if targetpc < it.pc {
+			return it.val, true
 		}
 	}
+	return -1, false // end of table, targetpc not covered
+}
+
+// pcvalueIter walks a pc-value table (see pcvalue): after each next, val
+// holds over [lo, pc).
+type pcvalueIter struct {
+	t       *Table
+	p       []byte
+	entry   uint64
+	lo, pc  uint64
+	val     int32
+	started bool
+}
+
+// pcvalues starts a walk of the table at pctab offset off of the function
+// at entry; false if there is none.
+func (t *Table) pcvalues(off uint32, entry uint64) (pcvalueIter, bool) {
+	if off == 0 || uint64(off) >= uint64(len(t.pctab)) {
+		return pcvalueIter{}, false
+	}
+	return pcvalueIter{t: t, p: t.pctab[off:], entry: entry, pc: entry, val: -1}, true
+}
+
+// next reads the next (value, pc) pair: false at the table's end or a
+// corrupt pair. Every step consumes at least two bytes, so a walk ends.
+func (it *pcvalueIter) next() bool {
+	uv, n := readUvarint32(it.p)
+	if n < 0 || uv == 0 && it.started {
+		return false
+	}
+	it.started = true
+	it.p = it.p[n:]
+	if uv&1 != 0 {
+		uv = ^(uv >> 1)
+	} else {
+		uv >>= 1
+	}
+	pcd, n := readUvarint32(it.p)
+	if n < 0 {
+		return false
+	}
+	it.p = it.p[n:]
+	it.val += int32(uv)
+	it.lo = it.pc
+	it.pc += uint64(pcd) * uint64(it.t.quantum)
+	return true
 }
 
 // SPDelta returns the pcsp table value at pc: how far SP is below its value

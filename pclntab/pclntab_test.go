@@ -819,6 +819,7 @@ func FuzzParse(f *testing.F) {
 				tab.Inline(fn, pc)
 				tab.Frames(pc)
 			}
+			tab.InlinedCopies(fn)
 			if n++; n > 200 {
 				break
 			}

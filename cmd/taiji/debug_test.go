@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -181,6 +182,149 @@ func TestDebugCLines(t *testing.T) {
 	}
 }
 
+// TestDebugNextOverInlined: on -O2 code, next steps over a call inlined
+// into the line (it stopped inside twice(), inlined into main), stops on
+// the lines gdb stops on where several line-table rows share an address
+// (gdb takes the is_stmt one), and a breakpoint on main reports gdb's line.
+func TestDebugNextOverInlined(t *testing.T) {
+	bin := testprog.BuildC(t, "debug", "-O2", "-no-pie")
+	src, _ := testprog.DebugSources()
+	loc := fmt.Sprintf("debug.c:%d", markedLine(t, src, "inl_before"))
+	steps := []string{"next", "next", "next", "next"}
+	want, _ := gdbLines(t, bin, append([]string{"break " + loc, "run"}, steps...), "inline")
+	r := debugBatch(t, append([]string{"break " + loc, "continue"}, steps...), "--", bin, "inline")
+	if got := r.lines(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("taiji stopped on lines %v, gdb on %v", got, want)
+	}
+	for _, s := range r.stops[1:] {
+		if s.Function != "main" {
+			t.Errorf("next stopped in %s (line %d), want main: the inlined call is stepped over", s.Function, s.Line)
+		}
+	}
+	want, wantBP := gdbLines(t, bin, []string{"break main", "run"}, "inline")
+	r = debugBatch(t, []string{"break main", "continue"}, "--", bin, "inline")
+	if got := hexAddr(t, r.stops[1].PC); got != wantBP || len(want) == 0 || r.stops[1].Line != want[0] {
+		t.Errorf("break main stopped at %#x line %d, gdb at %#x line %v", got, r.stops[1].Line, wantBP, want)
+	}
+}
+
+// TestDebugStepoutInlined: stepout from a frame inlined into its caller
+// stops in the caller right after the inlined body (on the call's line or
+// the next), not at the physical frame's return (which ran main to its
+// end, or to the breakpoint in the inlined loop again).
+func TestDebugStepoutInlined(t *testing.T) {
+	t.Run("C", func(t *testing.T) {
+		bin := testprog.BuildC(t, "debug", "-O2", "-no-pie")
+		src, _ := testprog.DebugSources()
+		call := markedLine(t, src, "inl_call1")
+		r := debugBatch(t, []string{fmt.Sprintf("break debug.c:%d", call), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[1]; s.Function != "twice" {
+			t.Fatalf("the breakpoint on line %d stopped in %s, want the inlined twice", call, s.Function)
+		}
+		if s := r.stops[2]; s.Reason != "step" || s.Function != "main" || s.Line != call {
+			t.Errorf("stepout from the inlined twice stopped %+v, want main at line %d", s, call)
+		}
+	})
+	t.Run("Go", func(t *testing.T) {
+		bin := testprog.BuildGo(t, "debuggo", "-ldflags=-s -w")
+		_, src := testprog.DebugSources()
+		body := markedLine(t, src, "sum_body")
+		r := debugBatch(t, []string{fmt.Sprintf("tbreak main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[1]; !strings.HasPrefix(s.Function, "main.Sum[") {
+			t.Fatalf("the breakpoint on line %d stopped in %s, want the inlined main.Sum", body, s.Function)
+		}
+		call := markedLine(t, src, "inl_call")
+		if s := r.stops[2]; s.Reason != "step" || s.Function != "main.main" || s.Line != call && s.Line != call+1 {
+			t.Errorf("stepout from the inlined Sum stopped %+v, want main.main at line %d or %d", s, call, call+1)
+		}
+		// A breakpoint in the inlined loop stops the stepout at its next
+		// iteration.
+		r = debugBatch(t, []string{fmt.Sprintf("break main.go:%d", body), "continue", "stepout"}, "--", bin, "inline")
+		if s := r.stops[2]; s.Reason != "breakpoint" || s.Breakpoint != 1 || s.PC != r.stops[1].PC {
+			t.Errorf("stepout from the inlined loop with a breakpoint in it stopped %+v, want breakpoint 1 again", s)
+		}
+	})
+}
+
+// gdbBreakAddrs returns the addresses of gdb's breakpoint on spec in bin
+// (every location of a multi-location one), lowest first.
+func gdbBreakAddrs(t *testing.T, bin, spec string) []uint64 {
+	t.Helper()
+	if _, err := exec.LookPath("gdb"); err != nil {
+		t.Skip("gdb not installed")
+	}
+	out, err := exec.Command("gdb", "-batch", "-nx", "-ex", "break "+spec, "-ex", "info breakpoints", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	var addrs []uint64
+	for _, m := range regexp.MustCompile(`(?m)\s(0x[0-9a-f]+) in `).FindAllStringSubmatch(string(out), -1) {
+		addrs = append(addrs, hexAddr(t, m[1]))
+	}
+	slices.Sort(addrs)
+	return addrs
+}
+
+// breakAddrs returns the addresses of the breakpoint a break command of
+// a --json run made.
+func (r debugOut) breakAddrs(t *testing.T, cmd string) []uint64 {
+	t.Helper()
+	for _, c := range r.commands {
+		if c["command"] != cmd {
+			continue
+		}
+		var addrs []uint64
+		res, _ := c["result"].(map[string]any)
+		locs, _ := res["locations"].([]any)
+		for _, l := range locs {
+			a, _ := l.(map[string]any)["addr"].(string)
+			addrs = append(addrs, hexAddr(t, a))
+		}
+		return addrs
+	}
+	t.Fatalf("no %q command in the output", cmd)
+	return nil
+}
+
+// TestDebugBreakInlined: a breakpoint on a function the compiler inlined
+// has a location at each inlined copy and at the out-of-line one, where
+// gdb puts them, and stops in each copy that runs; so has one on a line
+// of its body, and on a line of a generic function inlined for two types.
+func TestDebugBreakInlined(t *testing.T) {
+	csrc, gosrc := testprog.DebugSources()
+	for _, tc := range []struct {
+		name, fn string
+		lines    []string // FILE:LINE locations to compare with gdb
+		bin      func(t *testing.T) string
+	}{
+		{"C", "twice", []string{fmt.Sprintf("debug.c:%d", markedLine(t, csrc, "twice_body"))},
+			func(t *testing.T) string { return testprog.BuildC(t, "debug", "-O2", "-no-pie") }},
+		{"Go", "main.triple", []string{fmt.Sprintf("main.go:%d", markedLine(t, gosrc, "triple_body")), fmt.Sprintf("main.go:%d", markedLine(t, gosrc, "sum_body"))},
+			func(t *testing.T) string { return testprog.BuildGo(t, "debuggo") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := tc.bin(t)
+			for _, l := range tc.lines {
+				want := gdbBreakAddrs(t, bin, l)
+				r := debugBatch(t, []string{"break " + l}, "--", bin, "inline")
+				if got := r.breakAddrs(t, "break "+l); len(want) < 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("break %s at %#x, gdb at %#x", l, got, want)
+				}
+			}
+			want := gdbBreakAddrs(t, bin, tc.fn)
+			r := debugBatch(t, []string{"break " + tc.fn, "continue", "continue"}, "--", bin, "inline")
+			if got := r.breakAddrs(t, "break "+tc.fn); len(want) < 2 || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("break %s at %#x, gdb at %#x", tc.fn, got, want)
+			}
+			for _, s := range r.stops[1:] {
+				if s.Reason != "breakpoint" || s.Function != tc.fn {
+					t.Errorf("stop %+v, want breakpoint 1 in the inlined %s", s, tc.fn)
+				}
+			}
+		})
+	}
+}
+
 // TestDebugFileLineAndCondition: FILE:LINE breakpoints, and a condition on
 // the first C argument's register that is true in the second call only.
 func TestDebugFileLineAndCondition(t *testing.T) {
@@ -225,6 +369,30 @@ func TestDebugFileLineAndCondition(t *testing.T) {
 // instruction, bt shows the signal frame, stepping out of the handler
 // lands in the trampoline, and stepping over its sigreturn lands where
 // the handler put the ucontext's PC.
+// TestDebugNextIntoSignalHandler: next and step from a stop on a signal
+// that stepping delivers stop in the handler after its prologue, where gdb
+// puts a breakpoint on the handler (they ran on to the next signal or the
+// exit). At -O2 that is where gdb's next stops too; at -O0 gdb's next
+// stops at the handler's first instruction, its arguments not yet stored.
+func TestDebugNextIntoSignalHandler(t *testing.T) {
+	for _, opt := range []string{"-O0", "-O2"} {
+		bin := testprog.BuildC(t, "debug", opt, "-no-pie")
+		for _, step := range []string{"next", "step"} {
+			t.Run(opt+"/"+step, func(t *testing.T) {
+				want, _ := gdbLines(t, bin, []string{"break on_fault", "run", "continue"}, "sigill")
+				r := debugBatch(t, []string{"continue", step}, "--", bin, "sigill")
+				if len(r.stops) < 3 || r.stops[1].Signal != "SIGILL" {
+					t.Fatalf("stops %+v, want SIGILL then a step", r.stops)
+				}
+				s := r.stops[2]
+				if s.Reason != "step" || s.Function != "on_fault" || len(want) == 0 || s.Line != want[len(want)-1] {
+					t.Errorf("%s from the SIGILL stop stopped %+v; gdb's break on_fault on lines %v", step, s, want)
+				}
+			})
+		}
+	}
+}
+
 func TestDebugSignalStepping(t *testing.T) {
 	bin := testprog.BuildC(t, "debug", "-O0", "-no-pie")
 	for _, tc := range []struct{ mode, signal, fault, resume string }{

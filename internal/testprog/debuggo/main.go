@@ -7,6 +7,8 @@
 //	grow             next over a call that grows (copies) the goroutine's
 //	                 stack (deep recursion) and over a sleep after which
 //	                 the goroutine may run on another thread, in stepper
+//	inline           calls Sum, which the compiler inlines, for ints and
+//	                 for floats, and triple twice; prints "sum N F T"
 package main
 
 import (
@@ -56,6 +58,22 @@ func stepper() int {
 	return r1 + r2 + r3
 }
 
+// Sum is small: the compiler inlines each instantiation where it is
+// called.
+func Sum[T int | float64](xs []T) T {
+	var s T
+	for _, x := range xs {
+		s += x // LINE sum_body
+	}
+	return s
+}
+
+// triple is small: the compiler inlines it where it is called.
+func triple(x int) int {
+	counter.Add(int64(x)) // LINE triple_body
+	return x * 3
+}
+
 func main() {
 	mode := "lines"
 	if len(os.Args) > 1 {
@@ -97,8 +115,12 @@ func main() {
 		done := make(chan int)
 		go func() { done <- stepper() }()
 		fmt.Printf("grow %d\n", <-done)
+	case "inline":
+		n := Sum([]int{1, 2, int(counter.Load())})      // LINE inl_call
+		f := Sum([]float64{1.5, float64(len(os.Args))}) // LINE inl_call2
+		fmt.Printf("sum %d %g %d\n", n, f, triple(n)+triple(int(f)))
 	default:
-		fmt.Fprintln(os.Stderr, "usage: debuggo lines | threads N M | grow")
+		fmt.Fprintln(os.Stderr, "usage: debuggo lines | threads N M | grow | inline")
 		os.Exit(2)
 	}
 }

@@ -12,6 +12,7 @@
 //	                 and exit 3 if a byte changed while it ran)
 //	spin             prints "ready", then two threads call hit() without
 //	                 end while the main thread prints "tick N" every 10 ms
+//	inline           calls twice(), which -O2 inlines, twice; prints "sum N"
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -45,6 +46,13 @@ __attribute__((noinline)) int add(int a, int b) {
 
 __attribute__((noinline)) void hit(int i) {
 	ATOMIC_INC(&counter); // LINE hit_body
+}
+
+// twice is inlined into main by -O2 (an out-of-line copy is kept too).
+int twice(int a) {
+	int t = a * 2; // LINE twice_body
+	counter += t;  // LINE twice_second
+	return t;
 }
 
 __attribute__((noinline)) void never_called(void) { counter = -1; }
@@ -171,6 +179,13 @@ int main(int argc, char **argv) {
 			printf("tick %ld\n", i);
 		}
 	}
+	if (strcmp(mode, "inline") == 0) {
+		int sum = add(1, 2);        // LINE inl_before
+		sum += twice(sum);          // LINE inl_call1
+		sum += twice((int)counter); // LINE inl_call2
+		printf("sum %d\n", sum);    // LINE inl_after
+		return 0;
+	}
 	if (strcmp(mode, "sigill") == 0) {
 		return faulting(fault_ill, SIGILL);
 	}
@@ -196,6 +211,6 @@ int main(int argc, char **argv) {
 			}
 		}
 	}
-	fprintf(stderr, "usage: debug lines | threads N M | sigill | segv | loop | spin\n");
+	fprintf(stderr, "usage: debug lines | threads N M | sigill | segv | loop | spin | inline\n");
 	return 2;
 }
