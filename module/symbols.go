@@ -88,13 +88,15 @@ func symRank(info uint8, size uint64, name []byte) int32 {
 	return r
 }
 
-// asmLocal reports whether a symbol is an assembler-local label (".L"
-// followed by anything: .LVL55, .L0 ), which the assembler keeps in the
-// symbol table when the linker may relax code (LoongArch, RISC-V) or as is
-// asked to (-L). It lies inside a function and must not name the PCs
-// after it; gdb and addr2line skip them too.
+// asmLocal reports whether a symbol is an assembler-local label: ".L"
+// followed by anything (.LVL55) or GNU as's fake labels, which hold a
+// \001 or \002 ("L0\001"). Assemblers keep them in the symbol table when
+// the linker may relax code (LoongArch, RISC-V: Debian's loong64 libc.a
+// has 92280 "L0\001") or when asked to (as -L). They lie inside functions
+// and must not name the PCs after them; gdb and addr2line skip them too.
 func asmLocal(typ elf.SymType, info uint8, name []byte) bool {
-	return typ == elf.STT_NOTYPE && elf.ST_BIND(info) == elf.STB_LOCAL && bytes.HasPrefix(name, []byte(".L"))
+	return typ == elf.STT_NOTYPE && elf.ST_BIND(info) == elf.STB_LOCAL &&
+		(bytes.HasPrefix(name, []byte(".L")) || bytes.ContainsAny(name, "\x01\x02"))
 }
 
 // demangleName returns the demangled form of a C++ or Rust symbol with its
