@@ -43,5 +43,6 @@ var LOONG64 = register(&Arch{
 		ErrReg:     -1,
 		Restart:    RestartProbe,
 		SingleStep: false,
+		NextPCs:    loongNextPCs,
 	},
 })
