@@ -6,8 +6,9 @@ package arch
 // conditional branch yields both ways, as gdb's loongarch software single
 // step does; bceqz/bcnez test a floating-point condition flag, which the
 // general registers do not hold, so both ways are all the more needed.
-// Debian's kernel has PTRACE_SINGLESTEP (hardware, since Linux 6.3), but
-// qemu's TCG does not emulate the watchpoint registers it uses.
+// Debian's kernel has PTRACE_SINGLESTEP (since Linux 6.3, on the
+// watchpoint registers), unproven under qemu's TCG, where the VM tests run;
+// software steps work wherever breakpoints do.
 func loongNextPCs(insn uint32, pc uint64, reg func(int) uint64) []uint64 {
 	op := insn >> 26
 	rj := int(insn >> 5 & 31)
