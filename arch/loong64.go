@@ -45,7 +45,7 @@ var LOONG64 = register(&Arch{
 		Args:       []int{4, 5, 6, 7, 8, 9}, // a0-a5
 		Ret:        4,
 		ErrReg:     -1,
-		Restart:    RestartProbe,
+		Restart:    RestartOrigReg, // orig_a0 at word 32 of NT_PRSTATUS, regs[0] the in-call mark
 		SingleStep: false,
 		NextPCs:    loongNextPCs,
 	},
