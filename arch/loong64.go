@@ -17,6 +17,11 @@ var LOONG64 = register(&Arch{
 	RegNames:  seqNames(map[int]string{}, 0, 32, "r"),
 	GoUsesLR:  true,
 	GoG:       22, // Go uses R22 for g on loong64
+	// LoongArch ELF psABI: a0-a7 (r4-r11) carry integer arguments, a0
+	// and a1 the results.
+	CIntArgs:    seqInts(4, 8),
+	CIntResults: []int{4, 5},
+	GoCgoCall:   &GoCgoCall{G: 0}, // asm_loong64.s: MOVV R13, 0(R3) // save old g on stack (go1.19-go1.27)
 	// user_pt_regs: r0-r31, orig_a0, csr_era (the PC), csr_badv,
 	// reserved[10].
 	CoreRegs: append(append(seqSlots(32), SlotSkip, SlotPC), skips(11)...),
@@ -40,7 +45,8 @@ var LOONG64 = register(&Arch{
 		Args:       []int{4, 5, 6, 7, 8, 9}, // a0-a5
 		Ret:        4,
 		ErrReg:     -1,
-		Restart:    RestartProbe,
+		Restart:    RestartOrigReg, // orig_a0 at word 32 of NT_PRSTATUS, regs[0] the in-call mark
 		SingleStep: false,
+		NextPCs:    loongNextPCs,
 	},
 })

@@ -90,7 +90,7 @@ const (
 	RestartSavedRegs
 	// RestartProbe: the state needed to replay the restart is not in the
 	// register file at the stop (arm64 rewinds the PC and forgets the error
-	// before the stop; riscv64 and loong64 keep orig_a0 out of the regset).
+	// before the stop; riscv64 keeps orig_a0 out of the regset).
 	// proc lets the kernel do the restart and catches the thread at the
 	// entry of the restarted call, where everything is visible.
 	RestartProbe

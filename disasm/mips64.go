@@ -18,6 +18,7 @@ func GoBody(a *arch.Arch, code []byte, entry uint64) (addr uint64, ok bool) {
 // read raw words, for arches with no disassembler here.
 var rawStackCheckEnd = map[string]func(a *arch.Arch, code []byte, entry uint64) (uint64, bool){
 	"mips64le": mips64StackCheckEnd,
+	"loong64":  loong64StackCheckEnd,
 }
 
 // MIPS64 encodings (MIPS64 vol. II): the major opcode in bits 31-26, rs in

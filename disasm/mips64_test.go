@@ -1,7 +1,6 @@
 package disasm
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/taijidbg/taiji/arch"
@@ -11,13 +10,6 @@ import (
 // words go1.26 emits (objdump of a cross-built binary).
 func TestGoBodyMIPS64(t *testing.T) {
 	const entry = 0x1000
-	le := func(ws ...uint32) []byte {
-		b := make([]byte, 4*len(ws))
-		for i, w := range ws {
-			binary.LittleEndian.PutUint32(b[4*i:], w)
-		}
-		return b
-	}
 	for _, tc := range []struct {
 		name string
 		code []byte
@@ -25,11 +17,11 @@ func TestGoBodyMIPS64(t *testing.T) {
 	}{
 		// ld at,16(s8); daddi v0,sp,-72; sltu at,at,v0; bnez at,+6; nop;
 		// or v1,zero,ra; jal morestack_noctxt; nop; b entry; nop; sd ra,...
-		{"frame", le(0xdfc10010, 0x63a2ffb8, 0x0022082b, 0x14200006, 0, 0x001f1825, 0x0c02f19e, 0, 0x1000fff7, 0, 0xffbfff38), entry + 0x28},
+		{"frame", leWords(0xdfc10010, 0x63a2ffb8, 0x0022082b, 0x14200006, 0, 0x001f1825, 0x0c02f19e, 0, 0x1000fff7, 0, 0xffbfff38), entry + 0x28},
 		// ld at,16(s8); sltu at,at,sp; bnez at,+6; ...
-		{"small frame", le(0xdfc10010, 0x003d082b, 0x14200006, 0, 0x001f1825, 0x0c02f19e, 0, 0x1000fff8, 0), entry + 0x24},
+		{"small frame", leWords(0xdfc10010, 0x003d082b, 0x14200006, 0, 0x001f1825, 0x0c02f19e, 0, 0x1000fff8, 0), entry + 0x24},
 		// A bnez at with no load of the stackguard before it.
-		{"no check", le(0x003d082b, 0x14200006, 0, 0x03e00008, 0), 0},
+		{"no check", leWords(0x003d082b, 0x14200006, 0, 0x03e00008, 0), 0},
 		{"empty", nil, 0},
 	} {
 		got, ok := GoBody(arch.MIPS64LE, tc.code, entry)

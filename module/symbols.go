@@ -88,6 +88,17 @@ func symRank(info uint8, size uint64, name []byte) int32 {
 	return r
 }
 
+// asmLocal reports whether a symbol is an assembler-local label: ".L"
+// followed by anything (.LVL55) or GNU as's fake labels, which hold a
+// \001 or \002 ("L0\001"). Assemblers keep them in the symbol table when
+// the linker may relax code (LoongArch, RISC-V: Debian's loong64 libc.a
+// has 92280 "L0\001") or when asked to (as -L). They lie inside functions
+// and must not name the PCs after them; gdb and addr2line skip them too.
+func asmLocal(typ elf.SymType, info uint8, name []byte) bool {
+	return typ == elf.STT_NOTYPE && elf.ST_BIND(info) == elf.STB_LOCAL &&
+		(bytes.HasPrefix(name, []byte(".L")) || bytes.ContainsAny(name, "\x01\x02"))
+}
+
 // demangleName returns the demangled form of a C++ or Rust symbol with its
 // parameters, as gdb and addr2line -C print it, or name itself.
 func demangleName(name string) string {
@@ -253,7 +264,7 @@ func (m *Module) buildSymbols() *symtab {
 		typ := elf.ST_TYPE(s.info)
 		isFunc := typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC ||
 			(typ == elf.STT_NOTYPE && s.shndx < elf.SHN_LORESERVE && exec(s.shndx))
-		if !isFunc || s.value == 0 {
+		if !isFunc || s.value == 0 || asmLocal(typ, s.info, s.name) {
 			return
 		}
 		t.byAddr = append(t.byAddr, sym{start: s.value, size: s.size, off: s.nameOff, tab: uint8(tab), rank: symRank(s.info, s.size, s.name)})

@@ -74,8 +74,24 @@ func (s *Session) readRaw(addr uint64, p []byte) error {
 	return fmt.Errorf("proc: PID %d: reading %d bytes at %#x: %w", s.Pid, len(p), addr, memErr(err))
 }
 
+// writeRaw writes from the tracer thread. A kernel built with
+// CONFIG_PROC_MEM_FORCE_PTRACE (or booted with
+// proc_mem.force_override=ptrace; Linux 6.12 and later, Debian's loong64
+// kernels) lets a /proc/PID/mem write reach a read-only mapping, such as
+// the code a breakpoint goes into, only when it comes from the thread the
+// process is ptrace-attached to (fs/proc/base.c, proc_mem_foll_force:
+// task->parent == current); from any other thread it fails with EIO.
 func (s *Session) writeRaw(addr uint64, p []byte) error {
-	n, err := s.mem.WriteAt(p, int64(addr))
+	var (
+		n   int
+		err error
+	)
+	write := func() { n, err = s.mem.WriteAt(p, int64(addr)) }
+	if s.t.onThread() {
+		write()
+	} else {
+		s.t.Do(write)
+	}
 	if n == len(p) {
 		return nil
 	}

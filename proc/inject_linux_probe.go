@@ -1,4 +1,4 @@
-//go:build linux && (riscv64 || loong64)
+//go:build linux && riscv64
 
 package proc
 
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// riscv64 and loong64 system call injection. NT_PRSTATUS lacks orig_a0,
+// riscv64 system call injection. NT_PRSTATUS lacks orig_a0,
 // which the kernel reloads a0 from when it restarts an interrupted call,
 // so the register file at the stop cannot say how the call restarts: taiji
 // probes (Session.probeRestart).

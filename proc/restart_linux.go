@@ -1,4 +1,4 @@
-//go:build linux && !ppc64le && !s390x
+//go:build linux && !ppc64le && !s390x && !loong64
 
 package proc
 
@@ -6,5 +6,5 @@ import "golang.org/x/sys/unix"
 
 // dyingRegs: on these arches either the stub restores registers without
 // rt_sigreturn (amd64, mips64le), which leaves the restart block alone, or
-// the probe found the registers (arm64, riscv64, loong64).
+// the probe found the registers (arm64, riscv64).
 func dyingRegs(stop, fixed *unix.PtraceRegs) *unix.PtraceRegs { return nil }

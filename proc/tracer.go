@@ -68,6 +68,11 @@ func (t *Tracer) Do(f func()) {
 	}
 }
 
+// onThread reports whether the caller runs on the tracer thread. The
+// thread is locked to the tracer's goroutine and runs no other, so its
+// thread ID identifies that goroutine.
+func (t *Tracer) onThread() bool { return unix.Gettid() == t.tid }
+
 // Close ends the tracer thread; the kernel detaches any remaining tracee.
 func (t *Tracer) Close() {
 	t.close.Do(func() { close(t.reqs) })

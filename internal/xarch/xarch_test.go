@@ -113,6 +113,7 @@ var prstatusPC = map[string]struct{ size, pc int }{
 	"ppc64le":  {48 * 8, 32},
 	"s390x":    {27 * 8, 1},
 	"riscv64":  {32 * 8, 0},
+	"loong64":  {45 * 8, 33}, // user_pt_regs: r0-r31, orig_a0, csr_era (the PC), csr_badv, reserved[10]
 }
 
 // TestPtrace shows the basics the ptrace engine builds on work on this

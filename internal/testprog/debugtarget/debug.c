@@ -107,6 +107,12 @@ __asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.shor
 __asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.2byte 0\n.globl fault_ill_end\nfault_ill_end:\n\tret\n.size fault_ill,.-fault_ill\n"
         ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tli a0,0\n\tlw a0,0(a0)\n.globl fault_segv_end\nfault_segv_end:\n\tret\n.size fault_segv,.-fault_segv\n");
 #define UC_PC(uc) ((uc)->uc_mcontext.__gregs[REG_PC])
+#elif defined(__loongarch64)
+// The all-zero word is no LoongArch instruction: an instruction-not-exist
+// exception, SIGILL. glibc names the PC __pc.
+__asm__(".text\n.globl fault_ill\n.type fault_ill,@function\nfault_ill:\n\t.word 0\n.globl fault_ill_end\nfault_ill_end:\n\tjr $ra\n.size fault_ill,.-fault_ill\n"
+        ".globl fault_segv\n.type fault_segv,@function\nfault_segv:\n\tld.w $a0, $zero, 0\n.globl fault_segv_end\nfault_segv_end:\n\tjr $ra\n.size fault_segv,.-fault_segv\n");
+#define UC_PC(uc) ((uc)->uc_mcontext.__pc)
 #else
 #error "debug.c: no faulting instructions for this architecture"
 #endif
