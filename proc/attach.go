@@ -411,6 +411,15 @@ func (s *Session) anyThread() *sthread {
 	return nil
 }
 
+// OnTracer runs f on the session's tracer thread and waits for it. The
+// session's calls inside f then run directly, without the hand-off to
+// that thread each one otherwise makes (a channel send and two thread
+// wake-ups, tens of microseconds): a debugger's loop that resumes the
+// process and evaluates a breakpoint condition thousands of times a
+// second runs its whole loop there. f must not wait for another
+// goroutine that uses the session.
+func (s *Session) OnTracer(f func()) { s.t.Do(f) }
+
 // Interrupted reports whether the context given to Attach was cancelled
 // during the session.
 func (s *Session) Interrupted() bool { return s.ctx.Err() != nil || s.f.interrupted() }

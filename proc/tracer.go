@@ -46,8 +46,13 @@ func (t *Tracer) TID() int { return t.tid }
 
 // Do runs f on the tracer thread and waits for it. If f panics, the panic
 // is re-raised in the caller after f's deferred calls ran on the tracer
-// thread (so they can detach). Do must not be called after Close.
+// thread (so they can detach). Called on the tracer thread (from inside
+// another Do), it runs f at once. Do must not be called after Close.
 func (t *Tracer) Do(f func()) {
+	if t.onThread() {
+		f()
+		return
+	}
 	var (
 		p        any
 		panicked bool
